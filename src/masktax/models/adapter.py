@@ -1,0 +1,92 @@
+"""One interface over every model family masktax probes, decodes and trains.
+
+An adapter hides how a family predicts: after `logits`, position i of the returned tensor
+always predicts token i of the input. LLaDA-style MDLMs predict in place; Dream-style MDLMs and
+causal AR models predict token i from the hidden state at i-1, so their raw logits are shifted
+right by one here (position 0, which nothing predicts, repeats the raw position 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import nn
+
+Kind = Literal["mdlm", "ar", "uniform"]
+
+
+def shift_logits(raw: torch.Tensor) -> torch.Tensor:
+    """Align next-token logits so position i predicts token i: `cat([raw[:, :1], raw[:, :-1]])`."""
+    return torch.cat([raw[:, :1], raw[:, :-1]], dim=1)  # [b, l, V]
+
+
+@dataclass
+class Adapter:
+    """A loaded model plus what masktax needs to know about it.
+
+    kind: "mdlm" (absorbing [MASK] noise, bidirectional), "ar" (causal baseline) or "uniform"
+    (uniform-noise diffusion such as DiffusionGemma: noise is a random token, not a mask).
+    shift: raw logits at position i predict token i+1 (Dream, AR); the adapter undoes it.
+    honours_attention_mask: False for models whose forward ignores padding (LLaDA's remote
+    code); batching then groups equal lengths instead of padding.
+    """
+
+    name: str
+    model: nn.Module
+    tokenizer: object | None
+    kind: Kind
+    mask_id: int | None
+    shift: bool
+    max_length: int
+    honours_attention_mask: bool = True
+    pad_id: int | None = None
+    eos_id: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    @property
+    def is_causal(self) -> bool:
+        return self.kind == "ar"
+
+    def _forward(self, input_ids=None, inputs_embeds=None, attention_mask=None) -> torch.Tensor:
+        out = self.model(input_ids=input_ids, inputs_embeds=inputs_embeds, attention_mask=attention_mask)
+        raw = out.logits if hasattr(out, "logits") else out[0]  # [b, l, V]
+        return shift_logits(raw) if self.shift else raw
+
+    def logits(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Aligned logits `[b, l, V]`: position i predicts token i."""
+        return self._forward(input_ids=ids, attention_mask=attention_mask)
+
+    def embedding_weight(self) -> torch.Tensor:
+        """The input embedding matrix `[V, d]`."""
+        return self.model.get_input_embeddings().weight
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """Input embeddings `[b, l, d]` exactly as the model's forward would compute them."""
+        return self.model.get_input_embeddings()(ids)
+
+    def logits_from_embeds(
+        self, embeds: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Aligned logits `[b, l, V]` from input embeddings (soft-masking, attribution)."""
+        return self._forward(inputs_embeds=embeds, attention_mask=attention_mask)
+
+    def require_mask(self, what: str) -> int:
+        """The mask id, or a clear error saying `what` needs one."""
+        from masktax.errors import MasktaxError
+
+        if self.mask_id is None:
+            raise MasktaxError(
+                f"{what} needs a mask token, but model '{self.name}' has none; "
+                "pass --mask-token-id if it is an MDLM whose tokenizer does not declare one"
+            )
+        return self.mask_id
