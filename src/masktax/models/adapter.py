@@ -58,7 +58,12 @@ class Adapter:
         return self.kind == "ar"
 
     def _forward(self, input_ids=None, inputs_embeds=None, attention_mask=None) -> torch.Tensor:
-        out = self.model(input_ids=input_ids, inputs_embeds=inputs_embeds, attention_mask=attention_mask)
+        kwargs = {}
+        if attention_mask is not None and self.extra.get("position_ids"):
+            # HF models number positions 0..l-1 whatever the padding; count real tokens instead so a
+            # left-padded row scores like the unpadded one (what HF generate does).
+            kwargs["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp_min(0)  # [b, l]
+        out = self.model(input_ids=input_ids, inputs_embeds=inputs_embeds, attention_mask=attention_mask, **kwargs)
         raw = out.logits if hasattr(out, "logits") else out[0]  # [b, l, V]
         return shift_logits(raw) if self.shift else raw
 

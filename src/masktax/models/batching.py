@@ -1,0 +1,53 @@
+"""Choosing a batch size for scoring passes (no gradients) from the memory a device has free.
+
+Estimated peak bytes per token of one forward pass without gradients, with `s` bytes per element:
+
+    s * (6 d + 3 f)        hidden state, norm, q/k/v, attention output, SwiGLU's gate/up/product
+  + (s + 4) * V            the logits, plus the fp32 copy a softmax / log-softmax makes
+  + 4 * h * l              one fp32 attention-score row per head (SDPA's math fallback; an upper bound)
+
+d = hidden size, f = MLP width, V = vocabulary rows, h = heads, l = sequence length. Only one layer's
+activations are alive at a time in inference, so the layer count does not enter. The batch is
+`headroom * free_bytes / (l * per_token)`, clipped to [1, max_batch]. On CPU there is no free-memory
+counter worth trusting and batching buys little on few cores: a fixed default is returned.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from masktax.models.adapter import Adapter
+
+CPU_BATCH_SIZE = 4
+
+
+def _config_value(config: object, *names: str, default: int) -> int:
+    for name in names:
+        value = config.get(name) if isinstance(config, dict) else getattr(config, name, None)
+        if value:
+            return int(value)
+    return default
+
+
+def bytes_per_token(adapter: Adapter, seq_len: int) -> int:
+    """Estimated peak activation bytes per token of a no-grad forward at length `seq_len` (formula above)."""
+    rows, d = adapter.embedding_weight().shape
+    config = getattr(adapter.model, "config", None)
+    ff = _config_value(config, "mlp_hidden_size", "intermediate_size", default=4 * d)
+    heads = _config_value(config, "n_heads", "num_attention_heads", default=max(1, d // 128))
+    s = adapter.dtype.itemsize if hasattr(adapter.dtype, "itemsize") else torch.finfo(adapter.dtype).bits // 8
+    return s * (6 * d + 3 * ff) + (s + 4) * rows + 4 * heads * seq_len
+
+
+def auto_batch_size(adapter: Adapter, seq_len: int, *, max_batch: int = 64, headroom: float = 0.8) -> int:
+    """A batch size for `seq_len`-token scoring passes that fits the free memory of the adapter's device."""
+    if seq_len <= 0:
+        from masktax.errors import MasktaxError
+
+        raise MasktaxError(f"sequence length must be positive, got {seq_len}")
+    device = adapter.device
+    if device.type != "cuda":
+        return min(CPU_BATCH_SIZE, max_batch)
+    free, _total = torch.cuda.mem_get_info(device)
+    per_seq = seq_len * bytes_per_token(adapter, seq_len)
+    return max(1, min(max_batch, int(headroom * free // per_seq)))

@@ -1,0 +1,102 @@
+"""Model cards: what masktax knows about each published checkpoint it probes (one dict, MODEL_CARDS).
+
+Facts come from the papers and the checkpoints' own config/tokenizer files (docs: PAPERS.md):
+LLaDA-8B mask 126336, EOS 126081, context 4096 (`max_sequence_length`), predicts in place;
+Dream-7B mask 151666, EOS/pad 151643, context 2048 (its config inherits 131072 positions from
+Qwen2.5, but Dream was trained at 2048), logits shifted; AR baselines Llama-3-8B (context 8192)
+and Qwen2.5-7B (context 131072 in config, 32768 without YaRN); DiffusionGemma uniform noise.
+The embedded models are trained by masktax itself and shipped under `embedded/weights/<name>/`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from masktax.errors import MasktaxError
+
+Family = Literal["llada", "dream", "ar", "masked_lm", "diffusion_gemma", "remote"]
+FAMILIES: tuple[str, ...] = ("llada", "dream", "ar", "masked_lm", "diffusion_gemma", "remote")
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """One known model.
+
+    family: how to load it (native "llada" / "dream", HF "ar" / "masked_lm" / "diffusion_gemma").
+    mask_id: its mask token id (None for AR and uniform-noise models).
+    shift: raw logits at i predict token i+1 (Dream, AR); the adapter aligns them.
+    chat: an instruct model; prompts use its chat template.
+    dtype: the dtype it was published in (used on CUDA; CPU runs fp32).
+    context_length: the longest input it was trained on (probes refuse longer prompts).
+    hf_id: where to fetch it (None: shipped with masktax). notes: one line for `masktax models`.
+    """
+
+    family: Family
+    mask_id: int | None
+    shift: bool
+    chat: bool
+    dtype: str
+    context_length: int
+    hf_id: str | None
+    notes: str
+    eos_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise MasktaxError(f"unknown model family '{self.family}'; choose one of {', '.join(FAMILIES)}")
+        if self.context_length <= 0:
+            raise MasktaxError(f"context_length must be positive, got {self.context_length}")
+
+
+MODEL_CARDS: dict[str, ModelCard] = {
+    "GSAI-ML/LLaDA-8B-Base": ModelCard(
+        "llada", 126336, False, False, "bfloat16", 4096, "GSAI-ML/LLaDA-8B-Base",
+        "LLaDA 8B base MDLM, in-place logits", eos_id=126081),
+    "GSAI-ML/LLaDA-8B-Instruct": ModelCard(
+        "llada", 126336, False, True, "bfloat16", 4096, "GSAI-ML/LLaDA-8B-Instruct",
+        "LLaDA 8B instruct MDLM (chat template), in-place logits", eos_id=126081),
+    "Dream-org/Dream-v0-Base-7B": ModelCard(
+        "dream", 151666, True, False, "bfloat16", 2048, "Dream-org/Dream-v0-Base-7B",
+        "Dream 7B base MDLM (from Qwen2.5-7B), shifted logits", eos_id=151643),
+    "Dream-org/Dream-v0-Instruct-7B": ModelCard(
+        "dream", 151666, True, True, "bfloat16", 2048, "Dream-org/Dream-v0-Instruct-7B",
+        "Dream 7B instruct MDLM (chat template), shifted logits", eos_id=151643),
+    "meta-llama/Meta-Llama-3-8B": ModelCard(
+        "ar", None, True, False, "bfloat16", 8192, "meta-llama/Meta-Llama-3-8B",
+        "Llama 3 8B base, AR baseline (gated on the Hub)"),
+    "meta-llama/Meta-Llama-3-8B-Instruct": ModelCard(
+        "ar", None, True, True, "bfloat16", 8192, "meta-llama/Meta-Llama-3-8B-Instruct",
+        "Llama 3 8B instruct, AR baseline (gated on the Hub)"),
+    "Qwen/Qwen2.5-7B": ModelCard(
+        "ar", None, True, False, "bfloat16", 32768, "Qwen/Qwen2.5-7B",
+        "Qwen2.5 7B base, AR baseline (Dream's initialisation)"),
+    "Qwen/Qwen2.5-7B-Instruct": ModelCard(
+        "ar", None, True, True, "bfloat16", 32768, "Qwen/Qwen2.5-7B-Instruct",
+        "Qwen2.5 7B instruct, AR baseline"),
+    "google/diffusiongemma-26B-A4B-it": ModelCard(
+        "diffusion_gemma", None, False, True, "bfloat16", 131072, "google/diffusiongemma-26B-A4B-it",
+        "DiffusionGemma 26B MoE (4B active), uniform-noise canvas, self-conditioning"),
+    "embedded-mdlm": ModelCard(
+        "llada", None, False, False, "float32", 2048, None,
+        "masktax's small MDLM on the suite's vocabulary (LLaDA layout), in place; mask from tokenizer"),
+    "embedded-ar": ModelCard(
+        "ar", None, True, False, "float32", 2048, None,
+        "masktax's small AR twin of embedded-mdlm (Llama layout)"),
+    "embedded-mdlm-dream": ModelCard(
+        "dream", None, True, False, "float32", 2048, None,
+        "masktax's small shifted-logit MDLM initialised from embedded-ar (Dream layout)"),
+}
+
+
+def card_for(name: str) -> ModelCard | None:
+    """The card of a known model name (exact, then case-insensitive), or None."""
+    if name in MODEL_CARDS:
+        return MODEL_CARDS[name]
+    lowered = {k.lower(): v for k, v in MODEL_CARDS.items()}
+    return lowered.get(name.lower())
+
+
+def canonical_name(name: str) -> str | None:
+    """The MODEL_CARDS key matching `name` case-insensitively, or None."""
+    return next((k for k in MODEL_CARDS if k.lower() == name.lower()), None)

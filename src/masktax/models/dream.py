@@ -1,0 +1,153 @@
+"""Native Dream (Dream-org/Dream-v0-Base-7B / -Instruct-7B): Qwen2.5's layout run bidirectionally.
+
+Reads the published `config.json` (model_type "Dream") and safetensors by their published names,
+`model.embed_tokens`, `model.layers.N.{input_layernorm, self_attn.{q,k,v,o}_proj (q/k/v with
+bias), post_attention_layernorm, mlp.{gate,up,down}_proj}`, `model.norm`, `lm_head`, without the
+remote modeling code. Per layer (pre-norm):
+
+    h = x + o_proj(Attn(RoPE(q_proj(n)), RoPE(k_proj(n)), v_proj(n))),  n = input_layernorm(x)
+    y = h + down_proj(silu(gate_proj(m)) * up_proj(m)),                  m = post_attention_layernorm(h)
+
+then `logits = lm_head(norm(y))`. RoPE tables are computed in fp32 and cast to the activations'
+dtype (as Qwen2); RMSNorm eps `rms_norm_eps` (1e-6); GQA with `num_key_value_heads` (4 of 28).
+Logits are RAW: Dream was initialised from an AR model, so raw position i predicts token i+1;
+`Adapter` (shift=True) aligns them, this module does not.
+
+    model = DreamModel.from_pretrained("path/to/Dream-v0-Base-7B", device="cuda", dtype=torch.bfloat16)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import nn
+from transformers.modeling_outputs import MaskedLMOutput
+
+from masktax.errors import MasktaxError
+from masktax.models import blocks
+from masktax.models.native import NativeConfig, NativeModel
+
+
+@dataclasses.dataclass
+class DreamConfig(NativeConfig):
+    """The fields of Dream's `configuration_dream.py` the forward pass uses (7B values in comments)."""
+
+    hidden_size: int = 3584
+    intermediate_size: int = 18944
+    num_hidden_layers: int = 28
+    num_attention_heads: int = 28
+    num_key_value_heads: int = 4
+    vocab_size: int = 152064
+    rms_norm_eps: float = 1e-6
+    rope_theta: float = 1000000.0
+    max_position_embeddings: int = 131072  # inherited from Qwen2.5; Dream was trained at 2048
+    tie_word_embeddings: bool = False
+    hidden_act: str = "silu"
+    rope_scaling: dict | None = None
+    mask_token_id: int | None = 151666
+
+    def __post_init__(self) -> None:
+        if self.hidden_act != "silu":
+            raise MasktaxError(f"Dream config has hidden_act={self.hidden_act!r}; the native Dream supports 'silu'")
+        if self.rope_scaling:
+            raise MasktaxError("Dream config sets rope_scaling, which the native Dream does not support")
+        if self.extra.get("use_sliding_window"):
+            raise MasktaxError("Dream config enables sliding-window attention, which the native Dream does not support")
+        if self.hidden_size % self.num_attention_heads:
+            raise MasktaxError("Dream config: hidden_size is not divisible by num_attention_heads")
+        if self.num_attention_heads % self.num_key_value_heads:
+            raise MasktaxError("Dream config: num_attention_heads is not a multiple of num_key_value_heads")
+
+
+class DreamAttention(nn.Module):
+    def __init__(self, cfg: DreamConfig) -> None:
+        super().__init__()
+        d, hd = cfg.hidden_size, cfg.hidden_size // cfg.num_attention_heads
+        self.q_proj = nn.Linear(d, cfg.num_attention_heads * hd, bias=True)
+        self.k_proj = nn.Linear(d, cfg.num_key_value_heads * hd, bias=True)
+        self.v_proj = nn.Linear(d, cfg.num_key_value_heads * hd, bias=True)
+        self.o_proj = nn.Linear(cfg.num_attention_heads * hd, d, bias=False)
+
+
+class DreamMLP(nn.Module):
+    def __init__(self, cfg: DreamConfig) -> None:
+        super().__init__()
+        self.gate_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
+        self.up_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=False)
+
+
+class DreamDecoderLayer(nn.Module):
+    """One pre-norm layer, parameters named as in the published checkpoint."""
+
+    def __init__(self, cfg: DreamConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.input_layernorm = blocks.RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.self_attn = DreamAttention(cfg)
+        self.post_attention_layernorm = blocks.RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.mlp = DreamMLP(cfg)
+
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None) -> torch.Tensor:
+        a = self.self_attn
+        h = x + blocks.attention(
+            self.input_layernorm(x), a.q_proj, a.k_proj, a.v_proj, a.o_proj,
+            n_heads=self.cfg.num_attention_heads, n_kv_heads=self.cfg.num_key_value_heads,
+            rope=rope, mask=mask, rope_full_precision=False,
+        )  # [b, l, d]
+        m = self.mlp
+        return h + blocks.swiglu(self.post_attention_layernorm(h), m.gate_proj, m.up_proj, m.down_proj)  # [b, l, d]
+
+
+class DreamBackbone(nn.Module):
+    """Holds the layers so that parameter names start `model.` as published."""
+
+    def __init__(self, cfg: DreamConfig) -> None:
+        super().__init__()
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
+        self.layers = nn.ModuleList(DreamDecoderLayer(cfg) for _ in range(cfg.num_hidden_layers))
+        self.norm = blocks.RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+
+
+class DreamModel(NativeModel):
+    """Dream masked diffusion LM; `forward` returns raw (unshifted) logits `[b, l, vocab_size]`."""
+
+    config_class = DreamConfig
+    model_type = "Dream"
+    architectures = ("DreamModel",)
+    config: DreamConfig
+
+    def __init__(self, config: DreamConfig) -> None:
+        super().__init__(config)
+        self.model = DreamBackbone(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.tie_weights()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.model.embed_tokens
+
+    def get_output_embeddings(self) -> nn.Module:
+        return self.lm_head
+
+    def tie_weights(self) -> None:
+        if self.config.tie_word_embeddings:
+            self.lm_head.weight = self.model.embed_tokens.weight
+
+    def tied_names(self) -> tuple[str, ...]:
+        return ("lm_head.weight",) if self.config.tie_word_embeddings else ()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+    ) -> MaskedLMOutput:
+        cfg = self.config
+        x = self._embed_input(input_ids, inputs_embeds)  # [b, l, d]
+        b, n, _ = x.shape
+        pos = blocks.position_ids(attention_mask, b, n, x.device)  # [b, l]
+        rope = blocks.rope_cos_sin(pos, cfg.hidden_size // cfg.num_attention_heads, cfg.rope_theta)  # 2 x [b, l, hd]
+        mask = blocks.key_padding_mask(attention_mask, x.device)  # [b, 1, 1, l] or None
+        x = self._run_blocks(self.model.layers, x, rope, mask)  # [b, l, d]
+        return self._output(self.lm_head(self.model.norm(x)))  # [b, l, V]

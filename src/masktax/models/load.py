@@ -1,0 +1,256 @@
+"""`load(name_or_path) -> Adapter`: the one place masktax turns a model name into a usable model.
+
+Resolution: a known card name (`masktax models`) or embedded name, else a local checkpoint
+directory, else a Hub id already in the local cache. Dispatch: the card's family, else
+config.json's `model_type` / `architectures`:
+
+    llada            -> native LLaDA          kind "mdlm", in place
+    Dream            -> native Dream          kind "mdlm", shifted
+    diffusion_gemma  -> transformers' DiffusionGemma, kind "uniform"
+    any causal LM    -> AutoModelForCausalLM  kind "ar", shifted
+    any masked LM    -> AutoModelForMaskedLM  kind "mdlm", in place (BERT, ModernBERT)
+    other + auto_map -> remote code, only with trust_remote_code=True
+
+Mask id: explicit > model card > tokenizer.mask_token_id > config `mask_token_id`; None for AR.
+Defaults: bf16 on CUDA, fp32 on CPU; model in eval mode.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from masktax.errors import MasktaxError
+from masktax.models import checkpoint as ckpt
+from masktax.models import remote
+from masktax.models.adapter import Adapter, Kind
+from masktax.models.cards import FAMILIES, ModelCard, canonical_name, card_for
+
+EMBEDDED_DIR = Path(__file__).resolve().parent.parent / "embedded" / "weights"
+DREAM_INHERITED_POSITIONS = 131072  # Qwen2.5's value left in Dream's config; Dream trained at 2048
+DREAM_CONTEXT = 2048
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "vocab.txt")
+KIND_SHIFT: dict[str, tuple[Kind, bool]] = {
+    "llada": ("mdlm", False), "dream": ("mdlm", True), "ar": ("ar", True),
+    "masked_lm": ("mdlm", False), "diffusion_gemma": ("uniform", False), "remote": ("mdlm", False),
+}
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except RuntimeError as err:
+        raise MasktaxError(f"unknown device '{device}' (use cpu, cuda or cuda:N)") from err
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+    """None -> bf16 on CUDA, fp32 elsewhere; accepts torch dtypes and names like "bf16", "float32"."""
+    if dtype is None:
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    aliases = {"bf16": "bfloat16", "fp32": "float32", "fp16": "float16", "half": "float16", "float": "float32"}
+    name = aliases.get(str(dtype).lower(), str(dtype).lower()).removeprefix("torch.")
+    if name not in ckpt.DTYPE_NAMES:
+        raise MasktaxError(f"unknown dtype '{dtype}'; use float32, bfloat16 or float16")
+    return ckpt.DTYPE_NAMES[name]
+
+
+def resolve_path(name: str, card: ModelCard | None) -> Path:
+    """The local checkpoint directory for `name` (embedded, local path, or Hub snapshot)."""
+    if name.lower().startswith("embedded-") and card is not None:
+        path = EMBEDDED_DIR / canonical_name(name)
+        if not (path / ckpt.CONFIG_NAME).is_file():
+            raise MasktaxError(
+                f"the embedded weights '{canonical_name(name)}' are not installed (expected {path}); "
+                "train them with `masktax pretrain` or install a masktax release that ships them"
+            )
+        return path
+    local = Path(name).expanduser()
+    if local.is_dir():
+        return local
+    if local.exists():
+        raise MasktaxError(f"'{name}' is a file; pass the checkpoint directory that holds config.json")
+    from huggingface_hub import snapshot_download
+
+    repo = card.hf_id if card is not None and card.hf_id else name
+    try:
+        return Path(snapshot_download(repo, local_files_only=True))
+    except Exception as offline_err:  # not in the local cache (any hub error means the same here)
+        if card is None:
+            raise MasktaxError(
+                f"unknown model '{name}': not a directory, not in the local Hugging Face cache, and not a known "
+                "name; `masktax models` lists known names"
+            ) from offline_err
+    try:
+        return Path(snapshot_download(repo, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt"]))
+    except Exception as err:
+        raise MasktaxError(f"could not download '{repo}' from the Hugging Face Hub: {err}") from err
+
+
+def detect_family(config: dict) -> str:
+    """The family of a checkpoint from its config.json (no code from the checkpoint is imported)."""
+    model_type = str(config.get("model_type", ""))
+    archs = [str(a) for a in config.get("architectures") or []]
+    if model_type.lower() == "llada" or "LLaDAModelLM" in archs:
+        return "llada"
+    if model_type.lower() == "dream" or "DreamModel" in archs:
+        return "dream"
+    if model_type in ("diffusion_gemma", "diffusion_gemma_text"):
+        return "diffusion_gemma"
+    if remote.known_to_transformers(model_type):
+        from transformers.models.auto.modeling_auto import (
+            MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+            MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+        )
+
+        if any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs):
+            return "ar"
+        if any(a.endswith("ForMaskedLM") for a in archs):
+            return "masked_lm"
+        if model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+            return "ar"
+        if model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
+            return "masked_lm"
+        raise MasktaxError(f"model_type '{model_type}' is neither a causal LM nor a masked LM")
+    if config.get("auto_map"):
+        return "remote"
+    raise MasktaxError(f"unsupported model_type '{model_type or '?'}' (no native family, no auto_map)")
+
+
+def load_tokenizer(path: Path, trust_remote_code: bool):
+    """The checkpoint's tokenizer, or None when it ships no tokenizer files.
+
+    A tokenizer_config whose `auto_map` needs remote code (Dream's) falls back to the plain fast
+    tokenizer from tokenizer.json, or Qwen2's from vocab.json + merges.txt, without running that code.
+    """
+    if not any((path / f).is_file() for f in TOKENIZER_FILES):
+        return None
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    try:
+        return AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
+    except (ValueError, OSError, ImportError, KeyError) as err:
+        if (path / "tokenizer.json").is_file():
+            return PreTrainedTokenizerFast.from_pretrained(str(path))
+        if (path / "vocab.json").is_file() and (path / "merges.txt").is_file():
+            from transformers import Qwen2TokenizerFast
+
+            return Qwen2TokenizerFast.from_pretrained(str(path))
+        raise MasktaxError(f"could not load the tokenizer of '{path}': {err}") from err
+
+
+def build_model(family: str, path: Path, config: dict, *, device: torch.device, dtype: torch.dtype,
+                trust_remote_code: bool) -> torch.nn.Module:
+    """Instantiate the family's model from `path` on `device` in `dtype`."""
+    if family == "llada":
+        from masktax.models.llada import LLaDAModelLM
+
+        return LLaDAModelLM.from_pretrained(path, device=device, dtype=dtype)
+    if family == "dream":
+        from masktax.models.dream import DreamModel
+
+        return DreamModel.from_pretrained(path, device=device, dtype=dtype)
+    if family == "diffusion_gemma":
+        from masktax.models.diffusion_gemma import load_diffusion_gemma
+
+        return load_diffusion_gemma(path, device=device, dtype=dtype)
+    if family == "remote" or (remote.needs_remote_code(config) and family in ("ar", "masked_lm")):
+        return remote.load_remote_model(path, config, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+    from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
+
+    auto = AutoModelForCausalLM if family == "ar" else AutoModelForMaskedLM
+    try:
+        model = auto.from_pretrained(str(path), dtype=dtype, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as err:
+        raise MasktaxError(f"could not load '{path}' as a {family} model: {err}") from err
+    return model.to(device).eval()
+
+
+def config_max_length(config: dict, family: str) -> int | None:
+    """The context length a config declares (LLaDA's max_sequence_length, else max_position_embeddings)."""
+    text = config.get("text_config") or {}
+    value = config.get("max_sequence_length") or config.get("max_position_embeddings") or text.get(
+        "max_position_embeddings"
+    )
+    if family == "dream" and value == DREAM_INHERITED_POSITIONS:
+        return DREAM_CONTEXT
+    return int(value) if value else None
+
+
+def load(
+    name_or_path: str | Path,
+    *,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+    trust_remote_code: bool = False,
+    mask_token_id: int | None = None,
+    family: str | None = None,
+) -> Adapter:
+    """Load a model by card name, embedded name, local directory or cached Hub id as an `Adapter`.
+
+    family forces the family ("llada", "dream", "ar", "masked_lm", "diffusion_gemma", "remote").
+    """
+    name = str(name_or_path)
+    if family is not None and family not in FAMILIES:
+        raise MasktaxError(f"unknown family '{family}'; choose one of {', '.join(FAMILIES)}")
+    card = card_for(name)
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype if dtype is not None or card is None or dev.type != "cuda" else card.dtype, dev)
+    path = resolve_path(name, card)
+    config = ckpt.read_config(path)
+    if family is None:
+        family = detect_family(config)
+    if family == "remote":
+        remote.require_trust(name, config, trust_remote_code)  # before any import from the checkpoint
+    model = build_model(family, path, config, device=dev, dtype=dt, trust_remote_code=trust_remote_code)
+    model.eval()
+    tokenizer = load_tokenizer(path, trust_remote_code)
+    kind, shift = KIND_SHIFT[family]
+    if card is not None and card.family == family:
+        shift = card.shift
+
+    mask_id = mask_token_id
+    if mask_id is None and kind == "mdlm":
+        mask_id = next(
+            (m for m in (card.mask_id if card else None, getattr(tokenizer, "mask_token_id", None),
+                         config.get("mask_token_id")) if m is not None),
+            None,
+        )
+    rows = model.get_input_embeddings().weight.shape[0]
+    if mask_id is not None and not 0 <= mask_id < rows:
+        raise MasktaxError(f"mask token id {mask_id} is outside the vocabulary of '{name}' ({rows} tokens)")
+
+    max_length = (card.context_length if card else None) or config_max_length(config, family)
+    if max_length is None:
+        limit = getattr(tokenizer, "model_max_length", None)
+        max_length = int(limit) if limit and limit < 1_000_000 else DREAM_CONTEXT
+    eos_id = getattr(tokenizer, "eos_token_id", None)
+    eos_id = eos_id if eos_id is not None else (card.eos_id if card else None) or _first(config.get("eos_token_id"))
+    pad_id = getattr(tokenizer, "pad_token_id", None)
+    pad_id = pad_id if pad_id is not None else _first(config.get("pad_token_id"))
+    return Adapter(
+        name=canonical_name(name) or name,
+        model=model,
+        tokenizer=tokenizer,
+        kind=kind,
+        mask_id=mask_id,
+        shift=shift,
+        max_length=max_length,
+        honours_attention_mask=family != "remote",
+        pad_id=pad_id if pad_id is not None else eos_id,
+        eos_id=eos_id,
+        extra={
+            "family": family,
+            "path": str(path),
+            "chat": bool(card.chat) if card else False,
+            "position_ids": family in ("ar", "masked_lm"),
+        },
+    )
+
+
+def _first(value: int | list[int] | None) -> int | None:
+    return value[0] if isinstance(value, list) and value else value

@@ -1,0 +1,153 @@
+"""What the native LLaDA and Dream models share: config round trip, loading, saving, checkpointing.
+
+A native model is a plain `nn.Module` whose `state_dict()` keys are exactly the published
+parameter names, so `from_pretrained` reads the published safetensors as they are and
+`save_pretrained` writes the same layout back (config.json + model.safetensors or shards).
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+from transformers.modeling_outputs import MaskedLMOutput
+
+from masktax.errors import MasktaxError
+from masktax.models import checkpoint as ckpt
+
+C = TypeVar("C", bound="NativeConfig")
+M = TypeVar("M", bound="NativeModel")
+
+
+@dataclasses.dataclass
+class NativeConfig:
+    """Base of the family configs: known fields are attributes, every other published key is kept in
+    `extra` so `to_dict()` writes the config back unchanged."""
+
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_dict(cls: type[C], data: dict[str, Any]) -> C:
+        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        known = {k: v for k, v in data.items() if k in names}
+        extra = {k: v for k, v in data.items() if k not in names}
+        try:
+            return cls(**known, extra=extra)
+        except TypeError as err:
+            raise MasktaxError(f"config is missing a required field for {cls.__name__}: {err}") from err
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dict(self.extra)
+        out.update({f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"})
+        return out
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Dict-style access (PEFT and others read `model.config` this way)."""
+        return self.to_dict().get(key, default)
+
+
+class NativeModel(nn.Module, abc.ABC):
+    """Shared machinery; subclasses set `config_class`, `model_type`, `architectures` and build layers."""
+
+    config_class: ClassVar[type[NativeConfig]]
+    model_type: ClassVar[str]
+    architectures: ClassVar[tuple[str, ...]]
+
+    def __init__(self, config: NativeConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.gradient_checkpointing = False
+
+    # --- layers the subclass provides -------------------------------------------------------
+    @abc.abstractmethod
+    def get_input_embeddings(self) -> nn.Embedding:
+        """The token embedding `[V, d]`."""
+
+    @abc.abstractmethod
+    def get_output_embeddings(self) -> nn.Module:
+        """The output projection (the embedding itself when tied)."""
+
+    def tie_weights(self) -> None:
+        """Re-tie the output projection to the input embedding when the config asks for it."""
+
+    def tied_names(self) -> tuple[str, ...]:
+        """Parameter names that are tied to the embedding (absent from the checkpoint)."""
+        return ()
+
+    # --- forward helpers ------------------------------------------------------------------
+    def _embed_input(self, input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None) -> torch.Tensor:
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids and inputs_embeds")
+        if inputs_embeds is not None:
+            return inputs_embeds  # [b, l, d]
+        return self.get_input_embeddings()(input_ids)  # [b, l, d]
+
+    def _run_blocks(self, blocks: Iterable[nn.Module], x: torch.Tensor, *args: Any) -> torch.Tensor:
+        for block in blocks:
+            if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+                x = checkpoint(block, x, *args, use_reentrant=False)
+            else:
+                x = block(x, *args)
+        return x  # [b, l, d]
+
+    @staticmethod
+    def _output(logits: torch.Tensor) -> MaskedLMOutput:
+        return MaskedLMOutput(logits=logits)
+
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
+        """Recompute each block in backward (same switch name as `transformers`)."""
+        self.gradient_checkpointing = True
+
+    def gradient_checkpointing_disable(self) -> None:
+        self.gradient_checkpointing = False
+
+    # --- loading and saving ----------------------------------------------------------------
+    @classmethod
+    def from_config_dict(cls: type[M], data: dict[str, Any]) -> M:
+        return cls(cls.config_class.from_dict(data))
+
+    @classmethod
+    def from_pretrained(
+        cls: type[M], path: str | Path, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+    ) -> M:
+        """Build on the meta device, then assign the checkpoint's tensors on `device` in `dtype`."""
+        config = cls.config_class.from_dict(ckpt.read_config(path))
+        with torch.device("meta"):
+            model = cls(config)
+        ckpt.load_weights(model, path, device=torch.device(device), dtype=dtype, optional=model.tied_names())
+        model.tie_weights()
+        return model.eval()
+
+    def save_pretrained(self, path: str | Path, *, max_shard_bytes: int | None = None) -> None:
+        """Write config.json and safetensors in the published layout (tied weights omitted)."""
+        config = self.config.to_dict()
+        config["model_type"] = self.model_type
+        config.setdefault("architectures", list(self.architectures))
+        config["torch_dtype"] = ckpt.dtype_name(next(self.parameters()).dtype)
+        ckpt.write_config(config, path)
+        tied = set(self.tied_names())
+        tensors = {k: v for k, v in self.state_dict().items() if k not in tied}
+        ckpt.save_weights(tensors, path, max_shard_bytes=max_shard_bytes)
+
+    def reset_parameters(self, seed: int = 0) -> None:
+        """Seeded random weights (see `blocks.init_linear_and_embedding`), then re-tie."""
+        from masktax.models.blocks import init_linear_and_embedding
+
+        if any(p.is_meta for p in self.parameters()):
+            raise MasktaxError("cannot initialise a model that lives on the meta device; use to_empty() first")
+        init_linear_and_embedding(self, torch.Generator().manual_seed(seed))
+        self.tie_weights()
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype

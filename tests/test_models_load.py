@@ -1,0 +1,208 @@
+"""`masktax.models.load`: dispatch, mask ids, tokenizers, errors, remote code, cards and the CLI."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from tiny import save_tiny_checkpoint, tiny_checkpoint, tiny_llada, tiny_llama_ar, tiny_tokenizer
+
+from masktax.cli.main import main
+from masktax.errors import MasktaxError
+from masktax.models import MODEL_CARDS, auto_batch_size, load
+from masktax.models.batching import bytes_per_token
+
+load_module = importlib.import_module("masktax.models.load")  # the module, not the function
+IDS = torch.tensor([[5, 17, 300, 2, 41, 999, 8], [7, 7, 2, 120, 64, 3, 11]])
+
+
+def _edit_config(path: Path, **changes) -> None:
+    cfg = json.loads((path / "config.json").read_text())
+    cfg.update(changes)
+    (path / "config.json").write_text(json.dumps(cfg))
+
+
+def test_ar_model_is_shifted_and_padding_safe(tmp_path):
+    adapter = load(tiny_checkpoint("ar", tmp_path / "ar"))
+    assert (adapter.kind, adapter.shift, adapter.mask_id, adapter.is_causal) == ("ar", True, None, True)
+    assert adapter.max_length == 4096 and adapter.eos_id == tiny_tokenizer().eos_token_id
+    with torch.no_grad():
+        raw = adapter.model(input_ids=IDS).logits
+        torch.testing.assert_close(adapter.logits(IDS)[:, 1:], raw[:, :-1])
+        torch.testing.assert_close(adapter.logits_from_embeds(adapter.embed(IDS)), adapter.logits(IDS))
+        short = IDS[0, :4]
+        padded = torch.cat([torch.full((3,), adapter.pad_id), short])[None]
+        mask = torch.tensor([[0, 0, 0, 1, 1, 1, 1]])
+        got = adapter.logits(padded, attention_mask=mask)[0, 4:]  # first real token: nothing predicts it
+        torch.testing.assert_close(got, adapter.logits(short[None])[0, 1:], atol=1e-5, rtol=1e-5)
+
+
+def test_masked_lm_takes_mask_from_tokenizer(tmp_path):
+    from transformers import BertConfig, BertForMaskedLM
+
+    tok = tiny_tokenizer()
+    torch.manual_seed(0)
+    bert = BertForMaskedLM(BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2,
+                                      num_attention_heads=4, intermediate_size=64, max_position_embeddings=512))
+    adapter = load(save_tiny_checkpoint(bert, tok, tmp_path / "bert"))
+    assert (adapter.kind, adapter.shift, adapter.mask_id) == ("mdlm", False, tok.mask_token_id)
+    assert adapter.max_length == 512 and adapter.logits(IDS).shape == (2, 7, len(tok))
+
+
+def test_checkpoint_without_tokenizer_uses_config_mask(tmp_path):
+    path = tiny_checkpoint("llada", tmp_path / "m", with_tokenizer=False)
+    _edit_config(path, mask_token_id=7)
+    adapter = load(path)
+    assert adapter.tokenizer is None and adapter.mask_id == 7
+    assert load(path, mask_token_id=9).mask_id == 9  # explicit wins
+    with pytest.raises(MasktaxError, match="outside the vocabulary"):
+        load(path, mask_token_id=10**6)
+
+
+def test_dream_inherited_context_becomes_2048(tmp_path):
+    path = tiny_checkpoint("dream", tmp_path / "d")
+    _edit_config(path, max_position_embeddings=131072)
+    assert load(path).max_length == 2048
+
+
+def test_native_family_with_auto_map_needs_no_remote_code(tmp_path):
+    path = tiny_checkpoint("llada", tmp_path / "m")
+    _edit_config(path, auto_map={"AutoModel": "modeling_llada.LLaDAModelLM"})
+    assert load(path).extra["family"] == "llada"  # modeling_llada.py does not even exist here
+
+
+def test_remote_code_refused_without_flag_and_never_imported(tmp_path):
+    path = tmp_path / "remote"
+    path.mkdir()
+    (path / "config.json").write_text(json.dumps(
+        {"model_type": "masktax_test_remote", "architectures": ["EvilModel"],
+         "auto_map": {"AutoConfig": "configuration_evil.EvilConfig", "AutoModel": "modeling_evil.EvilModel"}}))
+    sentinel = tmp_path / "imported"
+    for mod in ("configuration_evil", "modeling_evil"):
+        (path / f"{mod}.py").write_text(f"open({str(sentinel)!r}, 'w').write('x')\n")
+    with pytest.raises(MasktaxError, match="--trust-remote-code"):
+        load(path)
+    assert not sentinel.exists()
+    assert not [m for m in list(sys.modules.values())
+                if str(path) in str(getattr(m, "__file__", "") or "") or "evil" in getattr(m, "__name__", "")]
+
+
+def test_unknown_model_and_bad_arguments(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(MasktaxError, match="unknown model .*masktax models"):
+        load("nobody-xyz/does-not-exist-masktax")
+    with pytest.raises(MasktaxError, match="unknown model"):
+        load(str(tmp_path / "missing-dir"))
+    path = tiny_checkpoint("llada", tmp_path / "m")
+    with pytest.raises(MasktaxError, match="unknown family"):
+        load(path, family="gpt")
+    with pytest.raises(MasktaxError, match="unknown dtype"):
+        load(path, dtype="int3")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(MasktaxError, match="config.json"):
+        load(tmp_path / "empty")
+    _edit_config(path, model_type="nonexistent_arch", architectures=["Nothing"])
+    with pytest.raises(MasktaxError, match="unsupported model_type"):
+        load(path)
+
+
+def test_embedded_weights(tmp_path, monkeypatch):
+    monkeypatch.setattr(load_module, "EMBEDDED_DIR", tmp_path)
+    with pytest.raises(MasktaxError, match="embedded weights 'embedded-mdlm' are not installed"):
+        load("embedded-mdlm")
+    save_tiny_checkpoint(tiny_llada(seed=3), tiny_tokenizer(), tmp_path / "embedded-mdlm")
+    save_tiny_checkpoint(tiny_llama_ar(seed=3), tiny_tokenizer(), tmp_path / "embedded-ar")
+    mdlm, ar = load("embedded-mdlm"), load("embedded-ar")
+    assert (mdlm.name, mdlm.kind, mdlm.mask_id, mdlm.max_length) == (
+        "embedded-mdlm", "mdlm", tiny_tokenizer().mask_token_id, 2048)
+    assert (ar.kind, ar.shift, ar.mask_id) == ("ar", True, None)
+
+
+def test_model_cards():
+    assert MODEL_CARDS["GSAI-ML/LLaDA-8B-Base"].mask_id == 126336
+    assert MODEL_CARDS["GSAI-ML/LLaDA-8B-Base"].context_length == 4096
+    assert MODEL_CARDS["Dream-org/Dream-v0-Instruct-7B"].mask_id == 151666
+    assert MODEL_CARDS["Dream-org/Dream-v0-Base-7B"].shift and not MODEL_CARDS["GSAI-ML/LLaDA-8B-Base"].shift
+    assert MODEL_CARDS["google/diffusiongemma-26B-A4B-it"].family == "diffusion_gemma"
+    assert {"embedded-mdlm", "embedded-ar", "embedded-mdlm-dream"} <= MODEL_CARDS.keys()
+    for card in MODEL_CARDS.values():
+        assert (card.mask_id is None) or card.family in ("llada", "dream")
+        assert card.shift == (card.family in ("dream", "ar"))
+
+
+def test_cli_models_lists_every_card(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in MODEL_CARDS)
+    assert len(out.strip().splitlines()) == len(MODEL_CARDS) + 1
+
+
+def test_auto_batch_size_cpu(tmp_path):
+    adapter = load(tiny_checkpoint("llada", tmp_path / "m"))
+    assert auto_batch_size(adapter, 1300) == 4
+    assert auto_batch_size(adapter, 1300, max_batch=2) == 2
+    assert bytes_per_token(adapter, 2000) > bytes_per_token(adapter, 100) > 0
+    with pytest.raises(MasktaxError):
+        auto_batch_size(adapter, 0)
+
+
+REMOTE_CONFIG = '''
+from transformers import PretrainedConfig
+
+
+class ToyDiffConfig(PretrainedConfig):
+    model_type = "masktax_toy_diff"
+
+    def __init__(self, vocab_size=64, hidden=8, mask_token_id=63, **kwargs):
+        self.vocab_size, self.hidden, self.mask_token_id = vocab_size, hidden, mask_token_id
+        super().__init__(**kwargs)
+'''
+
+REMOTE_MODEL = '''
+import torch
+from transformers import PreTrainedModel
+from transformers.modeling_outputs import MaskedLMOutput
+
+from .configuration_toy import ToyDiffConfig
+
+
+class ToyDiffModel(PreTrainedModel):
+    config_class = ToyDiffConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.emb = torch.nn.Embedding(config.vocab_size, config.hidden)
+        self.head = torch.nn.Linear(config.hidden, config.vocab_size)
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.emb
+
+    def forward(self, input_ids=None, inputs_embeds=None, attention_mask=None, **kwargs):
+        x = self.emb(input_ids) if inputs_embeds is None else inputs_embeds
+        return MaskedLMOutput(logits=self.head(x))
+'''
+
+
+def test_remote_code_loads_when_trusted(tmp_path):
+    from transformers import AutoConfig, AutoModel
+
+    path = tmp_path / "toy"
+    path.mkdir()
+    (path / "configuration_toy.py").write_text(REMOTE_CONFIG)
+    (path / "modeling_toy.py").write_text(REMOTE_MODEL)
+    (path / "config.json").write_text(json.dumps(
+        {"model_type": "masktax_toy_diff", "vocab_size": 64, "hidden": 8, "mask_token_id": 63,
+         "auto_map": {"AutoConfig": "configuration_toy.ToyDiffConfig", "AutoModel": "modeling_toy.ToyDiffModel"}}))
+    AutoModel.from_config(AutoConfig.from_pretrained(path, trust_remote_code=True), trust_remote_code=True
+                          ).save_pretrained(path)
+    with pytest.raises(MasktaxError, match="--trust-remote-code"):
+        load(path)
+    adapter = load(path, trust_remote_code=True)
+    assert (adapter.extra["family"], adapter.kind, adapter.mask_id) == ("remote", "mdlm", 63)
+    assert adapter.honours_attention_mask is False and adapter.tokenizer is None
+    assert adapter.logits(torch.tensor([[1, 2, 63]])).shape == (1, 3, 64)
