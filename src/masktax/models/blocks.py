@@ -18,6 +18,11 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def upcast(x: torch.Tensor) -> torch.Tensor:
+    """x in at least fp32 (bf16/fp16 -> fp32; fp64 stays fp64, so float64 checks stay exact)."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
 class RMSNorm(nn.Module):
     """`y = w * (x / sqrt(mean(x^2) + eps))`, normalised in fp32 and cast back before the weight."""
 
@@ -28,7 +33,7 @@ class RMSNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dtype = x.dtype
-        h = x.float()  # [b, l, d]
+        h = upcast(x)  # [b, l, d]
         h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)  # [b, l, d]
         return self.weight * h.to(dtype)  # [b, l, d]
 
@@ -79,7 +84,7 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, *, full_pr
     """
     cos, sin = cos[:, None], sin[:, None]  # [b, 1, l, hd]
     if full_precision:
-        xf = x.float()  # [b, h, l, hd]
+        xf = upcast(x)  # [b, h, l, hd]
         return (xf * cos + rotate_half(xf) * sin).to(x.dtype)
     cos, sin = cos.to(x.dtype), sin.to(x.dtype)
     return x * cos + rotate_half(x) * sin  # [b, h, l, hd]

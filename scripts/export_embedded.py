@@ -1,0 +1,77 @@
+"""Copy a pretraining run's final/ into the package as a shipped embedded checkpoint.
+
+    python scripts/export_embedded.py runs/pretrain/mdlm embedded-mdlm [--hardware "1x H100"] [--command "..."]
+
+Writes src/masktax/embedded/weights/<NAME>/ = final/ (config.json, model.safetensors, tokenizer
+files) plus training.json (run config, steps, tokens, wall time, curriculum advances, last gate
+accuracy, environment, hardware, command) and TRAINING.md (the same, for people).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+NAMES = ("embedded-mdlm", "embedded-ar", "embedded-mdlm-dream")
+ROOT = Path(__file__).resolve().parents[1]
+WEIGHTS = ROOT / "src" / "masktax" / "embedded" / "weights"
+SKIP = ("training_state.json",)
+
+
+def export(run: Path, name: str, *, hardware: str, command: str, dest_root: Path = WEIGHTS) -> Path:
+    final = run / "final"
+    if not (final / "config.json").is_file() or not (final / "model.safetensors").is_file():
+        raise SystemExit(f"error: '{final}' is not a finished run's final/ directory")
+    state = json.loads((final / "training_state.json").read_text())
+    config = json.loads((run / "config.json").read_text())
+    env = json.loads((run / "env.json").read_text()) if (run / "env.json").is_file() else {}
+    dest = dest_root / name
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(final, dest, ignore=shutil.ignore_patterns(*SKIP))
+    cur = state["curriculum"]
+    stages = [s["name"] for s in config["stages"]]
+    info = {
+        "name": name, "source_run": str(run), "command": command, "hardware": hardware,
+        "steps": state["step"], "tokens": state["tokens"], "wall_seconds": round(state["elapsed_s"], 1),
+        "final_stage": state["stage_name"], "last_gate_accuracy": cur["last_gate"],
+        "advances": [{"step": s, "stage": stages[k]} for s, k in cur["advances"]],
+        "env": env, "config": config,
+    }
+    (dest / "training.json").write_text(json.dumps(info, indent=2) + "\n")
+    adv = ", ".join(f"{a['stage']} at step {a['step']}" for a in info["advances"]) or "none"
+    gate = "n/a" if cur["last_gate"] is None else f"{cur['last_gate']:.3f}"
+    (dest / "TRAINING.md").write_text(
+        f"# {name}\n\n"
+        f"Trained with masktax's `pretrain` on the few-shot episode corpus (see docs/embedded.md).\n\n"
+        f"- objective: {config['objective']}{' (shifted logits, Dream-like)' if config.get('shift') else ''}; "
+        f"weighting {config['weighting']}, answer-focused share {config['answer_focus_share']}, "
+        f"EOS tail {config['eos_tail']}\n"
+        f"- model: {json.dumps(config['model'])}\n"
+        f"- steps {state['step']}, tokens {state['tokens']}, wall time {state['elapsed_s'] / 60:.1f} min\n"
+        f"- curriculum: final stage {state['stage_name']}, last gate accuracy {gate}; advances: {adv}\n"
+        f"- hardware: {hardware}; torch {env.get('torch', '?')}, device {env.get('device', '?')}\n"
+        f"- command: `{command}`\n\nFull record: training.json.\n"
+    )
+    return dest
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run", type=Path, help="run directory (holds config.json and final/)")
+    ap.add_argument("name", help=f"checkpoint name, usually one of {', '.join(NAMES)}")
+    ap.add_argument("--hardware", default="unknown", help='e.g. "1x NVIDIA H100 80GB, shared by 6 runs"')
+    ap.add_argument("--command", default="", help="the command that trained the run")
+    ap.add_argument("--dest-root", type=Path, default=WEIGHTS)
+    a = ap.parse_args(argv)
+    dest = export(a.run, a.name, hardware=a.hardware, command=a.command, dest_root=a.dest_root)
+    size = sum(f.stat().st_size for f in dest.rglob("*") if f.is_file())
+    print(f"{dest} ({size / 2**20:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

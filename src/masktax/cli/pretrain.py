@@ -1,0 +1,50 @@
+"""`masktax pretrain`: train (or resume) an embedded model from a JSON config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def pretrain(
+    config: Path = typer.Option(..., "--config", help="JSON config, e.g. configs/embedded/mdlm.json."),
+    out: Path = typer.Option(..., "--out", help="Run directory; rerunning the same command resumes."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA if available), cpu, cuda, cuda:1, ..."),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after this many optimizer steps."),
+    max_minutes: float | None = typer.Option(None, "--max-minutes", help="Wall-clock budget of this invocation."),
+    seed: int | None = typer.Option(None, "--seed", help="Override the config's seed."),
+    init_from: str | None = typer.Option(None, "--init-from", help="Override the config's init_from (HF dir)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Pretrain an embedded MDLM / AR model with the gated curriculum; writes config, metrics, checkpoints, final/."""
+    from masktax.errors import MasktaxError
+    from masktax.training.pretrain import run
+    from masktax.training.pretrain_config import load_config
+
+    cfg = load_config(config).replace(max_steps=max_steps, seed=seed, init_from=init_from)
+    if max_minutes is not None and max_minutes <= 0:
+        raise MasktaxError("--max-minutes must be positive")
+    summary = run(cfg, out, device=device, max_minutes=max_minutes, progress=progress)
+    gate = summary["curriculum"]["last_gate"]
+    gate_txt = "n/a" if gate is None else f"{gate:.3f}"
+    typer.echo(
+        f"{cfg.name}: step {summary['step']}, stage {summary['stage_name']}, gate {gate_txt}, "
+        f"{summary['tokens']} tokens, {summary['elapsed_s']:.0f}s -> {out / 'final'}"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("pretrain")(pretrain)
+
+
+if __name__ == "__main__":  # `python -m masktax.cli.pretrain ...` without the other command groups
+    import sys
+
+    from masktax.errors import MasktaxError
+
+    try:
+        typer.run(pretrain)
+    except MasktaxError as err:
+        print(f"masktax: error: {err}", file=sys.stderr)
+        sys.exit(2)

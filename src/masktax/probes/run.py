@@ -1,0 +1,189 @@
+"""`run_probe(cfg)`: load each model, build the probe's items, score them, store and report.
+
+Work is done in chunks of consecutive (cell, dataset) units of at most CHUNK_ITEMS items, so memory
+stays small at the paper's scale (16 datasets x 1000 items x 9 grid points) while batches fill up
+even with few items per dataset. Finished items are skipped on resume; the batch plan of a chunk
+depends only on the plan, so a resumed run equals an uninterrupted one exactly.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable
+from pathlib import Path
+
+from masktax.errors import MasktaxError
+from masktax.models.adapter import Adapter
+from masktax.probes import PROBES
+from masktax.probes.base import check_lengths, score_items
+from masktax.probes.config import ProbeConfig
+from masktax.probes.items import answer_slot_id, encode_cell
+from masktax.probes.spec import Cell
+from masktax.results.env import environment, model_provenance
+from masktax.results.store import RunStore, atomic_write_json, item_key, read_json
+
+OnBatch = Callable[[str, list[dict]], None]
+CHUNK_ITEMS = 1024  # items encoded and batched together (memory: ~1k prompts of ids)
+
+
+def select_datasets(cfg: ProbeConfig) -> list:
+    """The suite's datasets named in cfg.datasets (all 16 by default), each with its first n tests."""
+    from masktax.tasks.suite import build_suite
+
+    suite = build_suite(seed=cfg.seed, n_test=max(1000, cfg.n_items))
+    if cfg.datasets is None:
+        return suite
+    by_name = {d.name: d for d in suite}
+    unknown = [d for d in cfg.datasets if d not in by_name]
+    if unknown:
+        raise MasktaxError(f"unknown dataset(s) {', '.join(unknown)}; choose from {', '.join(by_name)}")
+    return [by_name[d] for d in cfg.datasets]
+
+
+def resolve_format(fmt: str, name: str, adapter: Adapter) -> str:
+    """"auto" -> "chat" when the model card says instruct/chat (else the name does), else "base"."""
+    if fmt != "auto":
+        return fmt
+    from masktax.models.cards import card_for
+
+    card = card_for(name) or card_for(adapter.name)
+    if card is not None:
+        return "chat" if card.chat else "base"
+    lowered = Path(name).name.lower()
+    return "chat" if ("instruct" in lowered or "chat" in lowered) else "base"
+
+
+def load_adapter(name: str, cfg: ProbeConfig) -> Adapter:
+    from masktax.models import load
+
+    return load(
+        name,
+        device=None if cfg.device == "auto" else cfg.device,
+        dtype=None if cfg.dtype == "auto" else cfg.dtype,
+        trust_remote_code=cfg.trust_remote_code,
+        mask_token_id=cfg.mask_token_id,
+    )
+
+
+def unit_keys(model: str, unit: tuple, n_items: int) -> list[str]:
+    """The item keys of one (cell, dataset) unit."""
+    cell, dataset = unit
+    return [
+        item_key({"model": model, "series": cell.series, "x": cell.x, "dataset": dataset.name, "index": i})
+        for i in range(min(n_items, len(dataset.tests)))
+    ]
+
+
+def chunk_units(units: list, size: Callable[[object], int], max_items: int = CHUNK_ITEMS) -> list[list]:
+    """Consecutive (cell, dataset) units grouped into chunks of at most max_items items.
+
+    Batches are planned within a chunk, so small cells (few items per dataset) still fill large
+    batches; the chunking depends only on the plan, never on what is finished, so resume is exact.
+    """
+    chunks: list[list] = []
+    total = 0
+    for unit in units:
+        if chunks and total + size(unit) <= max_items:
+            chunks[-1].append(unit)
+            total += size(unit)
+        else:
+            chunks.append([unit])
+            total = size(unit)
+    return chunks
+
+
+def preflight(adapter: Adapter, cells: list[Cell], datasets: list, encode) -> None:
+    """Before any forward: the mask check and the context length of each series' longest layout."""
+    longest: dict[str, Cell] = {}
+    for cell in cells:
+        if cell.series not in longest or cell.size_hint > longest[cell.series].size_hint:
+            longest[cell.series] = cell
+    for cell in longest.values():
+        for dataset in datasets:
+            check_lengths(adapter, encode(dataset, cell))
+
+
+def _write_env(store: RunStore, cfg: ProbeConfig, models: dict) -> None:
+    path = store.root / "env.json"
+    old = read_json(path).get("models", {}) if path.exists() else {}
+    env = environment(device=cfg.device, dtype=cfg.dtype, seed=cfg.seed)
+    env["models"] = {**old, **models}
+    atomic_write_json(path, env)
+
+
+def score_model(
+    store: RunStore, cfg: ProbeConfig, name: str, adapter: Adapter, datasets: list, on_batch: OnBatch | None
+) -> dict:
+    """Score every pending item of one model; returns its env.json entry."""
+    spec = PROBES[cfg.probe]
+    fmt = resolve_format(cfg.format, name, adapter)
+    n = cfg.n_items
+    answer_slot_id(adapter, cfg.probe)  # MDLM without a mask token: error before any compute
+    cells = spec.cells(cfg.grid, adapter.kind)
+
+    def encode(dataset, cell: Cell):
+        return encode_cell(adapter, dataset, cell, model=name, probe=cfg.probe, seed=cfg.seed, fmt=fmt, n_items=n)
+
+    units = [(cell, d) for cell in cells for d in datasets]
+    chunks = chunk_units(units, lambda u: min(n, len(u[1].tests)))
+    chunks = [c for c in chunks if not all(store.is_done(k) for u in c for k in unit_keys(name, u, n))]
+    if chunks:
+        preflight(adapter, cells, datasets, encode)
+    info = {
+        **model_provenance(adapter), "format": fmt,
+        "applicable": not (spec.appends_after_answer and adapter.kind == "ar"),
+        "series": list(dict.fromkeys(c.series for c in cells)),
+    }
+    store.add_model(name)
+    _write_env(store, cfg, {name: info})
+    pending = sum(not store.is_done(k) for c in chunks for u in c for k in unit_keys(name, u, n))
+    bar = None
+    if cfg.progress and pending:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=pending, desc=f"{cfg.probe} {Path(name).name}", unit="item")
+    try:
+        for chunk in chunks:
+            items = [it for cell, dataset in chunk for it in encode(dataset, cell)]
+            for records in score_items(adapter, items, batch_size=cfg.batch_size, skip=_done(store)):
+                store.append(records)
+                if bar is not None:
+                    bar.update(len(records))
+                if on_batch is not None:
+                    on_batch(name, records)
+    finally:
+        if bar is not None:
+            bar.close()
+    return info
+
+
+def _done(store: RunStore):
+    return lambda item: store.is_done(item.key)
+
+
+def run_probe(
+    cfg: ProbeConfig,
+    *,
+    adapters: dict[str, Adapter] | None = None,
+    on_batch: OnBatch | None = None,
+    report: bool = True,
+) -> Path:
+    """Run `cfg` into cfg.out (resuming whatever is there) and rebuild summary, plots and report.
+
+    adapters: already-loaded models by name (library use, tests); other names are loaded with
+    masktax.models.load one at a time. on_batch(model, records) is called after each stored batch.
+    """
+    datasets = select_datasets(cfg)
+    store = RunStore.open(cfg.out, cfg.to_dict())
+    for name in cfg.models:
+        given = adapters is not None and name in adapters
+        adapter = adapters[name] if given else load_adapter(name, cfg)
+        score_model(store, cfg, name, adapter, datasets, on_batch)
+        if not given:
+            del adapter
+            gc.collect()
+    if report:
+        from masktax.report.build import rebuild
+
+        rebuild(store.root)
+    return store.root

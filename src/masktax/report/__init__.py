@@ -1,0 +1,1 @@
+"""Plots and Markdown reports, rebuilt from a run directory's stored results."""

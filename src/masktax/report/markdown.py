@@ -1,0 +1,120 @@
+"""report.md as a pure function of config, env, summary and the plot list."""
+
+from __future__ import annotations
+
+import json
+
+from masktax.report.plots import label
+
+HOW_TO_READ = """\
+Every item is a 3-way multiple choice whose answer is one letter token. The score is exact match of
+the greedy full-vocabulary argmax at the answer position (one forward pass); "A/B/C acc" restricts the
+choice to the three letters. Accuracy is computed per dataset and averaged over the datasets; the
+interval is a 95% t-interval over the per-dataset accuracies (none with a single dataset).
+p(answer), confidence (max probability) and entropy (nats) describe the full-vocabulary softmax at
+the answer position. Chance is 1/3.
+"""
+
+
+def pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{100 * v:.1f}"
+
+
+def prob(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
+
+
+def cell(point: dict) -> str:
+    ci = point["ci95"]
+    return f"{pct(point['accuracy'])}" + (f" [{pct(ci[0])}, {pct(ci[1])}]" if ci else "")
+
+
+def results_table(summary: dict) -> list[str]:
+    """Rows (series, x), one column per model: accuracy % [95% CI]."""
+    models = [m for m, pts in summary["models"].items() if pts]
+    keys = list(dict.fromkeys((p["series"], p["x"]) for m in models for p in summary["models"][m]))
+    many = len({s for s, _ in keys}) > 1
+    lines = ["Accuracy in %, [95% CI over datasets].", ""]
+    lines.append("| " + ("series | " if many else "") + "x | " + " | ".join(label(m) for m in models) + " |")
+    lines.append("|" + "---|" * (len(models) + 1 + many))
+    for s, x in keys:
+        row = []
+        for m in models:
+            p = next((p for p in summary["models"][m] if (p["series"], p["x"]) == (s, x)), None)
+            row.append(cell(p) if p else "")
+        lines.append("| " + (f"{s} | " if many else "") + f"{x} | " + " | ".join(row) + " |")
+    for m, ref in summary.get("references", {}).items():
+        lines.append("")
+        lines.append(
+            f"{label(m)}: NOT APPLICABLE (causal model; tokens after the answer are invisible). "
+            f"Reference accuracy with one mask: {cell(ref['reference'])}, drawn dashed."
+        )
+    return lines
+
+
+def detail_table(summary: dict) -> list[str]:
+    lines = ["| model | series | x | acc % | A/B/C acc % | p(answer) | confidence | entropy (nats) | items |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for m, pts in summary["models"].items():
+        for p in pts:
+            ent = "n/a" if p["entropy"] is None else f"{p['entropy']:.3f}"
+            lines.append(
+                f"| {label(m)} | {p['series']} | {p['x']} | {pct(p['accuracy'])} | {pct(p['accuracy_abc'])} | "
+                f"{prob(p['p_answer'])} | {prob(p['confidence'])} | {ent} | {p['n_items']} |"
+            )
+    return lines
+
+
+def tax_lines(summary: dict, probe: str) -> list[str]:
+    """Accuracy at the first x minus at the last x, per model and series (the mask tax for sweeps)."""
+    names = {"masks": "mask tax", "filler": "filler tax", "context-length": "drop from d=first to d=last",
+             "locality": "block far (x first) minus block near (x last)"}
+    what = names.get(probe)
+    if what is None:
+        return []
+    lines = [f"Points of accuracy, {what}: accuracy at the first x minus accuracy at the last x.", ""]
+    lines += ["| model | series | from x | to x | points |", "|---|---|---|---|---|"]
+    for m, pts in summary["models"].items():
+        for s in dict.fromkeys(p["series"] for p in pts):
+            sp = [p for p in pts if p["series"] == s]
+            if len(sp) >= 2:
+                first, last = sp[0], sp[-1]
+                lines.append(f"| {label(m)} | {s} | {first['x']} | {last['x']} | "
+                             f"{100 * (first['accuracy'] - last['accuracy']):+.1f} |")
+    for m in summary.get("references", {}):
+        lines.append(f"| {label(m)} | reference | n/a | n/a | not applicable (AR) |")
+    return lines
+
+
+def render(
+    *, config: dict, env: dict, summary: dict, plots: list[tuple[str, str]], spec_text: dict,
+    level: int = 1, prefix: str = "", notice: str | None = None,
+) -> str:
+    """The Markdown report of one probe run; `prefix` is prepended to plot paths (combined reports)."""
+    h = "#" * level
+    probe = summary["probe"]
+    out = [f"{h} masktax probe: {probe}", ""]
+    if notice:
+        out += [f"> {line}" for line in notice.strip().splitlines()] + [""]
+    desc = spec_text["description"]
+    out += [desc[:1].upper() + desc[1:] + ".", ""]
+    out += [f"{h}# How to read this", "", f"{spec_text['x_meaning']}.", "", HOW_TO_READ]
+    out += [f"{h}# Results", ""] + results_table(summary) + [""]
+    tax = tax_lines(summary, probe)
+    if tax:
+        out += [f"{h}# Mask tax" if probe in ("masks", "filler") else f"{h}# Change over the sweep", ""]
+        out += tax + [""]
+    out += [f"{h}# Plots", ""]
+    for name, caption in plots:
+        out += [f"![{caption}]({prefix}plots/{name})", "", f"*{caption}*", ""]
+    out += [f"{h}# Details", ""] + detail_table(summary) + [""]
+    out += [f"{h}# What was run", "", "| model | kind | format | dtype | device | parameters | source |",
+            "|---|---|---|---|---|---|---|"]
+    for m, info in env.get("models", {}).items():
+        if m in config.get("models", []):
+            out.append(f"| {m} | {info.get('kind')} | {info.get('format')} | {info.get('dtype')} | "
+                       f"{info.get('device')} | {info.get('n_parameters')} | {info.get('source')} |")
+    versions = {k: env.get(k) for k in ("python", "torch", "transformers", "masktax", "git_commit", "platform")}
+    out += ["", "Config:", "", "```json", json.dumps(config, indent=2), "```", "",
+            "Environment:", "", "```json", json.dumps(versions, indent=2), "```", ""]
+    return "\n".join(out)

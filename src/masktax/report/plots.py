@@ -1,0 +1,157 @@
+"""Plots as pure functions of a summary (summary.json's object): same summary, same PNG.
+
+Every plot draws one line (or bar group) per model with its 95% CI over datasets; AR reference
+points of sweeps that do not apply to causal models are dashed horizontal lines; chance (1/3) is a
+dotted grey line.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from masktax.results.store import atomic_write_bytes  # noqa: E402
+
+CHANCE = 1 / 3
+SERIES_STYLE = {"2-masks": "-", "20%-masks": "--", "next-token": ":"}
+
+
+def label(model: str) -> str:
+    """A short legend label: the last path component of a model name or path."""
+    return Path(model.rstrip("/")).name or model
+
+
+def _save(fig, path: Path) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _band(ax, xs, points, color) -> None:
+    cis = [p["ci95"] for p in points]
+    if all(c is not None for c in cis):
+        ax.fill_between(xs, [c[0] for c in cis], [c[1] for c in cis], color=color, alpha=0.15, linewidth=0)
+
+
+def _finish(ax, xlabel: str, title: str) -> None:
+    ax.axhline(CHANCE, color="grey", linestyle=":", linewidth=1, label="chance (1/3)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("accuracy (mean over datasets, 95% CI)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+
+
+def plot_sweep(summary: dict, path: Path, *, xlabel: str, title: str, metric: str = "accuracy") -> None:
+    """Accuracy vs x on a symlog axis (x = 0 included); AR references dashed."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (model, points) in enumerate(summary["models"].items()):
+        if not points:
+            continue
+        c = colors[i % len(colors)]
+        xs = [p["x"] for p in points]
+        ax.plot(xs, [p[metric] for p in points], marker="o", color=c, label=label(model))
+        if metric == "accuracy":
+            _band(ax, xs, points, c)
+    for j, (model, ref) in enumerate(summary.get("references", {}).items()):
+        c = colors[(len(summary["models"]) + j) % len(colors)]
+        ax.axhline(ref["reference"][metric], color=c, linestyle="--", label=f"{label(model)} (AR reference)")
+    _symlog_axis(ax, summary)
+    _finish(ax, xlabel, title)
+    _save(fig, path)
+
+
+def _symlog_axis(ax, summary: dict) -> None:
+    """Symlog x axis from 0 to the largest x, ticks at the stored x values."""
+    xs = sorted({p["x"] for pts in summary["models"].values() for p in pts} | {0})
+    ax.set_xscale("symlog", linthresh=1)
+    ax.set_xlim(-0.1, max(xs) * 1.1 if max(xs) > 0 else 1)
+    ax.set_xticks(xs, [str(x) for x in xs])
+
+
+def plot_uncertainty(summary: dict, path: Path, *, xlabel: str, title: str) -> None:
+    """Confidence (max probability) and entropy (nats) at the answer position vs x."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for model, points in summary["models"].items():
+        if not points:
+            continue
+        xs = [p["x"] for p in points]
+        for ax, metric in zip(axes, ("confidence", "entropy"), strict=True):
+            ax.plot(xs, [p[metric] for p in points], marker="o", label=label(model))
+    for ax, name in zip(axes, ("confidence (max probability)", "entropy (nats)"), strict=True):
+        _symlog_axis(ax, summary)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    _save(fig, path)
+
+
+def plot_lines(summary: dict, path: Path, *, xlabel: str, title: str) -> None:
+    """Accuracy vs x on a linear axis; one line per (model, series), series by line style."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (model, points) in enumerate(summary["models"].items()):
+        c = colors[i % len(colors)]
+        series = list(dict.fromkeys(p["series"] for p in points))
+        for s in series:
+            pts = [p for p in points if p["series"] == s]
+            xs = [p["x"] for p in pts]
+            name = label(model) if len(series) == 1 and s not in SERIES_STYLE else f"{label(model)}, {s}"
+            ax.plot(xs, [p["accuracy"] for p in pts], marker="o", color=c, linestyle=SERIES_STYLE.get(s, "-"),
+                    label=name)
+            _band(ax, xs, pts, c)
+    _finish(ax, xlabel, title)
+    _save(fig, path)
+
+
+def plot_bars(summary: dict, path: Path, *, xlabel: str, title: str) -> None:
+    """Grouped bars: one group per x (or one bar per model for single-point probes), CI error bars."""
+    models = [m for m, pts in summary["models"].items() if pts]
+    xs = list(dict.fromkeys(p["x"] for m in models for p in summary["models"][m]))
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(xs) * max(1, len(models)) / 2 + 2), 4.2))
+    width = 0.8 / max(1, len(models))
+    for i, model in enumerate(models):
+        by_x = {p["x"]: p for p in summary["models"][model]}
+        pos = [k + (i - (len(models) - 1) / 2) * width for k, x in enumerate(xs) if x in by_x]
+        pts = [by_x[x] for x in xs if x in by_x]
+        acc = [p["accuracy"] for p in pts]
+        err = [
+            [a - p["ci95"][0] for a, p in zip(acc, pts, strict=True)] if all(p["ci95"] for p in pts) else None,
+            [p["ci95"][1] - a for a, p in zip(acc, pts, strict=True)] if all(p["ci95"] for p in pts) else None,
+        ]
+        ax.bar(pos, acc, width=width, label=label(model), yerr=err if err[0] is not None else None, capsize=3)
+    ax.set_xticks(range(len(xs)), [str(x) for x in xs])
+    _finish(ax, xlabel, title)
+    _save(fig, path)
+
+
+def make_plots(summary: dict, plot_kind: str, plots_dir: Path, *, xlabel: str, name: str) -> list[tuple[str, str]]:
+    """Write this probe's plots; returns (file name, caption) pairs in display order."""
+    plots_dir = Path(plots_dir)
+    title = f"{name}"
+    out: list[tuple[str, str]] = []
+    if plot_kind == "sweep":
+        plot_sweep(summary, plots_dir / f"{name}.png", xlabel=xlabel, title=title)
+        out.append((f"{name}.png", f"Accuracy vs {xlabel} (symlog x axis), 95% CI bands over datasets; "
+                    "dashed: AR reference (the sweep does not apply to causal models); dotted: chance."))
+        plot_uncertainty(summary, plots_dir / f"{name}_uncertainty.png", xlabel=xlabel, title=title)
+        out.append((f"{name}_uncertainty.png", "Confidence (max probability) and entropy (nats) of the "
+                    "full-vocabulary distribution at the answer position."))
+    elif plot_kind == "line":
+        plot_lines(summary, plots_dir / f"{name}.png", xlabel=xlabel, title=title)
+        extra = " Larger x = the relevant block is closer to the mask." if name == "locality" else ""
+        out.append((f"{name}.png", f"Accuracy vs {xlabel}, 95% CI bands over datasets.{extra}"))
+    else:
+        plot_bars(summary, plots_dir / f"{name}.png", xlabel=xlabel or "model", title=title)
+        out.append((f"{name}.png", "Accuracy with 95% CI error bars over datasets; dotted: chance."))
+    return out

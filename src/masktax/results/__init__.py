@@ -1,0 +1,1 @@
+"""Run directories (atomic writes, resume), summaries and confidence intervals, environment."""

@@ -1,0 +1,52 @@
+"""Confidence intervals over datasets, as in [P1]: a 95% CI over the 16 per-dataset accuracies.
+
+With per-dataset accuracies a_1..a_n (n >= 2), mean m = (1/n) sum a_i, sample standard deviation
+s = sqrt(sum (a_i - m)^2 / (n - 1)), the interval is
+
+    m +- t_{0.975, n-1} * s / sqrt(n)
+
+t_{0.975, df} comes from a table for df <= 30 and a Cornish-Fisher expansion of the normal
+quantile beyond (error < 1e-4 there), so no scipy is needed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+# Two-sided 95% quantiles of Student's t, t_{0.975, df}, df = 1..30.
+T_975 = (
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+)
+Z_975 = 1.959964
+
+
+def t_quantile_975(df: int) -> float:
+    """t_{0.975, df}: the table for df <= 30, a Cornish-Fisher expansion of z beyond."""
+    if df < 1:
+        raise ValueError(f"degrees of freedom must be >= 1, got {df}")
+    if df <= len(T_975):
+        return T_975[df - 1]
+    z = Z_975
+    g1 = (z**3 + z) / 4
+    g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
+    g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
+    return z + g1 / df + g2 / df**2 + g3 / df**3
+
+
+def mean(values: Sequence[float]) -> float:
+    """Arithmetic mean; NaN for an empty sequence."""
+    return sum(values) / len(values) if values else math.nan
+
+
+def mean_ci95(values: Sequence[float]) -> tuple[float, list[float] | None]:
+    """(mean, [lo, hi]) with the t-interval above; the interval is None for fewer than 2 values."""
+    n = len(values)
+    m = mean(values)
+    if n < 2:
+        return m, None
+    var = sum((v - m) ** 2 for v in values) / (n - 1)
+    half = t_quantile_975(n - 1) * math.sqrt(var / n)
+    return m, [m - half, m + half]

@@ -1,0 +1,169 @@
+"""The run directory: config, per-item results appended in durable chunks, atomic outputs, resume.
+
+Layout (docs/DESIGN.md): `config.json`, `env.json`, `items.jsonl`, `summary.json`, `summary.csv`,
+`plots/*.png`, `report.md`. Every file except `items.jsonl` is written whole to a temporary file
+and moved into place with `os.replace`, so a crash never leaves a half-written file. `items.jsonl`
+is appended one chunk (one scored batch) at a time, flushed and fsynced; if a crash tears the last
+line, reopening drops it and the next run recomputes those items.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from masktax.errors import MasktaxError
+
+ITEMS = "items.jsonl"
+CONFIG = "config.json"
+# Config fields that may differ between runs sharing a directory: the model list grows when a model
+# is added, and batching does not change what is measured.
+NOT_IDENTITY = ("models", "out", "batch_size", "progress")
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` via a temporary file in the same directory and `os.replace`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, obj: object) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MasktaxError(f"{path} does not exist; is this a masktax run directory?") from None
+    except json.JSONDecodeError as err:
+        raise MasktaxError(f"{path} is not valid JSON ({err.msg} at line {err.lineno})") from None
+
+
+def item_key(record: dict) -> str:
+    """The identity of a scored item: (model, series, x, dataset, index) as a JSON string."""
+    return json.dumps([record["model"], record["series"], record["x"], record["dataset"], record["index"]])
+
+
+def config_diff(old: dict, new: dict) -> list[str]:
+    """Human-readable differences between two configs, ignoring the fields in NOT_IDENTITY."""
+    fields = sorted((set(old) | set(new)) - set(NOT_IDENTITY))
+    return [
+        f"{k}: {old.get(k)!r} there vs {new.get(k)!r} here" for k in fields if old.get(k) != new.get(k)
+    ]
+
+
+def repair_items(path: Path) -> None:
+    """Drop a torn last line (a crash mid-append); raise on a corrupt line anywhere else."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1  # bytes after the last newline are a torn chunk
+    if end != len(data):
+        with open(path, "r+b") as f:
+            f.truncate(end)
+            f.flush()
+            os.fsync(f.fileno())
+        data = data[:end]
+    for lineno, line in enumerate(data.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            json.loads(line)
+        except json.JSONDecodeError:
+            raise MasktaxError(
+                f"{path} line {lineno} is corrupt; delete the run directory or pass another --out"
+            ) from None
+
+
+def read_items(run_dir: str | os.PathLike) -> Iterator[dict]:
+    """Every stored item record, in the order written (a torn last line is skipped)."""
+    path = Path(run_dir) / ITEMS
+    if not path.exists():
+        return
+    with open(path, "rb") as f:
+        for line in f:
+            if not line.endswith(b"\n"):
+                return
+            if line.strip():
+                yield json.loads(line)
+
+
+class RunStore:
+    """An open run directory: knows its config and which items are finished, appends new ones."""
+
+    def __init__(self, root: Path, config: dict) -> None:
+        self.root = root
+        self.config = config
+        self._done: set[str] = {item_key(r) for r in read_items(root)}
+
+    @classmethod
+    def open(cls, root: str | os.PathLike, config: dict) -> RunStore:
+        """Create `root` or reopen it for resume; a directory holding another config is an error.
+
+        config.json lists only the models already in the run; `add_model` adds one once it has
+        loaded, so rerunning with a new model adds it to the same run.
+        """
+        root = Path(root)
+        if root.exists() and not root.is_dir():
+            raise MasktaxError(f"--out {root} is a file, not a directory")
+        cfg_path = root / CONFIG
+        if cfg_path.exists():
+            old = read_json(cfg_path)
+            diff = config_diff(old, config)
+            if diff:
+                raise MasktaxError(
+                    f"{root} holds a run with another config ({'; '.join(diff)}); "
+                    "pass another --out or rerun with the same settings to resume"
+                )
+            config = {**config, "models": list(old.get("models", []))}
+        elif root.exists() and any(root.iterdir()):
+            raise MasktaxError(f"{root} is not empty and holds no masktax run; pass another --out")
+        else:
+            config = {**config, "models": []}
+        root.mkdir(parents=True, exist_ok=True)
+        repair_items(root / ITEMS)
+        atomic_write_json(cfg_path, config)
+        return cls(root, config)
+
+    def add_model(self, name: str) -> None:
+        """Record that `name` is part of this run (rewrites config.json)."""
+        if name not in self.config["models"]:
+            self.config = {**self.config, "models": [*self.config["models"], name]}
+            atomic_write_json(self.root / CONFIG, self.config)
+
+    def is_done(self, key: str) -> bool:
+        return key in self._done
+
+    def done_count(self) -> int:
+        return len(self._done)
+
+    def append(self, records: Iterable[dict]) -> None:
+        """Append one chunk of records durably (write, flush, fsync) and mark them finished."""
+        records = [r for r in records if item_key(r) not in self._done]
+        if not records:
+            return
+        chunk = "".join(json.dumps(r, allow_nan=False) + "\n" for r in records)
+        with open(self.root / ITEMS, "a", encoding="utf-8") as f:
+            f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        self._done.update(item_key(r) for r in records)

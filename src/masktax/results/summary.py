@@ -1,0 +1,114 @@
+"""From item records to `summary.json` / `summary.csv`: per-dataset accuracies, means and CIs.
+
+For each (model, series, x): accuracy_d = mean of `correct` over dataset d's items; the point's
+accuracy is the mean over datasets with a 95% t-interval over them (masktax.results.stats). The
+same aggregation gives the A/B/C-restricted accuracy, and dataset-averaged p(answer), entropy and
+confidence. Series named "reference" (an AR model on a sweep that only appends tokens after the
+answer) are not sweep points: they go to `references[model]` with `"applicable": false`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from masktax.results.stats import mean, mean_ci95
+
+SCHEMA_VERSION = 1
+REFERENCE = "reference"
+METRICS = ("p_answer", "entropy", "confidence")
+
+
+def _point(series: str, x, by_dataset: dict[str, list[dict]], datasets_order: Sequence[str]) -> dict:
+    names = [d for d in datasets_order if d in by_dataset] + sorted(set(by_dataset) - set(datasets_order))
+    acc = {d: mean([float(r["correct"]) for r in by_dataset[d]]) for d in names}
+    abc = {d: mean([float(r["choice_correct"]) for r in by_dataset[d]]) for d in names}
+    accuracy, ci = mean_ci95([acc[d] for d in names])
+    accuracy_abc, ci_abc = mean_ci95([abc[d] for d in names])
+    point = {
+        "series": series, "x": x, "accuracy": accuracy, "ci95": ci, "per_dataset": acc,
+        "accuracy_abc": accuracy_abc, "ci95_abc": ci_abc, "per_dataset_abc": abc,
+        "n_datasets": len(names), "n_items": sum(len(v) for v in by_dataset.values()),
+    }
+    for m in METRICS:
+        per = [mean([r[m] for r in by_dataset[d] if r.get(m) is not None]) for d in names]
+        value = mean([v for v in per if v == v])
+        point[m] = value if value == value else None  # NaN (no finite values) -> null
+    return point
+
+
+def _order(values: Iterable, preferred: Sequence | None) -> list:
+    values = list(dict.fromkeys(values))
+    pref = list(preferred or [])
+    known = [v for v in pref if v in values]
+    rest = sorted((v for v in values if v not in pref), key=lambda v: (isinstance(v, str), v))
+    return known + rest
+
+
+def summarize(
+    config: dict,
+    records: Iterable[dict],
+    *,
+    models: Sequence[str] | None = None,
+    series_order: dict[str, Sequence[str]] | None = None,
+    model_info: dict | None = None,
+) -> dict:
+    """The summary.json object. `series_order[model]` fixes the series order (default: by name)."""
+    cells: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: defaultdict(list))))
+    for r in records:
+        cells[r["model"]][r["series"]][r["x"]][r["dataset"]].append(r)
+    datasets_order = list(config.get("datasets") or [])
+    out_models: dict[str, list[dict]] = {}
+    references: dict[str, dict] = {}
+    for model in _order(cells, models or config.get("models")):
+        by_series = cells[model]
+        points = []
+        for series in _order(by_series, (series_order or {}).get(model)):
+            for x in _order(by_series[series], config.get("grid")):
+                points.append(_point(series, x, by_series[series][x], datasets_order))
+        refs = [p for p in points if p["series"] == REFERENCE]
+        out_models[model] = [p for p in points if p["series"] != REFERENCE]
+        if refs:
+            references[model] = {
+                "applicable": False,
+                "reason": "a causal model never sees tokens appended after the position it predicts",
+                "reference": refs[0],
+            }
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "probe": config["probe"],
+        "grid": config.get("grid"),
+        "models": out_models,
+        "references": references,
+        "model_info": model_info or {},
+    }
+
+
+def summary_csv(summary: dict) -> str:
+    """One row per (model, series, x), references included (applicable = false)."""
+    rows = []
+    for model, points in summary["models"].items():
+        rows += [(model, True, p) for p in points]
+    for model, ref in summary.get("references", {}).items():
+        rows.append((model, False, ref["reference"]))
+    datasets = list(dict.fromkeys(d for _, _, p in rows for d in p["per_dataset"]))
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(
+        ["model", "series", "x", "applicable", "accuracy", "ci95_lo", "ci95_hi", "accuracy_abc",
+         "p_answer", "entropy", "confidence", "n_datasets", "n_items", *[f"acc:{d}" for d in datasets]]
+    )
+    for model, applicable, p in rows:
+        lo, hi = p["ci95"] if p["ci95"] else ("", "")
+        writer.writerow(
+            [model, p["series"], p["x"], str(applicable).lower(), _f(p["accuracy"]), _f(lo), _f(hi),
+             _f(p["accuracy_abc"]), _f(p["p_answer"]), _f(p["entropy"]), _f(p["confidence"]),
+             p["n_datasets"], p["n_items"], *[_f(p["per_dataset"].get(d, "")) for d in datasets]]
+        )
+    return buf.getvalue()
+
+
+def _f(v) -> str:
+    return f"{v:.6f}" if isinstance(v, float) else str(v)

@@ -1,0 +1,77 @@
+"""Write the suite to disk as deterministic JSONL, with a manifest of counts and sha256 digests.
+
+Layout of `out_dir`:
+    <relevant>__<distractor>.jsonl          one test point per line
+    <relevant>__<distractor>.context.jsonl  the fixed in-context examples, in stored order
+    manifest.json                           seed, n_test, masktax version, per-file count and sha256
+
+JSON is written with sorted keys, fixed separators and "\\n" line endings, so the same seed gives
+byte-identical files on every platform.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from masktax.errors import MasktaxError
+from masktax.tasks.suite import Dataset, Example, build_suite
+
+MANIFEST = "manifest.json"
+
+
+def _line(obj: dict) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
+
+
+def _record(dataset: Dataset, index: int, example: Example) -> dict:
+    return {
+        "dataset": dataset.name,
+        "index": index,
+        "role": example.role,
+        "options": list(example.options),
+        "answer": example.answer,
+        "answer_option": example.answer_option,
+    }
+
+
+def _write(path: Path, text: str) -> str:
+    """Write atomically (temp file + rename); returns the sha256 of the bytes written."""
+    data = text.encode("utf-8")
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+    return hashlib.sha256(data).hexdigest()
+
+
+def dataset_files(dataset: Dataset) -> dict[str, str]:
+    """File name -> JSONL text for one dataset (tests, then its context file)."""
+    tests = "".join(_line(_record(dataset, i, e)) for i, e in enumerate(dataset.tests))
+    context = "".join(_line(_record(dataset, i, e)) for i, e in enumerate(dataset.context))
+    return {f"{dataset.name}.jsonl": tests, f"{dataset.name}.context.jsonl": context}
+
+
+def export_suite(out_dir: str | os.PathLike, *, seed: int = 0, n_test: int = 1000) -> dict:
+    """Write the 16 datasets and `manifest.json` under `out_dir` (created if needed); returns the manifest."""
+    from masktax import __version__
+
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise MasktaxError(f"{out} exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for dataset in build_suite(seed=seed, n_test=n_test):
+        for name, text in dataset_files(dataset).items():
+            files[name] = {"count": text.count("\n"), "sha256": _write(out / name, text)}
+    manifest = {
+        "format": "masktax-suite/1",
+        "seed": seed,
+        "n_test": n_test,
+        "masktax_version": __version__,
+        "files": files,
+    }
+    _write(out / MANIFEST, json.dumps(manifest, sort_keys=True, indent=2) + "\n")
+    return manifest

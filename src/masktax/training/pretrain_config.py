@@ -1,0 +1,142 @@
+"""The frozen config of an embedded-model pretraining run: every choice recorded in config.json."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from masktax.errors import MasktaxError
+from masktax.training.curriculum import Stage, default_stages
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Dimensions shared by the MDLM, the Dream-like MDLM and the AR twin (Llama-style blocks)."""
+
+    d_model: int = 192
+    n_layers: int = 6
+    n_heads: int = 6
+    n_kv_heads: int = 6
+    d_ff: int = 512  # SwiGLU hidden size
+    rope_theta: float = 10000.0
+    rms_norm_eps: float = 1e-5
+    max_length: int = 2048  # recorded as the model's context length
+    tie_embeddings: bool = True  # halves the embedding parameters of a tiny model
+    init_std: float = 0.02
+
+    def __post_init__(self) -> None:
+        if min(self.d_model, self.n_layers, self.n_heads, self.n_kv_heads, self.d_ff) < 1:
+            raise MasktaxError("model dimensions must be positive")
+        if self.d_model % self.n_heads or self.n_heads % self.n_kv_heads:
+            raise MasktaxError("d_model must be divisible by n_heads, and n_heads by n_kv_heads")
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """One run. Fields are grouped: objective, data, curriculum, optimisation, runtime."""
+
+    name: str = "embedded-mdlm"
+    objective: str = "mdlm"  # "mdlm" (masked diffusion) | "ar" (next-token twin)
+    shift: bool = False  # MDLM with shifted logits (Dream-like); saved in Dream's native layout
+    init_from: str | None = None  # HF dir (e.g. the AR twin's final/) to initialise from
+    model: ModelSpec = field(default_factory=ModelSpec)
+    # MDLM loss
+    weighting: str = "inv_p"  # "inv_p" (LLaDA, 1/p) | "none"
+    p_min: float = 1e-3  # eps of p ~ U(eps, 1)
+    answer_focus_share: float = 0.5  # share of episodes with answer-focused masking
+    answer_q: tuple[float, float] = (0.2, 0.8)  # q range of answer-focused masking
+    eos_tail: bool = False  # EOS tail/padding is a maskable target (LLaDA SFT style)
+    # AR loss
+    ar_answer_weight: float = 1.0  # extra CE on the answer letters
+    # data and curriculum
+    words_file: str | None = None  # JSON {category: [words]}; None = masktax.tasks.words.load_words()
+    stages: tuple[Stage, ...] = field(default_factory=default_stages)
+    gate_threshold: float = 0.85
+    gate_every: int = 50  # steps between gate evaluations
+    gate_size: int = 200  # fresh held-out queries per gate evaluation
+    replay: float = 0.2
+    # optimisation
+    batch_size: int = 16  # episodes per step
+    lr: float = 1.5e-3
+    min_lr_ratio: float = 0.1  # cosine floor
+    schedule: str = "constant"  # "constant" | "cosine" (after warm-up)
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.95)
+    grad_clip: float = 1.0
+    max_steps: int = 20000  # cosine horizon and hard stop
+    # runtime
+    seed: int = 0
+    autocast: str = "auto"  # "auto" (bf16 on CUDA) | "bf16" | "off"
+    compile: bool = False
+    save_every: int = 500  # checkpoint interval in steps (also at exit)
+    keep_checkpoints: int = 2
+    log_every: int = 10
+    save_dtype: str = "float32"  # dtype of final/ weights ("bfloat16" halves shipped size)
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.objective in ("mdlm", "ar"), f"objective must be 'mdlm' or 'ar', got {self.objective!r}"),
+            (not (self.shift and self.objective == "ar"), "shift applies to the mdlm objective only"),
+            (self.weighting in ("inv_p", "none"), f"weighting must be 'inv_p' or 'none', got {self.weighting!r}"),
+            (0.0 < self.p_min < 1.0, f"p_min must be in (0, 1), got {self.p_min}"),
+            (0.0 <= self.answer_focus_share <= 1.0, "answer_focus_share must be in [0, 1]"),
+            (0.0 < self.answer_q[0] <= self.answer_q[1] <= 1.0, "answer_q must satisfy 0 < lo <= hi <= 1"),
+            (len(self.stages) > 0, "the curriculum needs at least one stage"),
+            (0.0 < self.gate_threshold <= 1.0, "gate_threshold must be in (0, 1]"),
+            (self.gate_every > 0 and self.gate_size > 0, "gate_every and gate_size must be positive"),
+            (0.0 <= self.replay < 1.0, "replay must be in [0, 1)"),
+            (self.batch_size > 0 and self.lr > 0, "batch_size and lr must be positive"),
+            (self.schedule in ("constant", "cosine"), f"schedule must be 'constant' or 'cosine', got {self.schedule!r}"),
+            (self.max_steps > 0 and self.warmup_steps >= 0, "max_steps must be positive, warmup_steps >= 0"),
+            (self.autocast in ("auto", "bf16", "off"), f"autocast must be auto, bf16 or off, got {self.autocast!r}"),
+            (self.save_every > 0 and self.log_every > 0, "save_every and log_every must be positive"),
+            (self.keep_checkpoints >= 1, "keep_checkpoints must be at least 1"),
+            (self.save_dtype in ("float32", "bfloat16", "float16"), f"unknown save_dtype {self.save_dtype!r}"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise MasktaxError(msg)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["stages"] = [s.to_dict() for s in self.stages]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PretrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise MasktaxError(f"unknown pretrain config field '{unknown[0]}'")
+        kw = dict(data)
+        if "model" in kw:
+            try:
+                kw["model"] = ModelSpec(**kw["model"])
+            except TypeError as err:
+                raise MasktaxError(f"bad model spec: {err}") from err
+        if "stages" in kw:
+            kw["stages"] = tuple(Stage.from_dict(s) for s in kw["stages"])
+        for key in ("answer_q", "betas"):
+            if key in kw:
+                kw[key] = tuple(kw[key])
+        return cls(**kw)
+
+    def replace(self, **changes: Any) -> PretrainConfig:
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def load_config(path: str | Path) -> PretrainConfig:
+    """Read a JSON config file (missing fields take the defaults above)."""
+    file = Path(path)
+    if not file.is_file():
+        raise MasktaxError(f"config file '{path}' does not exist")
+    try:
+        data = json.loads(file.read_text())
+    except json.JSONDecodeError as err:
+        raise MasktaxError(f"config '{path}' is not valid JSON ({err.msg} at line {err.lineno})") from err
+    data.pop("_comment", None)
+    return PretrainConfig.from_dict(data)

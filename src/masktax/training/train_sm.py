@@ -1,0 +1,344 @@
+"""Soft-masking training run [P2]: continue an MDLM with the two-pass step and trained omegas.
+
+    masktax train-sm --config configs/train_sm/embedded.json --out runs/train_sm/embedded
+
+Full fine-tuning of a small native checkpoint (the embedded MDLM: LLaDA- or Dream-layout), or a
+LoRA / DoRA adapter (peft; [P2] used DoRA r = 16 on q, k, v, o for Dream-7B) on a large one,
+through accelerate (device placement, bf16 autocast on CUDA, backward, clipping). Data: episodes
+of the embedded training corpus at one curriculum stage (default the full task, S4), with
+exactly the MDLM loss of `masktax pretrain` (`pretrain.step_loss`), whose forward is the
+two-pass `TwoPassModel` on a batch whose per-step coin came up (probability p_sm).
+
+Optimizer: AdamW with two learning rates, backbone (or adapter) `lr` and the omegas
+`omega_lr`, same warm-up and schedule. The run dir holds config.json, env.json, metrics.csv
+(loss, omega_s, omega_a, omega_b, mean lambda over the soft-masked positions, ...; also
+TensorBoard event files in tb/ when tensorboard is installed), `step-XXXXXX/` checkpoints (the
+trainable tensors, omegas included, optimizer and RNG state: exact resume) and `final/`: an
+HF-layout model (for adapters: merged into the base weights, the adapter itself in
+final/adapter/), its tokenizer and `soft_mask.json` (omega_s, omega_a, omega_b, k, raw values,
+fraction), which `SoftMaskConfig.from_checkpoint("final")` and every sampler's soft-masking
+option read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from masktax.errors import MasktaxError
+from masktax.training import loop_utils as lu
+from masktax.training.soft_mask_training import SoftMaskParams, TwoPassModel, param_groups, soft_mask_coin
+
+TUNINGS = ("full", "lora", "dora")
+METRICS = ("step", "loss", "soft", "n_soft", "mean_lambda", "omega_s", "omega_a", "omega_b", "lr", "omega_lr",
+           "tokens", "elapsed_s")
+
+@dataclass(frozen=True)
+class SMConfig:
+    """One run. Groups: model and tuning, soft-masking, MDLM loss and data, optimisation, runtime."""
+
+    name: str = "soft-mask"
+    init_from: str = "embedded-mdlm"  # model to continue: a native checkpoint dir, or a name `masktax models` knows
+    tuning: str = "full"  # "full" fine-tuning, or a "lora" / "dora" adapter (peft) on the attention projections
+    lora_r: int = 16  # [P2]: DoRA r = 16 on q, k, v, o for Dream-7B
+    lora_alpha: float = 32.0
+    lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "attn_out")  # names absent are skipped
+    # soft-masking [P2]
+    k: int = 3  # top-k tokens in the blend: 3 for language, 1 for code
+    p_sm: float = 0.8  # probability that a batch takes the two-pass soft-masked step (paper's best; 1.0 hurts)
+    omega_s: float = 1e-6  # initial values (reference init_scale 0, centre -0.75, steepness 10 / 1.5)
+    omega_a: float = 6.66
+    omega_b: float = -0.75
+    omega_lr: float = 1e-3  # the omega group's learning rate: 1e-3 language, 1e-2 code
+    omega_eps: float = 1e-15  # Adam epsilon of the omega group (gradients are ~omega_s-scaled at init)
+    fraction: float = 0.8  # recorded in soft_mask.json: samplers soft-mask the first 80% of decoding
+    # MDLM loss (as `masktax pretrain`) and data: episodes of the embedded training corpus
+    weighting: str = "inv_p"  # "inv_p" (1/p, LLaDA) | "none"
+    p_min: float = 1e-3  # eps of p ~ U(eps, 1)
+    answer_focus_share: float = 0.5  # share of episodes with answer-focused masking (as pretraining)
+    answer_q: tuple[float, float] = (0.2, 0.8)
+    eos_tail: bool = False
+    stage: str = "S4"  # curriculum stage of `training.curriculum.default_stages()` whose episodes train
+    words_file: str | None = None  # JSON {category: [words]}; None = the package word lists
+    # optimisation
+    batch_size: int = 16
+    lr: float = 3e-4  # backbone: 3e-4 from scratch / full, 1e-5 for adapters ([P2])
+    schedule: str = "constant"  # "constant" | "cosine" after warm-up
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 50
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.95)
+    grad_clip: float = 1.0
+    max_steps: int = 2000
+    # runtime
+    seed: int = 0
+    mixed_precision: str = "auto"  # accelerate's: "auto" (bf16 on CUDA) | "bf16" | "no"
+    save_every: int = 200
+    keep_checkpoints: int = 2
+    log_every: int = 10
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.tuning in TUNINGS, f"tuning must be one of {', '.join(TUNINGS)}, got {self.tuning!r}"),
+            (self.lora_r >= 1 and self.lora_alpha > 0, "lora_r must be >= 1 and lora_alpha positive"),
+            (len(self.lora_targets) > 0, "lora_targets must name at least one module"),
+            (isinstance(self.k, int) and self.k >= 1, f"k must be a positive integer, got {self.k!r}"),
+            (0.0 <= self.p_sm <= 1.0, f"p_sm must be in [0, 1], got {self.p_sm}"),
+            (0.0 < self.omega_s < 1.0, f"omega_s must be in (0, 1), got {self.omega_s}"),
+            (self.omega_a > 1e-6 and self.omega_b < -1e-6, "omega_a must be > 1e-6 and omega_b < -1e-6"),
+            (self.omega_lr >= 0 and self.omega_eps > 0, "omega_lr must be >= 0 and omega_eps positive"),
+            (0.0 <= self.fraction <= 1.0, f"fraction must be in [0, 1], got {self.fraction}"),
+            (self.weighting in ("inv_p", "none"), f"weighting must be 'inv_p' or 'none', got {self.weighting!r}"),
+            (0.0 < self.p_min < 1.0, f"p_min must be in (0, 1), got {self.p_min}"),
+            (0.0 <= self.answer_focus_share <= 1.0, "answer_focus_share must be in [0, 1]"),
+            (0.0 < self.answer_q[0] <= self.answer_q[1] <= 1.0, "answer_q must satisfy 0 < lo <= hi <= 1"),
+            (self.batch_size > 0 and self.lr > 0, "batch_size and lr must be positive"),
+            (self.schedule in ("constant", "cosine"), f"schedule must be 'constant' or 'cosine', got {self.schedule!r}"),
+            (self.max_steps > 0 and self.warmup_steps >= 0, "max_steps must be positive, warmup_steps >= 0"),
+            (self.mixed_precision in ("auto", "bf16", "no"), "mixed_precision must be auto, bf16 or no"),
+            (self.save_every > 0 and self.log_every > 0, "save_every and log_every must be positive"),
+            (self.keep_checkpoints >= 1, "keep_checkpoints must be at least 1"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise MasktaxError(msg)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SMConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise MasktaxError(f"unknown train-sm config field '{unknown[0]}'")
+        kw = dict(data)
+        for key in ("answer_q", "betas", "lora_targets"):
+            if key in kw:
+                kw[key] = tuple(kw[key])
+        try:
+            return cls(**kw)
+        except TypeError as err:
+            raise MasktaxError(f"bad train-sm config: {err}") from err
+
+    def replace(self, **changes: Any) -> SMConfig:
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def load_sm_config(path: str | Path) -> SMConfig:
+    """Read a JSON config (missing fields take the defaults above; `_comment` is ignored)."""
+    file = Path(path)
+    if not file.is_file():
+        raise MasktaxError(f"config file '{path}' does not exist")
+    try:
+        data = json.loads(file.read_text())
+    except json.JSONDecodeError as err:
+        raise MasktaxError(f"config '{path}' is not valid JSON ({err.msg} at line {err.lineno})") from err
+    if not isinstance(data, dict):
+        raise MasktaxError(f"config '{path}' must hold a JSON object")
+    data.pop("_comment", None)
+    return SMConfig.from_dict(data)
+
+
+class TrainableView(nn.Module):
+    """The trainable tensors of a model under stable names: what a checkpoint stores and restores.
+
+    Holds the SAME parameter objects, so `load_state_dict` on the view updates the model in place;
+    a LoRA checkpoint of a large model then stores the adapter and omegas, not the frozen base.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.tensors = nn.ParameterDict(
+            {n.replace(".", "__"): p for n, p in model.named_parameters() if p.requires_grad}
+        )
+
+
+def add_adapter(model: nn.Module, cfg: SMConfig) -> nn.Module:
+    """Inject a peft LoRA (or DoRA) adapter into the attention projections; returns the peft tuner."""
+    from peft import LoraConfig, LoraModel
+
+    present = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
+    targets = [t for t in cfg.lora_targets if t in present]
+    if not targets:
+        raise MasktaxError(f"none of lora_targets {list(cfg.lora_targets)} is a module of this model")
+    config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0, target_modules=targets,
+                        use_dora=cfg.tuning == "dora", bias="none")
+    return LoraModel(model, config, "default")
+
+
+def _corpus(cfg: SMConfig, adapter, words: Mapping[str, Sequence[str]] | None):
+    """Words, encoder, the stage's episode spec, and the pretraining-loss config for this model."""
+    from masktax.training.corpus import Encoder
+    from masktax.training.curriculum import default_stages
+    from masktax.training.pretrain import load_corpus_words
+    from masktax.training.pretrain_config import PretrainConfig
+
+    if adapter.tokenizer is None:
+        raise MasktaxError(f"model '{cfg.init_from}' ships no tokenizer; the training corpus needs one")
+    try:
+        encoder = Encoder(adapter.tokenizer)
+    except (KeyError, TypeError, AttributeError) as err:
+        raise MasktaxError(
+            f"the training corpus needs the embedded word-level tokenizer; '{cfg.init_from}' has another ({err})"
+        ) from err
+    stages = {s.name: s for s in default_stages()}
+    if cfg.stage not in stages:
+        raise MasktaxError(f"unknown stage '{cfg.stage}'; choose one of {', '.join(stages)}")
+    loss_cfg = PretrainConfig(
+        objective="mdlm", shift=adapter.shift, weighting=cfg.weighting, p_min=cfg.p_min,
+        answer_focus_share=cfg.answer_focus_share, answer_q=cfg.answer_q, eos_tail=cfg.eos_tail,
+        words_file=cfg.words_file, seed=cfg.seed,
+    )
+    words = dict(words) if words is not None else load_corpus_words(loss_cfg)
+    return words, encoder, stages[cfg.stage], loss_cfg
+
+
+def _tensorboard(out: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional; metrics.csv always has the curves
+        return None
+    return SummaryWriter(str(out / "tb"))
+
+
+def save_final(two: TwoPassModel, tuner, adapter, cfg: SMConfig, path: Path) -> None:
+    """final/: HF-layout fp32 model (adapters merged; the adapter in adapter/), tokenizer, soft_mask.json."""
+    import copy
+
+    path.mkdir(parents=True, exist_ok=True)
+    if tuner is not None:
+        from peft.utils import get_peft_model_state_dict
+        from safetensors.torch import save_file
+
+        (path / "adapter").mkdir(exist_ok=True)
+        state = {k: v.detach().float().cpu().contiguous() for k, v in get_peft_model_state_dict(tuner).items()}
+        save_file(state, str(path / "adapter" / "adapter_model.safetensors"))
+        (path / "adapter" / "adapter_config.json").write_text(
+            json.dumps(tuner.peft_config["default"].to_dict(), indent=2, default=list) + "\n")
+        two.soft_mask.save(path / "adapter", fraction=cfg.fraction)
+        export = copy.deepcopy(tuner).merge_and_unload().to("cpu", torch.float32)
+    else:
+        export = copy.deepcopy(two.backbone).to("cpu", torch.float32)
+    export.save_pretrained(path)
+    if adapter.tokenizer is not None:
+        adapter.tokenizer.save_pretrained(path)
+    two.soft_mask.save(path, fraction=cfg.fraction)
+
+
+def run(
+    cfg: SMConfig,
+    out: str | Path,
+    *,
+    device: str = "auto",
+    max_minutes: float | None = None,
+    words: Mapping[str, Sequence[str]] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train (or resume) the soft-masking run in `out`; returns the final state (also final/training_state.json)."""
+    from accelerate import Accelerator
+    from tqdm import tqdm
+
+    from masktax.models import load
+    from masktax.training.batches import train_batch
+    from masktax.training.curriculum import CurriculumState
+    from masktax.training.pretrain import _Stop, resolve_device, step_loss
+
+    out = Path(out)
+    dev = resolve_device(device)
+    lu.prepare_run_dir(out, cfg.to_dict(), free=("max_steps",))
+    lu.write_json(out / "env.json", lu.env_info(dev, cfg.seed))
+    torch.manual_seed(cfg.seed)
+    adapter = load(cfg.init_from, device=dev, dtype=torch.float32)
+    mask_id = adapter.require_mask("soft-masking training")
+    if adapter.kind != "mdlm":
+        raise MasktaxError(f"soft-masking training needs a masked diffusion LM; '{cfg.init_from}' is {adapter.kind}")
+    words, encoder, stage, loss_cfg = _corpus(cfg, adapter, words)
+    adapter.model.train()
+    tuner = add_adapter(adapter.model, cfg) if cfg.tuning != "full" else None
+    params = SoftMaskParams(k=cfg.k, omega_s=cfg.omega_s, omega_a=cfg.omega_a, omega_b=cfg.omega_b).to(dev)
+    two = TwoPassModel(adapter, params)
+    view = TrainableView(two)
+    opt = torch.optim.AdamW(
+        param_groups(adapter.model, params, lr=cfg.lr, omega_lr=cfg.omega_lr, weight_decay=cfg.weight_decay,
+                     omega_eps=cfg.omega_eps), betas=cfg.betas)
+    mp = cfg.mixed_precision if cfg.mixed_precision != "auto" else ("bf16" if dev.type == "cuda" else "no")
+    accel = Accelerator(cpu=dev.type == "cpu", mixed_precision=mp)
+    fwd, opt = accel.prepare(two, opt)
+    step, tokens, elapsed = 0, 0, 0.0
+    ckpt = lu.latest_checkpoint(out)
+    if ckpt is not None:
+        saved = lu.load_checkpoint(ckpt, view, opt, dev)
+        step, tokens, elapsed = saved["step"], saved["tokens"], saved["elapsed_s"]
+    log = lu.MetricsLog(out / "metrics.csv", METRICS, resume_step=step if ckpt else None)
+    tb = _tensorboard(out)
+    start, last_saved = time.monotonic(), step
+    budget = None if max_minutes is None else max_minutes * 60.0
+
+    def snapshot() -> dict[str, Any]:
+        return {"step": step, "tokens": tokens, "elapsed_s": elapsed + time.monotonic() - start,
+                "soft_mask": params.values(), "device": str(dev), "data": {"seed": cfg.seed, "next_step": step}}
+
+    bar = tqdm(total=cfg.max_steps, initial=step, disable=not progress, file=sys.stderr, mininterval=2.0)
+    try:
+        with _Stop() as stop:
+            while step < cfg.max_steps and not stop.flag:
+                if budget is not None and time.monotonic() - start >= budget:
+                    break
+                scale = lu.lr_at(step, lr=1.0, warmup=cfg.warmup_steps, schedule=cfg.schedule,
+                                 max_steps=cfg.max_steps, min_ratio=cfg.min_lr_ratio)
+                for group in opt.param_groups:
+                    group["lr"] = scale * (cfg.omega_lr if group.get("name") == "omega" else cfg.lr)
+                batch = train_batch(
+                    seed=cfg.seed, step=step, batch_size=cfg.batch_size, words=words, encoder=encoder,
+                    stages=(stage,), state=CurriculumState(), replay=0.0, focus_share=cfg.answer_focus_share,
+                    eos_tail=cfg.eos_tail,
+                ).to(dev)
+                gen = torch.Generator(device=dev).manual_seed(cfg.seed * 1_000_003 + step)
+                two.soft = soft_mask_coin(cfg.seed, step, cfg.p_sm)
+                with accel.autocast():
+                    loss = step_loss(loss_cfg, fwd, batch, mask_id, gen)
+                opt.zero_grad(set_to_none=True)
+                accel.backward(loss)
+                if cfg.grad_clip > 0:
+                    accel.clip_grad_norm_(adapter.model.parameters(), cfg.grad_clip)
+                opt.step()
+                step += 1
+                n_tok = int(batch.real.sum())
+                tokens += n_tok
+                if step % cfg.log_every == 0 or step == cfg.max_steps:
+                    row = {"step": step, "loss": float(loss.detach()), "soft": int(two.soft),
+                           "n_soft": two.last.n_soft if two.last else 0,
+                           "mean_lambda": two.last.mean_lambda if two.last else None,
+                           **{k: v for k, v in params.values().items() if k.startswith("omega")},
+                           "lr": scale * cfg.lr, "omega_lr": scale * cfg.omega_lr, "tokens": tokens,
+                           "elapsed_s": elapsed + time.monotonic() - start}
+                    log.write(row)
+                    if tb is not None:
+                        for key in ("loss", "omega_s", "omega_a", "omega_b", "mean_lambda"):
+                            if row[key] is not None:
+                                tb.add_scalar(f"train/{key}", row[key], step)
+                bar.update(1)
+                bar.set_postfix(loss=f"{float(loss.detach()):.3f}", omega_s=f"{params.values()['omega_s']:.2e}")
+                if step % cfg.save_every == 0:
+                    lu.save_checkpoint(out, step, view, opt, snapshot(), keep=cfg.keep_checkpoints)
+                    last_saved = step
+    finally:
+        bar.close()
+        if tb is not None:
+            tb.close()
+        if step != last_saved or lu.latest_checkpoint(out) is None:
+            lu.save_checkpoint(out, step, view, opt, snapshot(), keep=cfg.keep_checkpoints)
+        save_final(two, tuner, adapter, cfg, out / "final")
+    summary = snapshot()
+    lu.write_json(out / "final" / "training_state.json", summary)
+    return summary

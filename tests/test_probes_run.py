@@ -1,0 +1,151 @@
+"""run_probe on tiny random models: resume, AR references, uniform canvases, real-model alignment."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from tiny import tiny_checkpoint, tiny_dream, tiny_tokenizer
+
+from masktax.errors import MasktaxError
+from masktax.models import load
+from masktax.models.adapter import Adapter
+from masktax.probes import PROBES
+from masktax.probes.base import score_items
+from masktax.probes.config import ProbeConfig
+from masktax.probes.items import encode_cell
+from masktax.probes.run import run_probe, select_datasets
+from masktax.probes.spec import Cell
+from masktax.results.store import read_items
+
+DATASETS = ("country__smallest", "verb__largest")
+
+
+@pytest.fixture(scope="module")
+def ckpts(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ckpt")
+    return {f: str(tiny_checkpoint(f, root / f)) for f in ("llada", "dream", "ar")}
+
+
+def cfg(out, models, probe="masks", **kw):
+    base = dict(n_items=3, datasets=DATASETS, grid=(0, 2, 20) if probe == "masks" else None, progress=False)
+    return ProbeConfig(probe=probe, models=tuple(models), out=str(out), **{**base, **kw})
+
+
+def stable(records):
+    keep = ("model", "series", "x", "dataset", "index", "pred_id", "correct", "choice", "p_answer", "entropy")
+    return sorted((tuple(r[k] for k in keep) for r in records), key=repr)
+
+
+def test_resume_after_a_crash_equals_an_uninterrupted_run(tmp_path, ckpts):
+    models = (ckpts["llada"], ckpts["dream"])
+    run_probe(cfg(tmp_path / "full", models, batch_size=2))
+    batches = []
+
+    def crash(model, records):
+        batches.append(model)
+        if len(batches) == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_probe(cfg(tmp_path / "cut", models, batch_size=2), on_batch=crash)
+    assert not (tmp_path / "cut" / "summary.json").exists()
+    partial = list(read_items(tmp_path / "cut"))
+    assert 0 < len(partial) < 2 * 3 * 2 * 3
+    run_probe(cfg(tmp_path / "cut", models, batch_size=2))
+    full, cut = list(read_items(tmp_path / "full")), list(read_items(tmp_path / "cut"))
+    assert len(cut) == len(full) == 2 * 3 * 2 * 3
+    assert stable(cut) == stable(full)
+    s_full = json.loads((tmp_path / "full" / "summary.json").read_text())
+    s_cut = json.loads((tmp_path / "cut" / "summary.json").read_text())
+    assert s_full["models"] == s_cut["models"]
+
+
+def test_ar_model_gets_a_reference_not_sweep_points(tmp_path, ckpts):
+    out = run_probe(cfg(tmp_path / "r", (ckpts["llada"], ckpts["ar"])))
+    s = json.loads((out / "summary.json").read_text())
+    assert [p["x"] for p in s["models"][ckpts["llada"]]] == [0, 2, 20]
+    assert s["models"][ckpts["ar"]] == []
+    ref = s["references"][ckpts["ar"]]
+    assert ref["applicable"] is False and ref["reference"]["x"] == 0 and ref["reference"]["n_items"] == 6
+    assert "NOT APPLICABLE" in (out / "report.md").read_text()
+
+
+def test_adding_a_model_to_a_run_resumes(tmp_path, ckpts):
+    run_probe(cfg(tmp_path / "r", (ckpts["llada"],)))
+    run_probe(cfg(tmp_path / "r", (ckpts["dream"],)))
+    s = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert set(s["models"]) == {ckpts["llada"], ckpts["dream"]}
+    with pytest.raises(MasktaxError, match="n_items"):
+        run_probe(cfg(tmp_path / "r", (ckpts["dream"],), n_items=4))
+
+
+def test_shifted_tiny_dream_is_scored_at_the_aligned_position(tmp_path):
+    model = tiny_dream(seed=3)
+    tok = tiny_tokenizer()
+    adapter = Adapter(name="d", model=model, tokenizer=tok, kind="mdlm", mask_id=tok.mask_token_id, shift=True,
+                      max_length=4096, pad_id=tok.pad_token_id, eos_id=tok.eos_token_id)
+    config = ProbeConfig(probe="masks", models=("d",), out=str(tmp_path), n_items=2, datasets=DATASETS[:1])
+    (ds,) = select_datasets(config)
+    items = encode_cell(adapter, ds, Cell("masks", 3, suffix="masks", n_extra=3), model="d", probe="masks",
+                        seed=0, fmt="base", n_items=2)
+    records = [r for b in score_items(adapter, items, batch_size=2) for r in b]
+    for it, r in zip(items, records, strict=True):
+        assert it.ids[it.answer_pos] == tok.mask_token_id and len(it.ids) == it.answer_pos + 4
+        with torch.no_grad():
+            raw = model(input_ids=torch.tensor([it.ids])).logits  # [1, l, V] unshifted
+        assert r["pred_id"] == int(raw[0, it.answer_pos - 1].argmax())
+
+
+def test_uniform_models_get_seeded_canvas_tokens(tmp_path):
+    tok = tiny_tokenizer()
+    base = load_tiny_llada_adapter(tok)
+    uniform = Adapter(**{**base.__dict__, "kind": "uniform", "mask_id": None, "name": "u"})
+    config = ProbeConfig(probe="masks", models=("u",), out=str(tmp_path), n_items=2, datasets=DATASETS[:1])
+    (ds,) = select_datasets(config)
+    cells = PROBES["masks"].cells((5,), "uniform")
+
+    def enc():
+        return encode_cell(uniform, ds, cells[0], model="u", probe="masks", seed=0, fmt="base", n_items=2)
+
+    a, b = enc(), enc()
+    assert a == b and all(it.suffix == "canvas" for it in a)
+    assert all(tok.mask_token_id not in it.ids for it in a)
+    assert len(a[0].ids) == a[0].answer_pos + 6
+
+
+def load_tiny_llada_adapter(tok):
+    from tiny import tiny_llada
+
+    return Adapter(name="l", model=tiny_llada(), tokenizer=tok, kind="mdlm", mask_id=tok.mask_token_id,
+                   shift=False, max_length=4096, pad_id=tok.pad_token_id, eos_id=tok.eos_token_id)
+
+
+def test_context_length_masks_are_twenty_percent_of_the_input(tmp_path):
+    tok = tiny_tokenizer()
+    adapter = load_tiny_llada_adapter(tok)
+    config = ProbeConfig(probe="context-length", models=("l",), out=str(tmp_path), n_items=1,
+                         datasets=DATASETS[:1], grid=(0, 10))
+    (ds,) = select_datasets(config)
+    cells = PROBES["context-length"].cells(config.grid, "mdlm")
+    assert [c.series for c in cells] == ["2-masks", "2-masks", "20%-masks", "20%-masks"]
+    for cell in cells:
+        (it,) = encode_cell(adapter, ds, cell, model="l", probe="context-length", seed=0, fmt="base", n_items=1)
+        n_masks = sum(t == tok.mask_token_id for t in it.ids[it.answer_pos:])
+        expected = 2 if cell.series == "2-masks" else max(1, int(0.2 * it.answer_pos + 0.5))
+        assert n_masks == expected == len(it.ids) - it.answer_pos
+
+
+def test_locality_block_moves_and_query_positions(tmp_path):
+    tok = tiny_tokenizer()
+    adapter = load_tiny_llada_adapter(tok)
+    out = run_probe(ProbeConfig(probe="locality", models=("l",), out=str(tmp_path / "loc"), n_items=2,
+                                datasets=DATASETS, grid=(0, 40), progress=False), adapters={"l": adapter})
+    s = json.loads((out / "summary.json").read_text())
+    assert [p["x"] for p in s["models"]["l"]] == [0, 40]
+    out = run_probe(ProbeConfig(probe="query-position", models=("l",), out=str(tmp_path / "q"), n_items=2,
+                                datasets=DATASETS, progress=False), adapters={"l": adapter})
+    s = json.loads((out / "summary.json").read_text())
+    assert [p["x"] for p in s["models"]["l"]] == ["left", "middle", "right"]
+    assert (out / "plots" / "query-position.png").stat().st_size > 1000

@@ -1,0 +1,191 @@
+"""`masktax pretrain` end to end on tiny configs: run tree, exact resume, final/ loads, curriculum."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from masktax.cli.main import main
+from masktax.errors import MasktaxError
+from masktax.training.curriculum import CurriculumState, Stage, default_stages, gate, pick_stage
+from masktax.training.loop_utils import lr_at
+from masktax.training.pretrain_config import PretrainConfig, load_config
+
+WORDS = {
+    "animals": ["cat", "dog", "horse", "sheep", "goat", "mouse"],
+    "fruits": ["apple", "pear", "plum", "grape", "lemon", "mango"],
+    "colours": ["red", "blue", "green", "yellow", "purple", "orange"],
+    "countries": ["France", "Japan", "Peru", "Chile", "Kenya", "Spain"],
+}
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny_config(tmp_path: Path, **changes) -> Path:
+    words = tmp_path / "words.json"
+    words.write_text(json.dumps(WORDS))
+    cfg = {
+        "name": "tiny", "objective": "mdlm", "words_file": str(words),
+        "model": {"d_model": 32, "n_layers": 2, "n_heads": 2, "n_kv_heads": 2, "d_ff": 64},
+        "batch_size": 3, "gate_every": 2, "gate_size": 6, "save_every": 3, "log_every": 1, "warmup_steps": 2,
+        "stages": [
+            {"name": "S0", "spec": {"n_examples": [2, 3], "distractor_share": [0, 0], "repeat_prob": 1.0,
+                                    "n_categories": 3, "rules": ["category"], "max_tokens": 96}},
+            {"name": "S4", "spec": {"n_examples": [3, 6], "distractor_share": [0.1, 0.8], "max_tail": 10,
+                                    "max_tokens": 192}},
+        ],
+    }
+    cfg.update(changes)
+    path = tmp_path / f"{cfg['name']}.json"
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def metrics(run: Path) -> list[dict[str, str]]:
+    with (run / "metrics.csv").open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_pretrain_end_to_end_writes_run_tree_and_loads(tmp_path):
+    cfg = tiny_config(tmp_path, eos_tail=True)
+    out = tmp_path / "run"
+    assert main(["pretrain", "--config", str(cfg), "--out", str(out), "--max-steps", "5", "--no-progress", "--device", "cpu"]) == 0
+    for name in ("config.json", "env.json", "metrics.csv", "step-000003", "step-000005", "final/config.json",
+                 "final/model.safetensors", "final/tokenizer.json"):
+        assert (out / name).exists(), name
+    rows = metrics(out)
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5]
+    assert all(float(r["loss"]) > 0 for r in rows) and rows[1]["gate_acc"] != ""
+    from masktax.models import load
+
+    adapter = load(str(out / "final"))
+    assert adapter.kind == "mdlm" and adapter.mask_id == adapter.tokenizer.mask_token_id
+    ids = adapter.tokenizer("Options: (A) cat, (B) red, (C) pear\nAnswer:[", return_tensors="pt")["input_ids"]
+    assert adapter.logits(ids).shape[-1] >= len(adapter.tokenizer)
+
+
+def test_resume_reproduces_uninterrupted_losses(tmp_path):
+    cfg = tiny_config(tmp_path)
+    full, split = tmp_path / "full", tmp_path / "split"
+    args = ["pretrain", "--config", str(cfg), "--no-progress", "--device", "cpu"]
+    assert main([*args, "--out", str(full), "--max-steps", "7"]) == 0
+    assert main([*args, "--out", str(split), "--max-steps", "4"]) == 0
+    assert main([*args, "--out", str(split), "--max-steps", "7"]) == 0
+    a, b = metrics(full), metrics(split)
+    assert [r["step"] for r in b] == [str(s) for s in range(1, 8)]
+    assert [(r["loss"], r["gate_acc"], r["stage"]) for r in a] == [(r["loss"], r["gate_acc"], r["stage"]) for r in b]
+
+
+def test_ar_twin_and_dream_like_from_ar(tmp_path):
+    ar_cfg = tiny_config(tmp_path, name="ar", objective="ar")
+    ar = tmp_path / "ar"
+    assert main(["pretrain", "--config", str(ar_cfg), "--out", str(ar), "--max-steps", "3", "--no-progress"]) == 0
+    dream_cfg = tiny_config(tmp_path, name="dream", shift=True, init_from=str(ar / "final"))
+    dream = tmp_path / "dream"
+    assert main(["pretrain", "--config", str(dream_cfg), "--out", str(dream), "--max-steps", "2", "--no-progress"]) == 0
+    from safetensors.torch import load_file
+
+    ar_w = load_file(str(ar / "step-000003" / "model.safetensors"))
+    init = load_file(str(dream / "step-000002" / "model.safetensors"))
+    assert json.loads((dream / "final" / "config.json").read_text())["model_type"] == "Dream"
+    assert json.loads((ar / "final" / "config.json").read_text())["model_type"] == "llama"
+    # the Dream-like model started from the AR weights: two small steps stay close to them
+    w = "model.layers.0.mlp.down_proj.weight"
+    assert (init[w] - ar_w[w]).abs().max() < 0.05
+
+
+def test_other_config_in_run_dir_is_refused(tmp_path):
+    out = tmp_path / "run"
+    assert main(["pretrain", "--config", str(tiny_config(tmp_path)), "--out", str(out), "--max-steps", "1", "--no-progress"]) == 0
+    other = tiny_config(tmp_path, lr=0.5)
+    assert main(["pretrain", "--config", str(other), "--out", str(out), "--max-steps", "2", "--no-progress"]) == 2
+
+
+def test_bad_configs_raise_masktax_error(tmp_path):
+    with pytest.raises(MasktaxError):
+        PretrainConfig(objective="bert")
+    with pytest.raises(MasktaxError):
+        PretrainConfig.from_dict({"lr_typo": 1})
+    with pytest.raises(MasktaxError):
+        load_config(tmp_path / "missing.json")
+    assert main(["pretrain", "--config", str(tmp_path / "missing.json"), "--out", str(tmp_path / "x")]) == 2
+
+
+def test_shipped_configs_load_and_share_dimensions():
+    cfgs = {p.stem: load_config(p) for p in sorted((REPO / "configs" / "embedded").glob("*.json"))}
+    assert {"mdlm", "ar", "mdlm_dream"} <= set(cfgs)
+    assert len({c.model for c in cfgs.values()}) == 1  # identical architecture dimensions
+    assert cfgs["ar"].objective == "ar" and cfgs["mdlm_dream"].shift and cfgs["mdlm_dream"].init_from
+
+
+def test_gate_advances_only_after_threshold_and_min_steps():
+    stages = default_stages(min_steps=100)
+    st = CurriculumState()
+    assert not gate(st, step=50, accuracy=0.5, stages=stages, threshold=0.85)
+    assert gate(st, step=60, accuracy=0.9, stages=stages, threshold=0.85)  # S0 has no minimum
+    assert st.stage == 1 and st.stage_start == 60 and st.advances == [[60, 1]]
+    assert not gate(st, step=120, accuracy=1.0, stages=stages, threshold=0.85)  # only 60 steps in S1a
+    assert gate(st, step=160, accuracy=0.85, stages=stages, threshold=0.85)
+    st.stage = len(stages) - 1
+    assert not gate(st, step=10_000, accuracy=1.0, stages=stages, threshold=0.85)  # last stage stays
+    assert st.last_gate == 1.0 and len(st.gates) == 5
+    assert CurriculumState.from_dict(st.to_dict()) == st
+
+
+def test_replay_picks_earlier_stages_at_the_given_rate():
+    rng = random.Random(0)
+    st = CurriculumState(stage=3)
+    picks = [pick_stage(rng, st, 0.2) for _ in range(5000)]
+    assert set(picks) == {0, 1, 2, 3}
+    assert abs(sum(p < 3 for p in picks) / 5000 - 0.2) < 0.03
+    assert {pick_stage(rng, CurriculumState(), 0.5) for _ in range(100)} == {0}
+
+
+def test_default_stages_remove_the_repeat_gently_and_round_trip():
+    stages = default_stages()
+    assert [s.spec.repeat_prob for s in stages[:3]] == [1.0, 0.5, 0.0]
+    assert stages[-1].spec.max_tokens >= 1200 and stages[-1].spec.max_tail == 200
+    assert all(Stage.from_dict(s.to_dict()) == s for s in stages)
+
+
+def test_lr_schedule():
+    kw = {"lr": 1.0, "warmup": 10, "max_steps": 110, "min_ratio": 0.1}
+    assert lr_at(0, schedule="constant", **kw) == pytest.approx(0.1)
+    assert lr_at(50, schedule="constant", **kw) == 1.0
+    assert lr_at(10, schedule="cosine", **kw) == pytest.approx(1.0)
+    assert lr_at(110, schedule="cosine", **kw) == pytest.approx(0.1)
+    assert lr_at(60, schedule="cosine", **kw) == pytest.approx(0.55)
+
+
+def test_pack_round_trip_degrades_to_fit(tmp_path):
+    from masktax.training.pack import pack_run, unpack_run
+
+    out = tmp_path / "run"
+    assert main(["pretrain", "--config", str(tiny_config(tmp_path)), "--out", str(out), "--max-steps", "3", "--no-progress"]) == 0
+    assert pack_run(out, tmp_path / "a.tar.gz") == "exact"
+    size = (tmp_path / "a.tar.gz").stat().st_size
+    assert pack_run(out, tmp_path / "b.tar.gz", max_bytes=int(size * 0.8)) != "exact"
+    run = unpack_run(tmp_path / "b.tar.gz", tmp_path / "unpacked")
+    assert (run / "final" / "model.safetensors").is_file() and (run / "step-000003" / "state.json").is_file()
+    opt = torch.load(run / "step-000003" / "optimizer.pt", weights_only=False) if (run / "step-000003" / "optimizer.pt").exists() else None
+    assert opt is None or all(v.dtype == torch.bfloat16 for s in opt["state"].values() for k, v in s.items() if k != "step")
+
+
+def test_export_script_copies_final_with_training_record(tmp_path):
+    import importlib.util
+
+    out = tmp_path / "run"
+    assert main(["pretrain", "--config", str(tiny_config(tmp_path)), "--out", str(out), "--max-steps", "2", "--no-progress"]) == 0
+    spec = importlib.util.spec_from_file_location("export_embedded", REPO / "scripts" / "export_embedded.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main([str(out), "embedded-mdlm", "--dest-root", str(tmp_path / "w"), "--hardware", "cpu"]) == 0
+    dest = tmp_path / "w" / "embedded-mdlm"
+    info = json.loads((dest / "training.json").read_text())
+    assert info["steps"] == 2 and info["hardware"] == "cpu" and info["config"]["objective"] == "mdlm"
+    assert (dest / "model.safetensors").is_file() and (dest / "TRAINING.md").is_file()
+    assert not (dest / "training_state.json").exists()
