@@ -3,10 +3,13 @@
 Layout of `out_dir`:
     <relevant>__<distractor>.jsonl          one test point per line
     <relevant>__<distractor>.context.jsonl  the fixed in-context examples, in stored order
-    manifest.json                           seed, n_test, masktax version, per-file count and sha256
+    manifest.json                           seed, n_test, masktax version, dataset order,
+                                            per-file line count and sha256
 
 JSON is written with sorted keys, fixed separators and "\\n" line endings, so the same seed gives
-byte-identical files on every platform.
+byte-identical files on every platform. `verify_export` re-hashes a tree against its manifest.
+
+    masktax suite export suite/ --seed 0 --n-test 1000
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ import os
 from pathlib import Path
 
 from masktax.errors import MasktaxError
-from masktax.tasks.suite import Dataset, Example, build_suite
+from masktax.tasks.suite import Dataset, Example, build_suite, dataset_names
 
 MANIFEST = "manifest.json"
+FORMAT = "masktax-suite/1"
 
 
 def _line(obj: dict) -> str:
@@ -67,11 +71,36 @@ def export_suite(out_dir: str | os.PathLike, *, seed: int = 0, n_test: int = 100
         for name, text in dataset_files(dataset).items():
             files[name] = {"count": text.count("\n"), "sha256": _write(out / name, text)}
     manifest = {
-        "format": "masktax-suite/1",
+        "format": FORMAT,
         "seed": seed,
         "n_test": n_test,
+        "datasets": list(dataset_names()),
         "masktax_version": __version__,
         "files": files,
     }
-    _write(out / MANIFEST, json.dumps(manifest, sort_keys=True, indent=2) + "\n")
+    _write(out / MANIFEST, json.dumps(manifest, sort_keys=True, indent=2, separators=(",", ": ")) + "\n")
+    return manifest
+
+
+def verify_export(out_dir: str | os.PathLike) -> dict:
+    """The manifest of an exported suite after checking every listed file's line count and sha256.
+
+    Raises MasktaxError naming the first missing or altered file.
+    """
+    root = Path(out_dir)
+    try:
+        manifest = json.loads((root / MANIFEST).read_text("utf-8"))
+    except FileNotFoundError as err:
+        raise MasktaxError(f"no {MANIFEST} in {root}; is it a `masktax suite export` directory?") from err
+    except json.JSONDecodeError as err:
+        raise MasktaxError(f"{root / MANIFEST} is not valid JSON ({err.msg} at line {err.lineno})") from err
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise MasktaxError(f"{root / MANIFEST} is not a {FORMAT} manifest")
+    for name, entry in sorted(manifest.get("files", {}).items()):
+        path = root / name
+        if not path.is_file():
+            raise MasktaxError(f"{path} is listed in the manifest but missing")
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != entry.get("sha256") or data.count(b"\n") != entry.get("count"):
+            raise MasktaxError(f"{path} differs from the manifest (sha256 or line count)")
     return manifest

@@ -20,8 +20,9 @@ Choices of ours (not stated by the paper):
   permutation of A, B, C, so every prefix of the tests (e.g. `--n-items 100`) is balanced within 1.
 - Uniqueness: no two items of a dataset (in-context or test) share the same option set.
 - Seeds: each dataset has its own `random.Random(sha256(f"{seed}:{name}"))`, so outputs are
-  byte-identical for a seed, independent of dataset order, and the tests of `n_test=100` are the
-  first 100 tests of `n_test=1000`.
+  byte-identical for a seed and independent of dataset order. Test letters are drawn in blocks
+  of 1000 ahead of the items (`draw_tests`), so the tests of `n_test=100` are the first 100 tests
+  of `n_test=1000`, which are the first 1000 of `n_test=5000`.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ NUMBER_RANGE = (1, 1000)  # distractor options: distinct integers in this closed
 N_RELEVANT_CONTEXT = 10
 N_DISTRACTOR_CONTEXT = 40
 ROLES = ("relevant", "distractor", "test")
+TEST_BLOCK = 1000  # test letters are drawn one block ahead of the items (see draw_tests)
 DATASET_NAMES: tuple[str, ...] = tuple(f"{r}__{d}" for r in RELEVANT_TASKS for d in DISTRACTOR_TASKS)
 
 
@@ -145,14 +147,6 @@ def balanced_letters(n: int, rng: random.Random) -> list[str]:
     return letters
 
 
-def triple_letters(n: int, rng: random.Random) -> list[str]:
-    """n letters in consecutive random permutations of A, B, C: every prefix is balanced within 1."""
-    out: list[str] = []
-    while len(out) < n:
-        out.extend(rng.sample(LETTERS, 3))
-    return out[:n]
-
-
 def place(target: str, others: list[str], letter: str, rng: random.Random) -> tuple[str, str, str]:
     """Options with `target` at `letter`'s position and the two others shuffled around it."""
     rest = list(others)
@@ -198,6 +192,24 @@ def draw_items(make, letters: list[str], role: str, seen: set[frozenset[str]], r
     return items
 
 
+def draw_tests(make, n_test: int, seen: set[frozenset[str]], rng: random.Random) -> list[Example]:
+    """`n_test` test items in blocks of `TEST_BLOCK`: each block's letters (whole permutations of
+    A, B, C, the leftover carried to the next block) are drawn before its items.
+
+    The rng is consumed the same way whatever `n_test` is, so the tests of a smaller `n_test` are
+    a prefix of a larger one's (and `n_test=1000` matches the first release's draw exactly).
+    """
+    letters: list[str] = []
+    tests: list[Example] = []
+    while len(tests) < n_test:
+        while len(letters) < TEST_BLOCK:
+            letters.extend(rng.sample(LETTERS, 3))
+        take = min(TEST_BLOCK, n_test - len(tests))
+        tests += draw_items(make, letters[:take], "test", seen, rng)
+        letters = letters[TEST_BLOCK:]
+    return tests
+
+
 def build_dataset(relevant: str, distractor: str, *, seed: int = 0, n_test: int = 1000) -> Dataset:
     """One dataset: fixed context (10 relevant, then 40 distractor) and `n_test` test points."""
     if relevant not in RELEVANT_TASKS:
@@ -218,7 +230,7 @@ def build_dataset(relevant: str, distractor: str, *, seed: int = 0, n_test: int 
     seen: set[frozenset[str]] = set()
     context = draw_items(rel, balanced_letters(N_RELEVANT_CONTEXT, rng), "relevant", seen, rng)
     context += draw_items(dis, balanced_letters(N_DISTRACTOR_CONTEXT, rng), "distractor", seen, rng)
-    tests = draw_items(rel, triple_letters(n_test, rng), "test", seen, rng)
+    tests = draw_tests(rel, n_test, seen, rng)
     return Dataset(relevant=relevant, distractor=distractor, context=tuple(context), tests=tuple(tests))
 
 

@@ -24,7 +24,14 @@ MDLM loss; otherwise one ordinary pass. The coin is tossed once per BATCH (a see
 `random.Random` per step, so it never touches the torch generator that draws p and the
 masks): p_sm = 0 is then exactly ordinary MDLM training, and a plain batch costs one pass.
 Gradient reaches the omegas, the backbone through pass 2, and the embedding rows used in the
-blend (E[mask] and the top-k tokens), as in a model that embeds its soft input itself.
+blend (E[mask] and the top-k tokens), as in a model that embeds its soft input itself; pass 1's
+logits are constants (no gradient through the top-k choice, pi or the entropy).
+
+Two losses use the two-pass forward unchanged: the embedded corpus's MDLM loss
+(`pretrain.step_loss`, via `TwoPassModel`) and `instruction_loss` (LLaDA's SFT form of the MDLM
+loss for prompt/response data: only response tokens are noised, CE / p summed over the masked
+ones and divided by the number of response tokens), fed by `load_instructions` /
+`instruction_batch` (OpenOrca-layout rows; a stand-in until the fine-tuning data code exists).
 """
 
 from __future__ import annotations
@@ -32,17 +39,20 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from masktax.errors import MasktaxError
-from masktax.models.adapter import Adapter
+from masktax.models.adapter import Adapter, shift_logits
 from masktax.samplers.soft_mask import SOFT_MASK_FILE, SoftMaskConfig, soft_mask_embeddings
+from masktax.training.build import raw_logits
+from masktax.training.loop_utils import write_json
+from masktax.training.mdlm_loss import forward_mask, mdlm_loss, sample_p
 
 EPS = 1e-6  # the offsets of omega_a and omega_b ([P2])
 INIT_OMEGA_S = 1e-6  # omega_s after the sigmoid of the reference init (init_scale 0)
@@ -107,7 +117,7 @@ class SoftMaskParams(nn.Module):
         """
         out = Path(directory) / SOFT_MASK_FILE
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({**self.values(), "fraction": fraction}, indent=2) + "\n")
+        write_json(out, {**self.values(), "fraction": fraction})
         return out
 
     @classmethod
@@ -116,11 +126,15 @@ class SoftMaskParams(nn.Module):
         file = Path(directory) / SOFT_MASK_FILE
         if not file.is_file():
             raise MasktaxError(f"no {SOFT_MASK_FILE} in '{directory}'")
-        data = json.loads(file.read_text())
-        mod = cls(k=int(data.get("k", 3)))
+        try:
+            data = json.loads(file.read_text())
+            mod = cls(k=int(data.get("k", 3)))
+            raws = [float(data[name]) for name in ("raw_s", "raw_a", "raw_b")]
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+            raise MasktaxError(f"'{file}' is not a soft_mask.json with raw_s, raw_a, raw_b ({err})") from err
         with torch.no_grad():
-            for name in ("raw_s", "raw_a", "raw_b"):
-                getattr(mod, name).fill_(float(data[name]))
+            for name, value in zip(("raw_s", "raw_a", "raw_b"), raws, strict=True):
+                getattr(mod, name).fill_(value)
         return mod
 
 
@@ -199,8 +213,8 @@ class TwoPassModel(nn.Module):
         self.soft = False
         self.last: SoftPassStats | None = None
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> SimpleNamespace:
-        if not self.soft:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None):
+        if not self.soft:  # exactly the plain model: p_sm = 0 is ordinary MDLM training
             self.last = None
             return self.backbone(input_ids=input_ids, attention_mask=attention_mask)
         mask_id = self.adapter.require_mask("soft-masking training")
@@ -224,3 +238,81 @@ def param_groups(backbone: nn.Module, params: SoftMaskParams, *, lr: float, omeg
         {"params": [p for _, p in train if p.ndim < 2], "lr": lr, "weight_decay": 0.0, "name": "backbone_vec"},
         {"params": list(params.parameters()), "lr": omega_lr, "weight_decay": 0.0, "eps": omega_eps, "name": "omega"},
     ]
+
+
+def instruction_loss(
+    model: nn.Module,
+    ids: torch.Tensor,
+    maskable: torch.Tensor,
+    *,
+    mask_id: int,
+    shift: bool,
+    p_min: float,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """LLaDA's SFT form of the MDLM loss: `sum_{masked response i} CE_i / p / n_response`.
+
+    ids `[b, l]` (prompt, response, EOS padding that counts as response), maskable `[b, l]` bool
+    (the response positions). p ~ U(p_min, 1) per row, drawn as `pretrain.step_loss` draws it.
+    `model` is the plain backbone or a `TwoPassModel` (raw logits; shifted here when `shift`).
+    """
+    p = sample_p(ids.shape[0], p_min=p_min, generator=generator, device=ids.device)  # [b]
+    xt, masked = forward_mask(ids, maskable, p, mask_id=mask_id, generator=generator)  # [b, l]
+    logits = raw_logits(model, xt, None)  # [b, l, V]
+    if shift:
+        logits = shift_logits(logits)  # [b, l, V] aligned
+    return mdlm_loss(logits, ids, masked, p, n_tokens=maskable.sum().clamp_min(1))
+
+
+def load_instructions(path: str | Path, tokenizer, max_length: int) -> list[tuple[list[int], int]]:
+    """OpenOrca-layout rows -> (ids, prompt length) pairs; ids = chat prompt, response, EOS.
+
+    The prompt is the tokenizer's chat template over (system, user) with the generation prompt
+    (plain "system\n\nquestion\n\n" text when it has none); responses are cut to `max_length`.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise MasktaxError(f"data file '{path}' does not exist")
+    text = file.read_text()
+    try:
+        rows = [json.loads(line) for line in text.splitlines() if line.strip()] if file.suffix == ".jsonl" \
+            else json.loads(text)
+    except json.JSONDecodeError as err:
+        raise MasktaxError(f"data file '{path}' is not valid JSON/JSONL ({err.msg} at line {err.lineno})") from err
+    if tokenizer is None or tokenizer.eos_token_id is None:
+        raise MasktaxError("instruction data needs a model whose tokenizer has an EOS token")
+    out = []
+    for i, row in enumerate(rows if isinstance(rows, list) else []):
+        if not isinstance(row, dict) or not row.get("question") or not row.get("response"):
+            raise MasktaxError(f"row {i} of '{path}' lacks 'question' or 'response' (OpenOrca layout)")
+        system = str(row.get("system_prompt") or "")
+        if getattr(tokenizer, "chat_template", None):
+            msgs = ([{"role": "system", "content": system}] if system else []) + [
+                {"role": "user", "content": str(row["question"])}]
+            prompt = tokenizer.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
+        else:
+            prompt = (f"{system}\n\n" if system else "") + f"{row['question']}\n\n"
+        p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        r_ids = tokenizer(str(row["response"]), add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        if len(p_ids) < max_length:
+            out.append((list(p_ids) + list(r_ids)[: max_length - len(p_ids)], len(p_ids)))
+    if not out:
+        raise MasktaxError(f"'{path}' holds no usable rows (a JSON list or JSONL of objects, prompts under max_length)")
+    return out
+
+
+def instruction_batch(rows: Sequence[tuple[list[int], int]], *, seed: int, step: int, batch_size: int,
+                      eos_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Step `step`'s rows (seeded by (seed, step): exact resume), EOS-padded: `(ids, maskable)` `[b, l]`.
+
+    As in LLaDA's SFT, the EOS padding belongs to the response: attended, maskable, predicted.
+    """
+    rng = random.Random(f"{seed}/instructions/{step}")
+    picked = [rows[rng.randrange(len(rows))] for _ in range(batch_size)]
+    width = max(len(ids) for ids, _ in picked)
+    ids = torch.full((batch_size, width), eos_id, dtype=torch.long)  # [b, l]
+    maskable = torch.zeros((batch_size, width), dtype=torch.bool)  # [b, l]
+    for r, (row, n_prompt) in enumerate(picked):
+        ids[r, : len(row)] = torch.tensor(row)
+        maskable[r, n_prompt:] = True
+    return ids, maskable

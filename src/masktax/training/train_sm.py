@@ -6,8 +6,11 @@ Full fine-tuning of a small native checkpoint (the embedded MDLM: LLaDA- or Drea
 LoRA / DoRA adapter (peft; [P2] used DoRA r = 16 on q, k, v, o for Dream-7B) on a large one,
 through accelerate (device placement, bf16 autocast on CUDA, backward, clipping). Data: episodes
 of the embedded training corpus at one curriculum stage (default the full task, S4), with
-exactly the MDLM loss of `masktax pretrain` (`pretrain.step_loss`), whose forward is the
-two-pass `TwoPassModel` on a batch whose per-step coin came up (probability p_sm).
+exactly the MDLM loss of `masktax pretrain` (`pretrain.step_loss`); or, with `data` set, an
+OpenOrca-layout file (JSON list or JSONL rows with `system_prompt`, `question`, `response`)
+rendered with the model's chat template, with LLaDA's SFT form of the loss
+(`soft_mask_training.instruction_loss`). Either loss's forward is the two-pass `TwoPassModel`
+on a batch whose per-step coin came up (probability p_sm), else one plain pass.
 
 Optimizer: AdamW with two learning rates, backbone (or adapter) `lr` and the omegas
 `omega_lr`, same warm-up and schedule. The run dir holds config.json, env.json, metrics.csv
@@ -36,7 +39,15 @@ from torch import nn
 
 from masktax.errors import MasktaxError
 from masktax.training import loop_utils as lu
-from masktax.training.soft_mask_training import SoftMaskParams, TwoPassModel, param_groups, soft_mask_coin
+from masktax.training.soft_mask_training import (
+    SoftMaskParams,
+    TwoPassModel,
+    instruction_batch,
+    instruction_loss,
+    load_instructions,
+    param_groups,
+    soft_mask_coin,
+)
 
 TUNINGS = ("full", "lora", "dora")
 METRICS = ("step", "loss", "soft", "n_soft", "mean_lambda", "omega_s", "omega_a", "omega_b", "lr", "omega_lr",
@@ -69,6 +80,8 @@ class SMConfig:
     eos_tail: bool = False
     stage: str = "S4"  # curriculum stage of `training.curriculum.default_stages()` whose episodes train
     words_file: str | None = None  # JSON {category: [words]}; None = the package word lists
+    data: str | None = None  # OpenOrca-layout JSON/JSONL (system_prompt, question, response); None = corpus
+    max_length: int = 1024  # instruction data: tokens per example (responses are cut to fit)
     # optimisation
     batch_size: int = 16
     lr: float = 3e-4  # backbone: 3e-4 from scratch / full, 1e-5 for adapters ([P2])
@@ -102,6 +115,7 @@ class SMConfig:
             (0.0 <= self.answer_focus_share <= 1.0, "answer_focus_share must be in [0, 1]"),
             (0.0 < self.answer_q[0] <= self.answer_q[1] <= 1.0, "answer_q must satisfy 0 < lo <= hi <= 1"),
             (self.batch_size > 0 and self.lr > 0, "batch_size and lr must be positive"),
+            (self.max_length >= 8, f"max_length must be at least 8, got {self.max_length}"),
             (self.schedule in ("constant", "cosine"), f"schedule must be 'constant' or 'cosine', got {self.schedule!r}"),
             (self.max_steps > 0 and self.warmup_steps >= 0, "max_steps must be positive, warmup_steps >= 0"),
             (self.mixed_precision in ("auto", "bf16", "no"), "mixed_precision must be auto, bf16 or no"),
@@ -189,7 +203,8 @@ def _corpus(cfg: SMConfig, adapter, words: Mapping[str, Sequence[str]] | None):
         encoder = Encoder(adapter.tokenizer)
     except (KeyError, TypeError, AttributeError) as err:
         raise MasktaxError(
-            f"the training corpus needs the embedded word-level tokenizer; '{cfg.init_from}' has another ({err})"
+            f"the training corpus needs the embedded word-level tokenizer; '{cfg.init_from}' has another "
+            f"({err}); pass instruction data with --data instead"
         ) from err
     stages = {s.name: s for s in default_stages()}
     if cfg.stage not in stages:
@@ -223,8 +238,8 @@ def save_final(two: TwoPassModel, tuner, adapter, cfg: SMConfig, path: Path) -> 
         (path / "adapter").mkdir(exist_ok=True)
         state = {k: v.detach().float().cpu().contiguous() for k, v in get_peft_model_state_dict(tuner).items()}
         save_file(state, str(path / "adapter" / "adapter_model.safetensors"))
-        (path / "adapter" / "adapter_config.json").write_text(
-            json.dumps(tuner.peft_config["default"].to_dict(), indent=2, default=list) + "\n")
+        lu.write_json(path / "adapter" / "adapter_config.json",
+                      json.loads(json.dumps(tuner.peft_config["default"].to_dict(), default=list)))
         two.soft_mask.save(path / "adapter", fraction=cfg.fraction)
         export = copy.deepcopy(tuner).merge_and_unload().to("cpu", torch.float32)
     else:
@@ -233,6 +248,23 @@ def save_final(two: TwoPassModel, tuner, adapter, cfg: SMConfig, path: Path) -> 
     if adapter.tokenizer is not None:
         adapter.tokenizer.save_pretrained(path)
     two.soft_mask.save(path, fraction=cfg.fraction)
+
+
+class _Window:
+    """Mean lambda and soft-masked position count since the last metrics row."""
+
+    def __init__(self) -> None:
+        self.n = self.lam = 0.0
+
+    def add(self, stats) -> None:
+        if stats is not None and stats.n_soft:
+            self.n += stats.n_soft
+            self.lam += stats.mean_lambda * stats.n_soft
+
+    def pop(self) -> tuple[int, float | None]:
+        out = (int(self.n), self.lam / self.n if self.n else None)
+        self.n = self.lam = 0.0
+        return out
 
 
 def run(
@@ -255,14 +287,18 @@ def run(
 
     out = Path(out)
     dev = resolve_device(device)
+    adapter = load(cfg.init_from, device=dev, dtype=torch.float32)
+    if adapter.kind != "mdlm":
+        raise MasktaxError(f"soft-masking training needs a masked diffusion LM; '{cfg.init_from}' is {adapter.kind}")
+    mask_id = adapter.require_mask("soft-masking training")
+    if cfg.data is not None:
+        rows = load_instructions(cfg.data, adapter.tokenizer, cfg.max_length)
+    else:
+        rows = None
+        words, encoder, stage, loss_cfg = _corpus(cfg, adapter, words)
     lu.prepare_run_dir(out, cfg.to_dict(), free=("max_steps",))
     lu.write_json(out / "env.json", lu.env_info(dev, cfg.seed))
     torch.manual_seed(cfg.seed)
-    adapter = load(cfg.init_from, device=dev, dtype=torch.float32)
-    mask_id = adapter.require_mask("soft-masking training")
-    if adapter.kind != "mdlm":
-        raise MasktaxError(f"soft-masking training needs a masked diffusion LM; '{cfg.init_from}' is {adapter.kind}")
-    words, encoder, stage, loss_cfg = _corpus(cfg, adapter, words)
     adapter.model.train()
     tuner = add_adapter(adapter.model, cfg) if cfg.tuning != "full" else None
     params = SoftMaskParams(k=cfg.k, omega_s=cfg.omega_s, omega_a=cfg.omega_a, omega_b=cfg.omega_b).to(dev)
@@ -281,8 +317,11 @@ def run(
         step, tokens, elapsed = saved["step"], saved["tokens"], saved["elapsed_s"]
     log = lu.MetricsLog(out / "metrics.csv", METRICS, resume_step=step if ckpt else None)
     tb = _tensorboard(out)
-    start, last_saved = time.monotonic(), step
+    start, last_saved, window = time.monotonic(), step, _Window()
     budget = None if max_minutes is None else max_minutes * 60.0
+    # Clipped together, in the model's own parameter order (the view's dict is sorted by name, and the
+    # order of the per-tensor norms changes the total norm's rounding): backbone (or adapter), omegas.
+    trainable = [p for p in two.parameters() if p.requires_grad]
 
     def snapshot() -> dict[str, Any]:
         return {"step": step, "tokens": tokens, "elapsed_s": elapsed + time.monotonic() - start,
@@ -298,27 +337,37 @@ def run(
                                  max_steps=cfg.max_steps, min_ratio=cfg.min_lr_ratio)
                 for group in opt.param_groups:
                     group["lr"] = scale * (cfg.omega_lr if group.get("name") == "omega" else cfg.lr)
-                batch = train_batch(
-                    seed=cfg.seed, step=step, batch_size=cfg.batch_size, words=words, encoder=encoder,
-                    stages=(stage,), state=CurriculumState(), replay=0.0, focus_share=cfg.answer_focus_share,
-                    eos_tail=cfg.eos_tail,
-                ).to(dev)
                 gen = torch.Generator(device=dev).manual_seed(cfg.seed * 1_000_003 + step)
                 two.soft = soft_mask_coin(cfg.seed, step, cfg.p_sm)
                 with accel.autocast():
-                    loss = step_loss(loss_cfg, fwd, batch, mask_id, gen)
+                    if rows is not None:
+                        ids, maskable = instruction_batch(rows, seed=cfg.seed, step=step, batch_size=cfg.batch_size,
+                                                          eos_id=adapter.tokenizer.eos_token_id)
+                        ids, maskable = ids.to(dev), maskable.to(dev)
+                        loss = instruction_loss(fwd, ids, maskable, mask_id=mask_id, shift=adapter.shift,
+                                                p_min=cfg.p_min, generator=gen)
+                        n_tok = ids.numel()
+                    else:
+                        batch = train_batch(
+                            seed=cfg.seed, step=step, batch_size=cfg.batch_size, words=words, encoder=encoder,
+                            stages=(stage,), state=CurriculumState(), replay=0.0,
+                            focus_share=cfg.answer_focus_share, eos_tail=cfg.eos_tail,
+                        ).to(dev)
+                        loss = step_loss(loss_cfg, fwd, batch, mask_id, gen)
+                        n_tok = int(batch.real.sum())
                 opt.zero_grad(set_to_none=True)
                 accel.backward(loss)
                 if cfg.grad_clip > 0:
-                    accel.clip_grad_norm_(adapter.model.parameters(), cfg.grad_clip)
+                    accel.clip_grad_norm_(trainable, cfg.grad_clip)
                 opt.step()
                 step += 1
-                n_tok = int(batch.real.sum())
                 tokens += n_tok
+                window.add(two.last)
+                loss_v = float(loss.detach())
                 if step % cfg.log_every == 0 or step == cfg.max_steps:
-                    row = {"step": step, "loss": float(loss.detach()), "soft": int(two.soft),
-                           "n_soft": two.last.n_soft if two.last else 0,
-                           "mean_lambda": two.last.mean_lambda if two.last else None,
+                    n_soft, mean_lam = window.pop()
+                    row = {"step": step, "loss": loss_v, "soft": int(two.soft), "n_soft": n_soft,
+                           "mean_lambda": mean_lam,
                            **{k: v for k, v in params.values().items() if k.startswith("omega")},
                            "lr": scale * cfg.lr, "omega_lr": scale * cfg.omega_lr, "tokens": tokens,
                            "elapsed_s": elapsed + time.monotonic() - start}
@@ -328,7 +377,7 @@ def run(
                             if row[key] is not None:
                                 tb.add_scalar(f"train/{key}", row[key], step)
                 bar.update(1)
-                bar.set_postfix(loss=f"{float(loss.detach()):.3f}", omega_s=f"{params.values()['omega_s']:.2e}")
+                bar.set_postfix(loss=f"{loss_v:.3f}", omega_s=f"{params.values()['omega_s']:.2e}")
                 if step % cfg.save_every == 0:
                     lu.save_checkpoint(out, step, view, opt, snapshot(), keep=cfg.keep_checkpoints)
                     last_saved = step
