@@ -225,3 +225,27 @@ def test_bf16_dtype(llada_dir):
         ref = load(llada_dir).logits(IDS)
         got = adapter.logits(IDS).float()
     assert (got.argmax(-1) == ref.argmax(-1)).float().mean() > 0.8
+
+
+@pytest.mark.parametrize("family", ["llada", "dream", "ar"])
+def test_logits_at_equals_full_logits_at_those_positions(family):
+    """`Adapter.logits_at` (head only at the kept rows) equals gathering the full aligned logits."""
+    from tiny import tiny_llada, tiny_dream, tiny_llama_ar, tiny_tokenizer
+
+    from masktax.models.adapter import Adapter
+
+    tok = tiny_tokenizer()
+    model = {"llada": tiny_llada, "dream": tiny_dream, "ar": tiny_llama_ar}[family](0)
+    a = Adapter(name=family, model=model.eval(), tokenizer=tok, kind="ar" if family == "ar" else "mdlm",
+                mask_id=tok.mask_token_id, shift=family != "llada", max_length=512,
+                pad_id=tok.pad_token_id, extra={"position_ids": family == "ar"})
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(5, len(tok) - 5, (3, 17), generator=g)  # [b, l]
+    am = torch.ones_like(ids)
+    am[1, 12:] = 0
+    pos = torch.tensor([16, 0, 11])
+    with torch.no_grad():
+        want = a.logits(ids, am)[torch.arange(3), pos]  # [b, V]
+        got = a.logits_at(ids, pos, am)  # [b, V]
+    assert a.extra.get("logits_to_keep", True), "the fast path was not taken"
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)

@@ -9,7 +9,6 @@ import torch
 from tiny import tiny_checkpoint, tiny_dream, tiny_tokenizer
 
 from masktax.errors import MasktaxError
-from masktax.models import load
 from masktax.models.adapter import Adapter
 from masktax.probes import PROBES
 from masktax.probes.base import score_items

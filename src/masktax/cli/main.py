@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "generate",
     "pretrain",
     "finetune",
+    "compare",
     "train_sm",
 )
 

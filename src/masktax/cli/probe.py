@@ -24,6 +24,14 @@ def probe(
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Run a checkpoint's own code."),
     mask_token_id: int = typer.Option(None, "--mask-token-id", help="Mask id for MDLMs whose tokenizer has none."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    steps: str = typer.Option(None, "--steps", help="unmask: decoding steps S, a list such as 2,4,6 (default 40)."),
+    order: str = typer.Option(None, "--order", help="unmask: random, confidence or both (default: both)."),
+    soft_mask: bool = typer.Option(False, "--soft-mask", help="unmask: soft-masking with the model dir's soft_mask.json."),
+    soft_mask_from: str = typer.Option(None, "--soft-mask-from", help="unmask: directory with soft_mask.json."),
+    n_masks: int = typer.Option(None, "--n-masks", help="attribution: extra masks after the answer mask (49)."),
+    orderings: int = typer.Option(None, "--orderings", help="attribution: random context orderings (30)."),
+    questions: int = typer.Option(None, "--questions", help="attribution: test questions per dataset (10)."),
+    from_run: str = typer.Option(None, "--from", help="uncertainty: a masks/filler run dir to reuse."),
 ) -> None:
     """Run a probe on one or more models; writes summary.json, plots/ and report.md under --out."""
     from masktax.probes.config import ProbeConfig, parse_grid, parse_list
@@ -35,7 +43,9 @@ def probe(
         dtype=dtype, format=fmt, trust_remote_code=trust_remote_code, mask_token_id=mask_token_id,
         progress=progress,
     )
-    root = run_probe(cfg)
+    options = {"steps": steps, "order": order, "soft_mask": soft_mask or None, "soft_mask_from": soft_mask_from,
+               "n_masks": n_masks, "orderings": orderings, "questions": questions, "from_run": from_run}
+    root = run_probe(cfg, options=options)
     print(f"masktax: {name} done; report at {root / 'report.md'}")
 
 

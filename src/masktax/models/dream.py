@@ -142,6 +142,7 @@ class DreamModel(NativeModel):
         input_ids: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
+        logits_to_keep: torch.Tensor | None = None,
     ) -> MaskedLMOutput:
         cfg = self.config
         x = self._embed_input(input_ids, inputs_embeds)  # [b, l, d]
@@ -150,4 +151,4 @@ class DreamModel(NativeModel):
         rope = blocks.rope_cos_sin(pos, cfg.hidden_size // cfg.num_attention_heads, cfg.rope_theta)  # 2 x [b, l, hd]
         mask = blocks.key_padding_mask(attention_mask, x.device)  # [b, 1, 1, l] or None
         x = self._run_blocks(self.model.layers, x, rope, mask)  # [b, l, d]
-        return self._output(self.lm_head(self.model.norm(x)))  # [b, l, V]
+        return self._output(self.lm_head(self.model.norm(self._keep(x, logits_to_keep))))  # [b, l or k, V]

@@ -160,6 +160,7 @@ class LLaDAModelLM(NativeModel):
         input_ids: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
+        logits_to_keep: torch.Tensor | None = None,
     ) -> MaskedLMOutput:
         cfg, t = self.config, self.model.transformer
         x = self._embed_input(input_ids, inputs_embeds)  # [b, l, d]
@@ -170,7 +171,7 @@ class LLaDAModelLM(NativeModel):
         rope = blocks.rope_cos_sin(pos, cfg.d_model // cfg.n_heads, cfg.rope_theta)  # 2 x [b, l, hd]
         mask = blocks.key_padding_mask(attention_mask, x.device)  # [b, 1, 1, l] or None
         x = self._run_blocks(t["blocks"], x, rope, mask)  # [b, l, d]
-        x = t["ln_f"](x)  # [b, l, d]
+        x = t["ln_f"](self._keep(x, logits_to_keep))  # [b, l or k, d]
         logits = F.linear(x, t["wte"].weight) if cfg.weight_tying else t["ff_out"](x)  # [b, l, V]
         if cfg.scale_logits:
             logits = logits / math.sqrt(cfg.d_model)

@@ -131,6 +131,12 @@ def load_tokenizer(path: Path, trust_remote_code: bool):
         return None
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    # AutoTokenizer reads config.json and warns that "llada"/"Dream" is not a transformers model
+    # type; that is expected for the natively loaded families, so keep it off the user's terminal.
+    hf_logging.set_verbosity_error()
     try:
         return AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
     except (ValueError, OSError, ImportError, KeyError) as err:
@@ -141,6 +147,8 @@ def load_tokenizer(path: Path, trust_remote_code: bool):
 
             return Qwen2TokenizerFast.from_pretrained(str(path))
         raise MasktaxError(f"could not load the tokenizer of '{path}': {err}") from err
+    finally:
+        hf_logging.set_verbosity(level)
 
 
 def build_model(family: str, path: Path, config: dict, *, device: torch.device, dtype: torch.dtype,

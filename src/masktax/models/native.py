@@ -97,6 +97,15 @@ class NativeModel(nn.Module, abc.ABC):
         return x  # [b, l, d]
 
     @staticmethod
+    def _keep(x: torch.Tensor, logits_to_keep: torch.Tensor | None) -> torch.Tensor:
+        """Hidden states `[b, l, d]` -> `[b, k, d]` at the rows' positions `logits_to_keep` `[b, k]`
+        (transformers' 2-D integer form), so the vocabulary head runs only where logits are needed."""
+        if logits_to_keep is None:
+            return x
+        index = logits_to_keep.to(x.device)[..., None].expand(-1, -1, x.shape[-1])  # [b, k, d]
+        return x.gather(1, index)  # [b, k, d]
+
+    @staticmethod
     def _output(logits: torch.Tensor) -> MaskedLMOutput:
         return MaskedLMOutput(logits=logits)
 

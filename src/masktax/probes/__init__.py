@@ -3,7 +3,7 @@
 `PROBES` is the one registry (the CLI's choices are its keys). `run_probe(cfg)` runs one.
 """
 
-from masktax.probes import accuracy, context_length, locality, masks
+from masktax.probes import accuracy, attribution, context_length, locality, masks, uncertainty, unmask
 from masktax.probes.spec import ProbeSpec
 
 PROBES: dict[str, ProbeSpec] = {
@@ -13,6 +13,9 @@ PROBES: dict[str, ProbeSpec] = {
     "locality": locality.LOCALITY,
     "query-position": locality.QUERY_POSITION,
     "context-length": context_length.SPEC,
+    "unmask": unmask.SPEC,
+    "attribution": attribution.SPEC,
+    "uncertainty": uncertainty.SPEC,
 }
 
 

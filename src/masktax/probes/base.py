@@ -135,8 +135,7 @@ def answer_logits(adapter: Adapter, items: Sequence[ProbeItem]) -> torch.Tensor:
         attention_mask = attention_mask.to(adapter.device)
     ids = ids.to(adapter.device)
     pos = torch.tensor([it.answer_pos for it in items], device=adapter.device)  # [b]
-    logits = adapter.logits(ids, attention_mask)  # [b, l, V]
-    return logits[torch.arange(len(items), device=adapter.device), pos]  # [b, V]
+    return adapter.logits_at(ids, pos, attention_mask)  # [b, V]
 
 
 def score_logits(items: Sequence[ProbeItem], logits: torch.Tensor) -> list[dict]:

@@ -27,12 +27,14 @@ class ExtendedProbeSpec(ProbeSpec):
     """A probe with its own runner and report.
 
     run(cfg, *, options, adapters, on_batch, report) -> run dir; rebuild(run_dir) -> summary
-    (rewrites summary.json, plots and report.md from the stored records); options: the flag names
-    (without "--", underscores) the probe accepts.
+    (rewrites summary.json, plots and report.md from the stored records); render(run_dir, *, level,
+    prefix) -> the report's Markdown (a section of a combined report with level 2 and a path
+    prefix); options: the flag names (without "--", underscores) the probe accepts.
     """
 
     run: Callable[..., Path] | None = None
     rebuild: Callable[[Path], dict] | None = None
+    render: Callable[..., str] | None = None
     options: tuple[str, ...] = ()
 
 
@@ -41,7 +43,7 @@ def check_option_names(probe: str, options: Mapping[str, object] | None, allowed
     given = {k: v for k, v in (options or {}).items() if v is not None}
     unknown = [k for k in given if k not in allowed]
     if unknown:
-        flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
+        flags = ", ".join(flag(k) for k in unknown)
         raise MasktaxError(f"the {probe} probe does not take {flags}")
     return given
 
@@ -112,3 +114,52 @@ def record_model(store: RunStore, cfg: ProbeConfig, name: str, adapter: Adapter,
 def read_env(run_dir: Path) -> dict:
     path = Path(run_dir) / "env.json"
     return read_json(path) if path.is_file() else {}
+
+
+FLAGS = {"from_run": "--from"}  # option names whose flag is not "--" + name with dashes
+
+
+def flag(option: str) -> str:
+    """The command-line flag of an option name ("n_masks" -> "--n-masks")."""
+    return FLAGS.get(option, "--" + option.replace("_", "-"))
+
+
+def dataset_stats(by_dataset: Mapping[str, list[dict]], value: Callable[[dict], float | None]) -> dict:
+    """Mean over datasets of each dataset's mean `value`, with the 95% t-interval over datasets.
+
+    Records whose value is None (a non-finite number) are left out; a dataset without values too.
+    Returns {"mean", "ci95", "per_dataset"} ("mean" None when no dataset has a value).
+    """
+    from masktax.results.stats import mean, mean_ci95
+
+    per = {}
+    for name, records in by_dataset.items():
+        values = [v for v in (value(r) for r in records) if v is not None]
+        if values:
+            per[name] = mean(values)
+    m, ci = mean_ci95(list(per.values()))
+    return {"mean": m if per else None, "ci95": ci, "per_dataset": per}
+
+
+def what_was_run(config: dict, env: dict, h: str) -> list[str]:
+    """The report's closing section: models, config and versions (as in every probe report)."""
+    import json
+
+    out = [f"{h}# What was run", "", "| model | kind | format | dtype | device | parameters | source |",
+           "|---|---|---|---|---|---|---|"]
+    for m, info in env.get("models", {}).items():
+        if m in config.get("models", []):
+            out.append(f"| {m} | {info.get('kind')} | {info.get('format')} | {info.get('dtype')} | "
+                       f"{info.get('device')} | {info.get('n_parameters')} | {info.get('source')} |")
+    versions = {k: env.get(k) for k in ("python", "torch", "transformers", "masktax", "git_commit", "platform")}
+    return out + ["", "Config:", "", "```json", json.dumps(config, indent=2), "```", "",
+                  "Environment:", "", "```json", json.dumps(versions, indent=2), "```", ""]
+
+
+def write_outputs(run_dir: Path, summary: dict, csv_text: str, report: str) -> None:
+    """summary.json, summary.csv and report.md of a run dir, each written atomically."""
+    from masktax.results.store import atomic_write_text
+
+    atomic_write_json(run_dir / "summary.json", summary)
+    atomic_write_text(run_dir / "summary.csv", csv_text)
+    atomic_write_text(run_dir / "report.md", report)

@@ -167,12 +167,20 @@ def run_probe(
     adapters: dict[str, Adapter] | None = None,
     on_batch: OnBatch | None = None,
     report: bool = True,
+    options: dict | None = None,
 ) -> Path:
     """Run `cfg` into cfg.out (resuming whatever is there) and rebuild summary, plots and report.
 
     adapters: already-loaded models by name (library use, tests); other names are loaded with
     masktax.models.load one at a time. on_batch(model, records) is called after each stored batch.
+    options: probe-specific flags of an ExtendedProbeSpec probe (which then runs its own runner).
     """
+    from masktax.probes.extended import check_option_names
+
+    spec = PROBES[cfg.probe]
+    if getattr(spec, "run", None) is not None:
+        return spec.run(cfg, options=options, adapters=adapters, on_batch=on_batch, report=report)
+    check_option_names(cfg.probe, options, ())
     datasets = select_datasets(cfg)
     store = RunStore.open(cfg.out, cfg.to_dict())
     for name in cfg.models:

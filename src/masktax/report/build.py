@@ -34,6 +34,8 @@ def _rebuild(run_dir: Path) -> tuple[dict, list[tuple[str, str]]]:
     if config.get("probe") not in PROBES:
         raise MasktaxError(f"{run_dir / CONFIG} names no known probe ({config.get('probe')!r})")
     spec = PROBES[config["probe"]]
+    if getattr(spec, "rebuild", None) is not None:  # an ExtendedProbeSpec writes its own outputs
+        return spec.rebuild(run_dir), []
     env = read_json(run_dir / "env.json") if (run_dir / "env.json").is_file() else {}
     env_models = env.get("models", {})
     info = {
@@ -57,6 +59,8 @@ def render_run(run_dir: Path, *, summary: dict, plots: list, level: int = 1, pre
     config = read_json(run_dir / CONFIG)
     env = read_json(run_dir / "env.json") if (run_dir / "env.json").is_file() else {}
     spec = PROBES[config["probe"]]
+    if getattr(spec, "render", None) is not None:
+        return spec.render(run_dir, level=level, prefix=prefix)
     notice = (run_dir / NOTICE).read_text(encoding="utf-8") if (run_dir / NOTICE).is_file() else None
     return markdown.render(
         config=config, env=env, summary=summary, plots=plots, level=level, prefix=prefix, notice=notice,

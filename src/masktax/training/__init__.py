@@ -10,3 +10,4 @@ from masktax.training.mdlm_loss import (
 )
 
 __all__ = ["answer_focused_mask", "ar_loss", "forward_mask", "masked_mean_ce", "mdlm_loss", "sample_p"]
+from masktax.training.mask_agnostic_loss import mask_agnostic_loss  # noqa: E402, F401

@@ -1,0 +1,161 @@
+"""`masktax compare RUN_A RUN_B ... --out DIR`: several probe runs' curves in one plot and one table.
+
+Reads each run dir's summary.json (any sweep probe: masks, unmask, filler, ...) and writes to
+`--out`: `compare.png` (accuracy against x, one line per run / model / series, 95% CI bands),
+`compare.csv` and `compare.md`. Per curve the relative degradation over the sweep
+
+    RD = (max_x acc(x) − min_x acc(x)) / max_x acc(x)
+
+([P1]'s metric for mask-agnostic fine-tuning); for unmask runs, also the probe's own RD averaged
+over its `--steps` list per order (`relative_degradation.mean_over_steps` in summary.json; [P1]:
+LLaDA-8B Base 15.5% -> 7.9% with CE+TV, random order, steps 2/4/6).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import typer
+
+from masktax.errors import MasktaxError
+
+
+def relative_degradation(accuracies: list[float]) -> float | None:
+    """(max − min) / max; None for fewer than 2 points or a zero maximum."""
+    if len(accuracies) < 2 or max(accuracies) <= 0:
+        return None
+    return (max(accuracies) - min(accuracies)) / max(accuracies)
+
+
+def read_summary(run_dir: Path) -> dict:
+    file = run_dir / "summary.json"
+    if not file.is_file():
+        raise MasktaxError(f"'{run_dir}' has no summary.json; is it a finished probe run dir?")
+    try:
+        summary = json.loads(file.read_text())
+    except json.JSONDecodeError as err:
+        raise MasktaxError(f"'{file}' is not valid JSON ({err.msg})") from err
+    if not isinstance(summary.get("models"), dict):
+        raise MasktaxError(f"'{file}' has no 'models' section")
+    return summary
+
+
+def collect(runs: list[tuple[str, dict]]) -> tuple[list[dict], list[dict]]:
+    """Curves (label, points, rd) and the unmask probe's step-averaged RDs of every run."""
+    curves, averaged = [], []
+    for label, summary in runs:
+        for model, points in summary["models"].items():
+            for series in dict.fromkeys(p.get("series", "") for p in points):
+                pts = [p for p in points if p.get("series", "") == series and p.get("accuracy") is not None]
+                if not pts:
+                    continue
+                many = len(summary["models"]) > 1
+                name = " / ".join(s for s in (label, model if many else "", series) if s)
+                curves.append({"run": label, "model": model, "series": series, "label": name, "points": pts,
+                               "rd": relative_degradation([p["accuracy"] for p in pts])})
+        for model, rd in (summary.get("relative_degradation") or {}).items():
+            for order, value in (rd.get("mean_over_steps") or {}).items():
+                averaged.append({"run": label, "model": model, "order": order, "steps": rd.get("steps", []),
+                                 "rd": value})
+    return curves, averaged
+
+
+def write_csv(curves: list[dict]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["run", "model", "series", "x", "accuracy", "ci95_lo", "ci95_hi", "relative_degradation"])
+    for c in curves:
+        for p in c["points"]:
+            lo, hi = p.get("ci95") or ("", "")
+            w.writerow([c["run"], c["model"], c["series"], p["x"], f"{p['accuracy']:.6f}", lo, hi,
+                        "" if c["rd"] is None else f"{c['rd']:.6f}"])
+    return buf.getvalue()
+
+
+def write_markdown(curves: list[dict], averaged: list[dict], probes: list[str]) -> str:
+    def pct(v: float | None) -> str:
+        return "n/a" if v is None else f"{100 * v:.1f}%"
+
+    lines = [f"# Comparison of {len({c['run'] for c in curves})} runs ({', '.join(sorted(set(probes)))})", "",
+             "![accuracy against x](compare.png)", "",
+             "| run | model | series | points | first x | acc(first) | acc(last) | max | min | relative degradation |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for c in curves:
+        acc = [p["accuracy"] for p in c["points"]]
+        lines.append(f"| {c['run']} | {c['model']} | {c['series']} | {len(acc)} | {c['points'][0]['x']} | "
+                     f"{pct(acc[0])} | {pct(acc[-1])} | {pct(max(acc))} | {pct(min(acc))} | {pct(c['rd'])} |")
+    if averaged:
+        lines += ["", "Relative degradation averaged over the unmask probe's steps list:", "",
+                  "| run | model | order | steps | mean RD |", "|---|---|---|---|---|"]
+        for a in averaged:
+            lines.append(f"| {a['run']} | {a['model']} | {a['order']} | {','.join(map(str, a['steps']))} | {pct(a['rd'])} |")
+    lines += ["", "RD = (max_x acc − min_x acc) / max_x acc over each curve's sweep ([P1])."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(curves: list[dict], path: Path, xlabel: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.2, 4.6))
+    numeric = all(isinstance(p["x"], (int, float)) for c in curves for p in c["points"])
+    for c in curves:
+        xs = [p["x"] for p in c["points"]] if numeric else [str(p["x"]) for p in c["points"]]
+        ys = [p["accuracy"] for p in c["points"]]
+        (line,) = ax.plot(xs, ys, marker="o", markersize=3, label=c["label"])
+        cis = [p.get("ci95") for p in c["points"]]
+        if all(ci for ci in cis):
+            ax.fill_between(xs, [ci[0] for ci in cis], [ci[1] for ci in cis], color=line.get_color(), alpha=0.12,
+                            linewidth=0)
+    if numeric:
+        ax.set_xscale("symlog", linthresh=1)
+    ax.axhline(1 / 3, color="grey", linestyle=":", linewidth=1, label="chance (1/3)")
+    ax.set(xlabel=xlabel, ylabel="accuracy (mean over datasets, 95% CI)", ylim=(-0.02, 1.02))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+
+
+def compare_runs(run_dirs: list[Path], out: Path, labels: list[str] | None = None) -> dict:
+    """Write compare.png / .csv / .md for `run_dirs` into `out`; returns {"curves", "averaged"}."""
+    if len(run_dirs) < 1:
+        raise MasktaxError("give at least one run dir")
+    if labels and len(labels) != len(run_dirs):
+        raise MasktaxError(f"--label given {len(labels)} times for {len(run_dirs)} run dirs")
+    names = labels or [Path(r).resolve().name for r in run_dirs]
+    if len(set(names)) != len(names):
+        raise MasktaxError("two run dirs have the same name; tell them apart with --label")
+    summaries = [read_summary(Path(r)) for r in run_dirs]
+    curves, averaged = collect(list(zip(names, summaries, strict=True)))
+    if not curves:
+        raise MasktaxError("the run dirs hold no sweep points to compare")
+    out.mkdir(parents=True, exist_ok=True)
+    probes = [str(s.get("probe", "?")) for s in summaries]
+    xlabel = "extra masks after the answer position" if set(probes) <= {"masks", "unmask"} else "x"
+    plot(curves, out / "compare.png", xlabel)
+    (out / "compare.csv").write_text(write_csv(curves))
+    (out / "compare.md").write_text(write_markdown(curves, averaged, probes))
+    return {"curves": curves, "averaged": averaged}
+
+
+def compare(
+    run_dirs: list[Path] = typer.Argument(..., metavar="RUN_DIR...", help="Probe run dirs holding summary.json."),
+    out: Path = typer.Option(..., "--out", help="Where to write compare.png, compare.csv, compare.md."),
+    label: list[str] = typer.Option(None, "--label", help="Names for the runs, in order (default: dir names)."),
+) -> None:
+    """Put several probe runs' curves in one plot and one table, with each curve's relative degradation."""
+    result = compare_runs(list(run_dirs), out, list(label) if label else None)
+    for c in result["curves"]:
+        rd = "n/a" if c["rd"] is None else f"{100 * c['rd']:.1f}%"
+        typer.echo(f"{c['label']}: relative degradation {rd}")
+    typer.echo(f"masktax: comparison at {out / 'compare.md'}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("compare")(compare)

@@ -1,0 +1,227 @@
+"""`uncertainty`: entropy and confidence at the answer position against appended masks and filler ([P1]).
+
+For the answer position's full-vocabulary distribution p = softmax(z) (float32) the probe reports
+
+    entropy     H = -sum_v p_v log p_v   (nats)
+    confidence  max_v p_v                (the probability of the greedy answer token)
+
+against x, the number of extra masks (series "masks") and of filler tokens " ." (series "filler")
+after the answer position: the prompts of the `masks` and `filler` probes, one forward pass each.
+Per point: the mean over datasets of each dataset's mean, with the 95% t-interval over datasets.
+
+Reuse: the engine records entropy and confidence for every masks/filler item, so a masks or filler
+run of the same suite, seed, format, dtype and device is aggregated instead of recomputed. Runs are
+looked for in `--from DIR` and, without it, next to and under the output directory (the layout of
+`masktax demo`: DIR/masks, DIR/filler, DIR/uncertainty); each place may be a run dir or a directory
+of run dirs. Reused records are copied into this run's items.jsonl (with "reused_from"), so the run
+stays self-contained; only items found nowhere are computed. AR models get one reference point
+(tokens appended after the answer are invisible to a causal model).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from masktax.errors import MasktaxError
+from masktax.models.adapter import Adapter
+from masktax.probes import masks
+from masktax.probes.base import score_items
+from masktax.probes.config import ProbeConfig
+from masktax.probes.extended import (
+    ExtendedProbeSpec,
+    check_option_names,
+    each_adapter,
+    open_run,
+    read_env,
+    record_model,
+    write_outputs,
+)
+from masktax.probes.items import answer_slot_id, encode_cell
+from masktax.probes.spec import REFERENCE, Cell
+from masktax.results.store import CONFIG, RunStore, item_key, read_items, read_json
+
+OPTIONS = ("from_run",)
+SOURCES = ("masks", "filler")
+SAME = ("seed", "format", "dtype", "device", "mask_token_id")  # config fields a reusable run must share
+
+
+@dataclass(frozen=True)
+class UncertaintyOptions:
+    """The uncertainty probe's own flags (stored in config.json under "options")."""
+
+    from_run: str | None = None  # a masks/filler run dir (or a directory of them) to reuse
+
+    @classmethod
+    def parse(cls, options: Mapping[str, object] | None) -> UncertaintyOptions:
+        given = check_option_names("uncertainty", options, OPTIONS)
+        if "from_run" in given:
+            path = Path(str(given["from_run"]))
+            if not path.is_dir():
+                raise MasktaxError(f"--from {path} is not a directory")
+            return cls(from_run=str(path))
+        return cls()
+
+
+def uncertainty_cells(grid: tuple, kind: str) -> list[Cell]:
+    """The masks and filler sweeps' cells (AR: one reference cell)."""
+    cells = masks.masks_cells(grid, kind) + masks.filler_cells(grid, kind)
+    return list(dict.fromkeys(cells))
+
+
+def _run_dirs(place: Path) -> list[Path]:
+    if (place / CONFIG).is_file():
+        return [place]
+    if not place.is_dir():
+        return []
+    return sorted(p for p in place.iterdir() if p.is_dir() and (p / CONFIG).is_file())
+
+
+def source_runs(cfg: ProbeConfig, opts: UncertaintyOptions) -> list[Path]:
+    """masks/filler run dirs whose records this run may reuse (same suite and settings)."""
+    out = Path(cfg.out).resolve()
+    places = [Path(opts.from_run)] if opts.from_run is not None else [out, out.parent]
+    found = []
+    for run_dir in (d for place in places for d in _run_dirs(place)):
+        if run_dir.resolve() == out or run_dir in found:
+            continue
+        try:
+            config = read_json(run_dir / CONFIG)
+        except MasktaxError:
+            continue
+        if config.get("probe") not in SOURCES:
+            continue
+        same = all(config.get(k) == getattr(cfg, k) for k in SAME)
+        if same and max(1000, int(config.get("n_items", 0))) == max(1000, cfg.n_items):
+            found.append(run_dir)
+    if opts.from_run is not None and not found:
+        raise MasktaxError(
+            f"--from {opts.from_run} holds no masks or filler run with this seed, format, dtype, device and suite"
+        )
+    return found
+
+
+def reusable_records(runs: list[Path], model: str) -> dict[str, dict]:
+    """item key -> stored record of `model` from the source runs (the first run wins)."""
+    out: dict[str, dict] = {}
+    for run_dir in runs:
+        for r in read_items(run_dir):
+            if r["model"] == model and r.get("entropy", "missing") != "missing":
+                out.setdefault(item_key(r), {**r, "reused_from": str(run_dir)})
+    return out
+
+
+def run_model(
+    store: RunStore, cfg: ProbeConfig, name: str, adapter: Adapter, datasets: list, reuse: list[Path], on_batch
+) -> None:
+    """Copy reusable records of one model, then score its remaining items."""
+    from masktax.probes.run import preflight, resolve_format
+
+    answer_slot_id(adapter, "uncertainty")
+    fmt = resolve_format(cfg.format, name, adapter)
+    cells = uncertainty_cells(cfg.grid, adapter.kind)
+    found = reusable_records(reuse, name)
+    record_model(store, cfg, name, adapter, {
+        "format": fmt, "applicable": adapter.kind != "ar", "series": list(dict.fromkeys(c.series for c in cells)),
+        "reused_from": [str(r) for r in reuse],
+    })
+
+    def encode(dataset, cell: Cell):
+        return encode_cell(adapter, dataset, cell, model=name, probe="uncertainty", seed=cfg.seed, fmt=fmt,
+                           n_items=cfg.n_items)
+
+    checked = False
+    bar = None
+    if cfg.progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(cells) * len(datasets) * cfg.n_items, desc=f"uncertainty {Path(name).name}", unit="item")
+    try:
+        for cell in cells:
+            for dataset in datasets:
+                items = encode(dataset, cell)
+                copied = [found[it.key] for it in items if not store.is_done(it.key) and it.key in found]
+                store.append(copied)
+                if bar is not None:
+                    bar.update(sum(store.is_done(it.key) for it in items))
+                if all(store.is_done(it.key) for it in items):
+                    continue
+                if not checked:
+                    preflight(adapter, cells, datasets, encode)
+                    checked = True
+                for records in score_items(adapter, items, batch_size=cfg.batch_size, skip=lambda it: store.is_done(it.key)):
+                    store.append(records)
+                    if bar is not None:
+                        bar.update(len(records))
+                    if on_batch is not None:
+                        on_batch(name, records)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def run(
+    cfg: ProbeConfig,
+    *,
+    options: Mapping[str, object] | None = None,
+    adapters: dict[str, Adapter] | None = None,
+    on_batch=None,
+    report: bool = True,
+) -> Path:
+    """Run (or resume) the uncertainty probe into cfg.out; rebuilds summary, plots and report."""
+    from masktax.probes.run import select_datasets
+
+    opts = UncertaintyOptions.parse(options)
+    datasets = select_datasets(cfg)
+    store = open_run(cfg, {"from_run": opts.from_run})
+    reuse = source_runs(cfg, opts)
+    for name, adapter in each_adapter(cfg, adapters):
+        run_model(store, cfg, name, adapter, datasets, reuse, on_batch)
+    if report:
+        rebuild(store.root)
+    return store.root
+
+
+def rebuild(run_dir: str | Path) -> dict:
+    """summary.json, summary.csv, plots and report.md from the stored records; returns the summary."""
+    from masktax.report.plots_uncertainty import (
+        plot_uncertainty,
+        render_uncertainty,
+        summarize_uncertainty,
+        uncertainty_csv,
+    )
+
+    run_dir = Path(run_dir)
+    config = read_json(run_dir / CONFIG)
+    summary = summarize_uncertainty(config, read_items(run_dir), read_env(run_dir))
+    plots = plot_uncertainty(summary, run_dir / "plots")
+    write_outputs(run_dir, summary, uncertainty_csv(summary), render_uncertainty(run_dir, summary, plots))
+    return summary
+
+
+def render(run_dir: str | Path, *, level: int = 1, prefix: str = "") -> str:
+    """The report's Markdown from summary.json (a section of a combined report at level 2)."""
+    from masktax.report.plots_uncertainty import plot_files, render_uncertainty
+
+    summary = read_json(Path(run_dir) / "summary.json")
+    return render_uncertainty(Path(run_dir), summary, plot_files(summary), level=level, prefix=prefix)
+
+
+SPEC = ExtendedProbeSpec(
+    name="uncertainty",
+    description="entropy and confidence at the answer position vs appended masks and filler tokens",
+    x_label="tokens appended after the answer position",
+    x_meaning="x = number of extra masks (series masks) or filler tokens ' .' (series filler) after the answer position",
+    default_grid=masks.GRID,
+    x_values="int",
+    cells=uncertainty_cells,
+    plot="sweep",
+    appends_after_answer=True,
+    run=run,
+    rebuild=rebuild,
+    render=render,
+    options=OPTIONS,
+)
+
+__all__ = ["REFERENCE", "SPEC", "UncertaintyOptions", "reusable_records", "run", "source_runs"]

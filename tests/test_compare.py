@@ -1,0 +1,58 @@
+"""`masktax compare` end to end on two synthetic summary.json files."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from masktax.cli import compare as compare_cli
+from masktax.errors import MasktaxError
+
+
+def _summary(path: Path, accs: dict[str, list[float]], probe: str = "masks", rd: dict | None = None) -> Path:
+    path.mkdir(parents=True)
+    points = [{"series": s, "x": x, "accuracy": a, "ci95": [a - 0.05, a + 0.05], "per_dataset": {}}
+              for s, values in accs.items() for x, a in zip((0, 10, 100), values, strict=True)]
+    summary = {"schema_version": 1, "probe": probe, "models": {"embedded-mdlm": points}}
+    if rd is not None:
+        summary["relative_degradation"] = rd
+    (path / "summary.json").write_text(json.dumps(summary))
+    return path
+
+
+def test_compare_end_to_end(tmp_path: Path) -> None:
+    before = _summary(tmp_path / "before", {"single-step": [0.8, 0.6, 0.4]})
+    after = _summary(tmp_path / "after", {"single-step": [0.8, 0.78, 0.76], "random-2": [0.7, 0.7, 0.7]},
+                     probe="unmask", rd={"embedded-mdlm": {"mean_over_steps": {"random": 0.05}, "steps": [2]}})
+    app = typer.Typer()
+    compare_cli.register(app)
+    app.command("noop")(lambda: None)  # a second command keeps "compare" a named subcommand
+    out = tmp_path / "cmp"
+    result = CliRunner().invoke(app, ["compare", str(before), str(after), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "relative degradation 50.0%" in result.output
+    for name in ("compare.png", "compare.csv", "compare.md"):
+        assert (out / name).is_file()
+    rows = list(csv.DictReader((out / "compare.csv").open()))
+    assert len(rows) == 9
+    rd = {(r["run"], r["series"]): float(r["relative_degradation"]) for r in rows}
+    assert rd[("before", "single-step")] == pytest.approx(0.5)
+    assert rd[("after", "single-step")] == pytest.approx(0.05)
+    assert rd[("after", "random-2")] == pytest.approx(0.0)
+    md = (out / "compare.md").read_text()
+    assert "| after | embedded-mdlm | random | 2 | 5.0% |" in md and "50.0%" in md
+
+
+def test_compare_errors(tmp_path: Path) -> None:
+    run = _summary(tmp_path / "r", {"single-step": [0.5, 0.4, 0.3]})
+    with pytest.raises(MasktaxError, match="no summary.json"):
+        compare_cli.compare_runs([tmp_path / "missing"], tmp_path / "o")
+    with pytest.raises(MasktaxError, match="--label"):
+        compare_cli.compare_runs([run], tmp_path / "o", ["a", "b"])
+    with pytest.raises(MasktaxError, match="same name"):
+        compare_cli.compare_runs([run, run], tmp_path / "o")

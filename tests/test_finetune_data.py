@@ -1,0 +1,101 @@
+"""Instruction data: OpenOrca rows, the length rule, the synthetic set and `make-data`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tiny import tiny_tokenizer
+
+from masktax.cli.main import main
+from masktax.embedded.tokenizer import build_tokenizer
+from masktax.errors import MasktaxError
+from masktax.tasks.words import all_words
+from masktax.training.instruct_data import encode_pairs, prompt_ids, read_rows, resolve_prompt_format
+from masktax.training.synthetic_data import FAMILIES, make_rows
+
+
+def test_make_data_is_deterministic(tmp_path: Path) -> None:
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        assert main(["finetune", "make-data", str(tmp_path / f"{name}.jsonl"), "--n", "50", "--seed", str(seed)]) == 0
+    a, b, c = ((tmp_path / f"{n}.jsonl").read_bytes() for n in "abc")
+    assert a == b and a != c
+    rows = [json.loads(line) for line in a.decode().splitlines()]
+    assert len(rows) == 50 and set(rows[0]) == {"system_prompt", "question", "response"}
+    assert make_rows(10, seed=3) == make_rows(50, seed=3)[:10]  # prefix-stable
+
+
+def test_synthetic_rows_fit_the_embedded_vocabulary_and_avoid_the_probe_format() -> None:
+    tok = build_tokenizer(all_words())
+    rows = make_rows(300, seed=0)
+    heads = {" ".join(r["question"].split(":")[0].split()[:2]) for r in rows}
+    assert {"repeat", "repeat from", "assemble up", "quantity of", "collect with"} <= heads
+    assert any(h.startswith("retrieve") for h in heads)
+    assert len(FAMILIES) == 6
+    for r in rows:
+        assert "Options" not in r["question"] and "Answer" not in r["question"]
+        ids = tok(r["question"] + " " + r["response"])["input_ids"]
+        assert tok.unk_token_id not in ids, r
+    sort = next(r for r in rows if r["question"].startswith("assemble up"))
+    nums = [int(x) for x in sort["response"].split(" , ")]
+    assert nums == sorted(nums)
+
+
+def test_length_rule_keeps_truncates_and_drops() -> None:
+    tok = tiny_tokenizer()
+    eos = tok.eos_token_id
+    rows = [
+        {"system_prompt": "", "question": "France Japan", "response": "Alice Bob"},  # 3 + 3 tokens: kept
+        {"system_prompt": "", "question": "France", "response": " ".join(["cat"] * 30)},  # truncated
+        {"system_prompt": "", "question": " ".join(["dog"] * 30), "response": "red"},  # prompt too long
+        {"system_prompt": "", "question": "France", "response": ""},  # empty response
+    ]
+    pairs, stats = encode_pairs(rows, tok, fmt="plain", eos_id=eos, max_context=20, min_answer_tokens=4)
+    assert stats == {"rows": 4, "kept": 1, "truncated": 1, "dropped_long_prompt": 1, "dropped_empty": 1}
+    assert pairs[0].answer[-1] == eos  # a complete answer ends with EOS
+    assert len(pairs[1].prompt) + len(pairs[1].answer) == 20 and pairs[1].answer[-1] != eos
+    with pytest.raises(MasktaxError, match="no usable"):
+        encode_pairs(rows[2:], tok, fmt="plain", eos_id=eos, max_context=20, min_answer_tokens=4)
+
+
+def test_prompt_formats() -> None:
+    tok = tiny_tokenizer()
+    row = {"system_prompt": "apple", "question": "France", "response": "Peru"}
+    assert resolve_prompt_format("auto", tok, "base") == "plain"
+    assert resolve_prompt_format("auto", tok, "instruct") == "chat"
+    plain = tok.convert_ids_to_tokens(prompt_ids(tok, row, "plain"))
+    assert plain == ["apple", "\n\n", "France", "\n\n"]
+    chat = tok.convert_ids_to_tokens(prompt_ids(tok, row, "chat"))
+    assert chat[0] == "<|system|>" and chat[-2:] == ["<|assistant|>", "\n"] and "France" in chat
+
+
+def test_read_rows_from_jsonl_and_errors(tmp_path: Path) -> None:
+    good = tmp_path / "d.jsonl"
+    good.write_text('{"system_prompt": null, "question": "q1", "response": "r1"}\n\n{"question": "q2", "response": "r2"}\n')
+    rows = read_rows(str(good))
+    assert rows == [{"system_prompt": "", "question": "q1", "response": "r1"},
+                    {"system_prompt": "", "question": "q2", "response": "r2"}]
+    assert len(read_rows(str(good), limit=1)) == 1
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q"}\n')
+    with pytest.raises(MasktaxError, match="OpenOrca columns"):
+        read_rows(str(bad))
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("{not json\n")
+    with pytest.raises(MasktaxError, match="line 1"):
+        read_rows(str(broken))
+    with pytest.raises(MasktaxError, match="does not exist"):
+        read_rows(str(tmp_path / "missing.jsonl"))
+
+
+def test_shipped_finetune_configs_load() -> None:
+    from masktax.training.finetune_config import load_config
+
+    files = sorted((Path(__file__).parent.parent / "configs" / "finetune").glob("*.json"))
+    assert len(files) >= 8
+    for f in files:
+        cfg = load_config(f)
+        beta, lr = cfg.resolved_beta_lr
+        assert (beta == 0) == ("_ce.json" in f.name or f.name.endswith("_ce.json")), f.name
+        assert lr > 0
