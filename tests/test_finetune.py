@@ -100,15 +100,13 @@ def test_lora_trains_only_adapter_weights(llada_dir: Path) -> None:
     assert any(not torch.equal(p.detach(), lora_before[n]) for n, p in model.named_parameters() if p.requires_grad)
 
 
-def test_merge_and_apply_adapter_agree(llada_dir: Path, tmp_path: Path) -> None:
-    cfg = FinetuneConfig(model=str(llada_dir), max_steps=2, **TINY)
-    run(cfg, tmp_path / "run", device="cpu", progress=False)
-    merged_dir = merge(tmp_path / "run", tmp_path / "merged")
+def test_merge_and_apply_adapter_agree(tiny_ckpts: dict, lora_run: Path, tmp_path: Path) -> None:
+    merged_dir = merge(lora_run, tmp_path / "merged")  # lora_run: a 2-step LoRA run (conftest.py)
     ids = torch.tensor([[5, 6, 7, tiny_tokenizer().mask_token_id, 9]])
-    base = load(str(llada_dir), device="cpu")
+    base = load(tiny_ckpts["llada"], device="cpu")
     with torch.no_grad():
         ref = base.logits(ids)
-        tuned = apply_adapter(base, tmp_path / "run").logits(ids)
+        tuned = apply_adapter(base, lora_run).logits(ids)
         merged = load(str(merged_dir), device="cpu").logits(ids)
     assert torch.allclose(tuned, merged, atol=1e-5)
     assert not torch.allclose(tuned, ref)  # the adapter changed the model

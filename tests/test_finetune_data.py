@@ -1,4 +1,4 @@
-"""Instruction data: OpenOrca rows, the length rule, the synthetic set and `make-data`."""
+"""Instruction data: OpenOrca rows, the length rule, the synthetic set, SFT batches and `make-data`."""
 
 from __future__ import annotations
 
@@ -6,13 +6,21 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from tiny import tiny_tokenizer
 
 from masktax.cli.main import main
 from masktax.embedded.tokenizer import build_tokenizer
 from masktax.errors import MasktaxError
 from masktax.tasks.words import all_words
-from masktax.training.instruct_data import encode_pairs, prompt_ids, read_rows, resolve_prompt_format
+from masktax.training.instruct_data import (
+    Pair,
+    encode_pairs,
+    instruction_batch,
+    prompt_ids,
+    read_rows,
+    resolve_prompt_format,
+)
 from masktax.training.synthetic_data import FAMILIES, make_rows
 
 
@@ -87,6 +95,26 @@ def test_read_rows_from_jsonl_and_errors(tmp_path: Path) -> None:
         read_rows(str(broken))
     with pytest.raises(MasktaxError, match="does not exist"):
         read_rows(str(tmp_path / "missing.jsonl"))
+    as_list = tmp_path / "d.json"  # a .json file may hold one JSON list (or JSON lines)
+    as_list.write_text(json.dumps([{"question": "q1", "response": "r1"}, {"question": "q2", "response": "r2"}], indent=1))
+    assert [r["question"] for r in read_rows(str(as_list))] == ["q1", "q2"]
+    assert read_rows(str(as_list), limit=1) == [{"system_prompt": "", "question": "q1", "response": "r1"}]
+    lines = tmp_path / "l.json"
+    lines.write_text(good.read_text())
+    assert read_rows(str(lines)) == rows
+
+
+def test_instruction_batch_is_seeded_and_masks_responses_only() -> None:
+    pairs = [Pair((1, 2, 3), (4, 5)), Pair((6,), (7, 8)), Pair((9, 10), (11, 12))]
+    a_ids, a_mask = instruction_batch(pairs, seed=0, step=5, batch_size=4, eos_id=0)  # [4, 5]
+    b_ids, b_mask = instruction_batch(pairs, seed=0, step=5, batch_size=4, eos_id=0)
+    assert torch.equal(a_ids, b_ids) and torch.equal(a_mask, b_mask)
+    assert not torch.equal(a_ids, instruction_batch(pairs, seed=0, step=6, batch_size=4, eos_id=0)[0])
+    for r in range(4):
+        row = a_ids[r].tolist()
+        pair = next(p for p in pairs if tuple(row[: len(p.prompt) + len(p.answer)]) == p.prompt + p.answer)
+        assert not a_mask[r, : len(pair.prompt)].any() and a_mask[r, len(pair.prompt) :].all()
+        assert all(t == 0 for t in row[len(pair.prompt) + len(pair.answer) :])  # EOS padding (part of the response)
 
 
 def test_shipped_finetune_configs_load() -> None:

@@ -230,7 +230,7 @@ def test_bf16_dtype(llada_dir):
 @pytest.mark.parametrize("family", ["llada", "dream", "ar"])
 def test_logits_at_equals_full_logits_at_those_positions(family):
     """`Adapter.logits_at` (head only at the kept rows) equals gathering the full aligned logits."""
-    from tiny import tiny_llada, tiny_dream, tiny_llama_ar, tiny_tokenizer
+    from tiny import tiny_dream, tiny_llada, tiny_llama_ar, tiny_tokenizer
 
     from masktax.models.adapter import Adapter
 

@@ -8,41 +8,22 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
-from tiny import tiny_checkpoint, tiny_llada, tiny_llama_ar, tiny_tokenizer
+from probe_helpers import DATASET, assert_one_line_error, tiny_adapter
 
 from masktax.cli.main import main
-from masktax.models.adapter import Adapter
 from masktax.probes.attribution import AttributionOptions, build_items, profile, run, score_batch
 from masktax.probes.config import ProbeConfig
 from masktax.probes.run import select_datasets
 from masktax.report.plots_attribution import summarize_attribution
 from masktax.results.store import read_items
 
-DATASET = "country__smallest"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def make(kind: str) -> Adapter:
-    tok = tiny_tokenizer()
-    if kind == "ar":
-        return Adapter(name="ar", model=tiny_llama_ar(0), tokenizer=tok, kind="ar", mask_id=None, shift=True,
-                       max_length=4096, pad_id=tok.pad_token_id, eos_id=tok.eos_token_id, extra={"position_ids": True})
-    return Adapter(name="llada", model=tiny_llada(0), tokenizer=tok, kind="mdlm", mask_id=tok.mask_token_id,
-                   shift=False, max_length=4096, pad_id=tok.pad_token_id, eos_id=tok.eos_token_id)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def probe_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("attr") / "run"
-    adapters = {"llada": make("mdlm"), "ar": make("ar")}
+    adapters = {"llada": tiny_adapter("mdlm"), "ar": tiny_adapter("ar")}
     cfg = ProbeConfig(probe="attribution", models=("llada", "ar"), out=str(out), n_items=1, datasets=(DATASET,),
                       progress=False)
     run(cfg, options={"n_masks": 4, "orderings": 2}, adapters=adapters)
@@ -77,7 +58,7 @@ def test_scores_lie_in_unit_interval_and_weights_stay_frozen_without_grad(probe_
 
 
 def test_batched_equals_unbatched():
-    llada = make("mdlm")
+    llada = tiny_adapter("mdlm")
     cfg = ProbeConfig(probe="attribution", models=("llada",), out="unused", n_items=3, datasets=(DATASET,))
     opts = AttributionOptions(n_masks=2, orderings=1, questions=3)
     its = build_items(llada, cfg, opts, "llada", select_datasets(cfg)[0], "base")
@@ -105,20 +86,14 @@ def test_profile_and_aggregation_on_hand_numbers():
     assert p["profile"]["mean"] == pytest.approx([0.5, 0.3]) and p["profile"]["n"] == [3, 2]
 
 
-@pytest.fixture(scope="module")
-def ckpts(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ckpt")
-    return {f: str(tiny_checkpoint(f, root / f)) for f in ("llada", "ar")}
-
-
-def test_cli_end_to_end(tmp_path, ckpts):
+def test_cli_end_to_end(tmp_path, tiny_ckpts):
     out = tmp_path / "run"
-    args = ["probe", "attribution", "--model", ckpts["llada"], "--model", ckpts["ar"], "--out", str(out),
+    args = ["probe", "attribution", "--model", tiny_ckpts["llada"], "--model", tiny_ckpts["ar"], "--out", str(out),
             "--n-items", "1", "--datasets", DATASET, "--orderings", "1", "--n-masks", "3", "--no-progress"]
     assert main(args) == 0
     s = json.loads((out / "summary.json").read_text())
     assert s["schema_version"] == 1 and s["probe"] == "attribution" and s["options"]["n_masks"] == 3
-    (p,) = s["models"][ckpts["llada"]]
+    (p,) = s["models"][tiny_ckpts["llada"]]
     assert {"x", "accuracy", "ci95", "per_dataset", "groups", "profile"} <= set(p)
     assert {f.name for f in (out / "plots").iterdir()} == {
         "attribution_groups.png", "attribution_position.png", "attribution_example.png"}
@@ -135,5 +110,4 @@ def test_cli_end_to_end(tmp_path, ckpts):
 ])
 def test_cli_bad_input_is_one_line(tmp_path, capsys, extra, message):
     args = ["probe", "attribution", "--model", "unused", "--out", str(tmp_path / "x"), "--no-progress", *extra]
-    assert main(args) == 2
-    assert capsys.readouterr().err == f"masktax: error: {message}\n"
+    assert_one_line_error(args, message, capsys)

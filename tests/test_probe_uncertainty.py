@@ -8,7 +8,8 @@ import math
 
 import pytest
 import torch
-from tiny import tiny_checkpoint, tiny_tokenizer
+from probe_helpers import DATASET, assert_one_line_error
+from tiny import tiny_tokenizer
 from torch import nn
 
 from masktax.cli.main import main
@@ -19,15 +20,7 @@ from masktax.probes.config import ProbeConfig
 from masktax.probes.run import run_probe
 from masktax.results.store import read_items
 
-DATASET = "country__smallest"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class ConstantLM(nn.Module):
@@ -106,23 +99,17 @@ def test_from_a_run_of_another_config_is_an_error(tmp_path):
         run_probe(cfg(tmp_path / "u", "uncertainty"), adapters={"const": a}, options={"from_run": str(tmp_path / "masks")})
 
 
-@pytest.fixture(scope="module")
-def ckpts(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ckpt")
-    return {f: str(tiny_checkpoint(f, root / f)) for f in ("llada", "ar")}
-
-
-def test_cli_end_to_end(tmp_path, ckpts):
+def test_cli_end_to_end(tmp_path, tiny_ckpts):
     out = tmp_path / "run"
-    args = ["probe", "uncertainty", "--model", ckpts["llada"], "--model", ckpts["ar"], "--out", str(out),
+    args = ["probe", "uncertainty", "--model", tiny_ckpts["llada"], "--model", tiny_ckpts["ar"], "--out", str(out),
             "--n-items", "1", "--datasets", DATASET, "--grid", "0,2", "--no-progress"]
     assert main(args) == 0
     s = json.loads((out / "summary.json").read_text())
     assert s["schema_version"] == 1 and s["probe"] == "uncertainty"
-    points = s["models"][ckpts["llada"]]
+    points = s["models"][tiny_ckpts["llada"]]
     assert [(p["series"], p["x"]) for p in points] == [("masks", 0), ("masks", 2), ("filler", 0), ("filler", 2)]
     assert all(p["entropy"] > 0 and 0 < p["confidence"] <= 1 for p in points)
-    assert s["references"][ckpts["ar"]]["applicable"] is False
+    assert s["references"][tiny_ckpts["ar"]]["applicable"] is False
     assert (out / "plots" / "uncertainty.png").stat().st_size > 0
     assert "entropy (nats)" in (out / "report.md").read_text()
 
@@ -133,5 +120,4 @@ def test_cli_end_to_end(tmp_path, ckpts):
 ])
 def test_cli_bad_input_is_one_line(tmp_path, capsys, extra, message):
     args = ["probe", "uncertainty", "--model", "unused", "--out", str(tmp_path / "x"), "--no-progress", *extra]
-    assert main(args) == 2
-    assert capsys.readouterr().err == f"masktax: error: {message}\n"
+    assert_one_line_error(args, message, capsys)

@@ -7,7 +7,8 @@ import json
 
 import pytest
 import torch
-from tiny import tiny_checkpoint, tiny_llada, tiny_tokenizer
+from probe_helpers import DATASET, assert_one_line_error, tiny_adapter
+from tiny import tiny_tokenizer
 
 from masktax.cli.main import main
 from masktax.errors import MasktaxError
@@ -18,22 +19,12 @@ from masktax.probes.unmask import decode_batch, run
 from masktax.report.plots_unmask import relative_degradation, summarize_unmask
 from masktax.results.store import read_items
 
-DATASET = "country__smallest"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # 2 cores shared with background jobs: one thread is several times faster
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def llada() -> Adapter:
-    tok = tiny_tokenizer()
-    return Adapter(name="llada", model=tiny_llada(0), tokenizer=tok, kind="mdlm", mask_id=tok.mask_token_id,
-                   shift=False, max_length=4096, pad_id=tok.pad_token_id, eos_id=tok.eos_token_id)
+    return tiny_adapter("mdlm")
 
 
 def items(n_masks: int, lengths=(20, 24, 22), seed: int = 0) -> list[ProbeItem]:
@@ -113,25 +104,19 @@ def test_relative_degradation_on_hand_numbers():
     assert rd["mean_over_steps"]["random"] == pytest.approx(0.375)
 
 
-@pytest.fixture(scope="module")
-def ckpts(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ckpt")
-    return {f: str(tiny_checkpoint(f, root / f)) for f in ("llada", "ar")}
-
-
-def test_cli_end_to_end(tmp_path, ckpts):
+def test_cli_end_to_end(tmp_path, tiny_ckpts):
     out = tmp_path / "run"
-    args = ["probe", "unmask", "--model", ckpts["llada"], "--model", ckpts["ar"], "--out", str(out), "--n-items", "1",
+    args = ["probe", "unmask", "--model", tiny_ckpts["llada"], "--model", tiny_ckpts["ar"], "--out", str(out), "--n-items", "1",
             "--datasets", DATASET, "--grid", "0,3", "--steps", "1,2", "--order", "random", "--no-progress"]
     assert main(args) == 0
     s = json.loads((out / "summary.json").read_text())
     assert s["schema_version"] == 1 and s["probe"] == "unmask"
-    points = s["models"][ckpts["llada"]]
+    points = s["models"][tiny_ckpts["llada"]]
     assert [(p["series"], p["x"]) for p in points] == [
         ("single-step", 0), ("single-step", 3), ("random-1", 0), ("random-1", 3), ("random-2", 0), ("random-2", 3)]
     assert {p["forward_passes"] for p in points if p["series"] == "random-2"} == {1, 2}  # min(S, 1 + x)
-    assert s["references"][ckpts["ar"]]["applicable"] is False
-    assert set(s["relative_degradation"][ckpts["llada"]]["mean_over_steps"]) == {"random"}
+    assert s["references"][tiny_ckpts["ar"]]["applicable"] is False
+    assert set(s["relative_degradation"][tiny_ckpts["llada"]]["mean_over_steps"]) == {"random"}
     assert (out / "plots" / "unmask.png").stat().st_size > 0
     report = (out / "report.md").read_text()
     assert "Relative degradation" in report and "plots/unmask.png" in report
@@ -148,9 +133,7 @@ def test_cli_end_to_end(tmp_path, ckpts):
 ])
 def test_cli_bad_input_is_one_line(tmp_path, capsys, extra, message):
     args = ["probe", "unmask", "--model", "unused", "--out", str(tmp_path / "x"), "--no-progress", *extra]
-    assert main(args) == 2
-    err = capsys.readouterr().err
-    assert err == f"masktax: error: {message}\n"
+    assert_one_line_error(args, message, capsys)
 
 
 def test_soft_mask_from_a_directory_is_used_and_recorded(tmp_path, llada):

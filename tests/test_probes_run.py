@@ -6,7 +6,8 @@ import json
 
 import pytest
 import torch
-from tiny import tiny_checkpoint, tiny_dream, tiny_tokenizer
+from probe_helpers import tiny_adapter
+from tiny import tiny_dream, tiny_tokenizer
 
 from masktax.errors import MasktaxError
 from masktax.models.adapter import Adapter
@@ -21,12 +22,6 @@ from masktax.results.store import read_items
 DATASETS = ("country__smallest", "verb__largest")
 
 
-@pytest.fixture(scope="module")
-def ckpts(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ckpt")
-    return {f: str(tiny_checkpoint(f, root / f)) for f in ("llada", "dream", "ar")}
-
-
 def cfg(out, models, probe="masks", **kw):
     base = dict(n_items=3, datasets=DATASETS, grid=(0, 2, 20) if probe == "masks" else None, progress=False)
     return ProbeConfig(probe=probe, models=tuple(models), out=str(out), **{**base, **kw})
@@ -37,8 +32,8 @@ def stable(records):
     return sorted((tuple(r[k] for k in keep) for r in records), key=repr)
 
 
-def test_resume_after_a_crash_equals_an_uninterrupted_run(tmp_path, ckpts):
-    models = (ckpts["llada"], ckpts["dream"])
+def test_resume_after_a_crash_equals_an_uninterrupted_run(tmp_path, tiny_ckpts):
+    models = (tiny_ckpts["llada"], tiny_ckpts["dream"])
     run_probe(cfg(tmp_path / "full", models, batch_size=2))
     batches = []
 
@@ -61,23 +56,23 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(tmp_path, ckpts):
     assert s_full["models"] == s_cut["models"]
 
 
-def test_ar_model_gets_a_reference_not_sweep_points(tmp_path, ckpts):
-    out = run_probe(cfg(tmp_path / "r", (ckpts["llada"], ckpts["ar"])))
+def test_ar_model_gets_a_reference_not_sweep_points(tmp_path, tiny_ckpts):
+    out = run_probe(cfg(tmp_path / "r", (tiny_ckpts["llada"], tiny_ckpts["ar"])))
     s = json.loads((out / "summary.json").read_text())
-    assert [p["x"] for p in s["models"][ckpts["llada"]]] == [0, 2, 20]
-    assert s["models"][ckpts["ar"]] == []
-    ref = s["references"][ckpts["ar"]]
+    assert [p["x"] for p in s["models"][tiny_ckpts["llada"]]] == [0, 2, 20]
+    assert s["models"][tiny_ckpts["ar"]] == []
+    ref = s["references"][tiny_ckpts["ar"]]
     assert ref["applicable"] is False and ref["reference"]["x"] == 0 and ref["reference"]["n_items"] == 6
     assert "NOT APPLICABLE" in (out / "report.md").read_text()
 
 
-def test_adding_a_model_to_a_run_resumes(tmp_path, ckpts):
-    run_probe(cfg(tmp_path / "r", (ckpts["llada"],)))
-    run_probe(cfg(tmp_path / "r", (ckpts["dream"],)))
+def test_adding_a_model_to_a_run_resumes(tmp_path, tiny_ckpts):
+    run_probe(cfg(tmp_path / "r", (tiny_ckpts["llada"],)))
+    run_probe(cfg(tmp_path / "r", (tiny_ckpts["dream"],)))
     s = json.loads((tmp_path / "r" / "summary.json").read_text())
-    assert set(s["models"]) == {ckpts["llada"], ckpts["dream"]}
+    assert set(s["models"]) == {tiny_ckpts["llada"], tiny_ckpts["dream"]}
     with pytest.raises(MasktaxError, match="n_items"):
-        run_probe(cfg(tmp_path / "r", (ckpts["dream"],), n_items=4))
+        run_probe(cfg(tmp_path / "r", (tiny_ckpts["dream"],), n_items=4))
 
 
 def test_shifted_tiny_dream_is_scored_at_the_aligned_position(tmp_path):
@@ -99,7 +94,7 @@ def test_shifted_tiny_dream_is_scored_at_the_aligned_position(tmp_path):
 
 def test_uniform_models_get_seeded_canvas_tokens(tmp_path):
     tok = tiny_tokenizer()
-    base = load_tiny_llada_adapter(tok)
+    base = tiny_adapter("mdlm", name="l")
     uniform = Adapter(**{**base.__dict__, "kind": "uniform", "mask_id": None, "name": "u"})
     config = ProbeConfig(probe="masks", models=("u",), out=str(tmp_path), n_items=2, datasets=DATASETS[:1])
     (ds,) = select_datasets(config)
@@ -114,16 +109,9 @@ def test_uniform_models_get_seeded_canvas_tokens(tmp_path):
     assert len(a[0].ids) == a[0].answer_pos + 6
 
 
-def load_tiny_llada_adapter(tok):
-    from tiny import tiny_llada
-
-    return Adapter(name="l", model=tiny_llada(), tokenizer=tok, kind="mdlm", mask_id=tok.mask_token_id,
-                   shift=False, max_length=4096, pad_id=tok.pad_token_id, eos_id=tok.eos_token_id)
-
-
 def test_context_length_masks_are_twenty_percent_of_the_input(tmp_path):
     tok = tiny_tokenizer()
-    adapter = load_tiny_llada_adapter(tok)
+    adapter = tiny_adapter("mdlm", name="l")
     config = ProbeConfig(probe="context-length", models=("l",), out=str(tmp_path), n_items=1,
                          datasets=DATASETS[:1], grid=(0, 10))
     (ds,) = select_datasets(config)
@@ -137,8 +125,7 @@ def test_context_length_masks_are_twenty_percent_of_the_input(tmp_path):
 
 
 def test_locality_block_moves_and_query_positions(tmp_path):
-    tok = tiny_tokenizer()
-    adapter = load_tiny_llada_adapter(tok)
+    adapter = tiny_adapter("mdlm", name="l")
     out = run_probe(ProbeConfig(probe="locality", models=("l",), out=str(tmp_path / "loc"), n_items=2,
                                 datasets=DATASETS, grid=(0, 40), progress=False), adapters={"l": adapter})
     s = json.loads((out / "summary.json").read_text())

@@ -13,7 +13,6 @@ from masktax.samplers.soft_mask import SoftMaskConfig
 from masktax.training.soft_mask_training import (
     SoftMaskParams,
     TwoPassModel,
-    instruction_batch,
     param_groups,
     soft_mask_coin,
     two_pass_logits,
@@ -121,15 +120,3 @@ def test_param_groups_separate_learning_rates(adapter):
     assert len(by["omega"]["params"]) == 3
     n_model = sum(1 for p in adapter.model.parameters() if p.requires_grad)
     assert len(by["backbone"]["params"]) + len(by["backbone_vec"]["params"]) == n_model
-
-
-def test_instruction_batch_is_seeded_and_masks_responses_only():
-    rows = [([1, 2, 3, 4, 5], 3), ([6, 7, 8], 1), ([9, 10, 11, 12], 2)]
-    a_ids, a_mask = instruction_batch(rows, seed=0, step=5, batch_size=4, eos_id=0)
-    b_ids, b_mask = instruction_batch(rows, seed=0, step=5, batch_size=4, eos_id=0)
-    assert torch.equal(a_ids, b_ids) and torch.equal(a_mask, b_mask)
-    for r in range(4):
-        row = a_ids[r].tolist()
-        match = next((ids, n) for ids, n in rows if row[: len(ids)] == ids)
-        assert not a_mask[r, : match[1]].any() and a_mask[r, match[1] :].all()
-        assert all(t == 0 for t in row[len(match[0]) :])  # EOS padding (part of the response)

@@ -15,9 +15,32 @@ from pathlib import Path
 
 import typer
 
-DEMO_PROBES = ("accuracy", "masks", "filler", "locality", "query-position", "context-length")
 EMBEDDED = ("embedded-mdlm", "embedded-ar", "embedded-mdlm-dream")
-DEMO_N_ITEMS = 40  # per dataset: the six probes on three tiny models finish in minutes on 2 CPU cores
+DEMO_N_ITEMS = 8  # per dataset (128 test points): every probe on the embedded models in minutes on 2 CPU cores
+
+
+@dataclass(frozen=True)
+class DemoStep:
+    """One probe of the demo; `quick_*` shrink the multi-pass probes in the default (non --full) demo."""
+
+    probe: str
+    quick_options: tuple[tuple[str, str], ...] = ()
+    quick_items: int | None = None  # test points per dataset, if fewer than the demo's
+    quick_grid: tuple[int, ...] | None = None
+
+
+DEMO_STEPS = (
+    DemoStep("accuracy"),
+    DemoStep("masks"),
+    DemoStep("filler"),
+    DemoStep("uncertainty"),  # reuses the masks and filler runs' forward passes
+    DemoStep("locality"),
+    DemoStep("query-position"),
+    DemoStep("context-length"),
+    DemoStep("unmask", (("steps", "8"),), quick_items=2, quick_grid=(0, 10, 50)),
+    DemoStep("attribution", (("orderings", "3"), ("questions", "1"))),
+)
+DEMO_PROBES = tuple(step.probe for step in DEMO_STEPS)
 STAND_IN_NOTICE = (
     "**Untrained stand-ins.** The embedded models are not installed ({reason}), so this demo ran on tiny "
     "RANDOM models built on the spot (LLaDA-like in place, Dream-like shifted, Llama AR; 2 layers, hidden "
@@ -108,7 +131,7 @@ def demo(
     seed: int = typer.Option(0, "--seed"),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
-    """Run accuracy, masks, filler, locality, query-position and context-length; write one report."""
+    """Run every probe on the embedded models (a subset of the suite unless --full); write one report."""
     from masktax.probes.config import ProbeConfig, parse_list
     from masktax.probes.run import run_probe
     from masktax.report.build import NOTICE, rebuild_combined
@@ -116,13 +139,16 @@ def demo(
 
     root = Path(out)
     models = demo_models(root, seed=seed)
-    for probe in DEMO_PROBES:
+    for step in DEMO_STEPS:
+        probe = step.probe
+        items = 1000 if full else min(n_items, step.quick_items or n_items)
         cfg = ProbeConfig(
-            probe=probe, models=models.names, out=str(root / probe), n_items=1000 if full else n_items,
-            datasets=parse_list(datasets, "--datasets"), seed=seed, progress=progress,
+            probe=probe, models=models.names, out=str(root / probe), n_items=items,
+            grid=None if full else step.quick_grid, datasets=parse_list(datasets, "--datasets"), seed=seed,
+            progress=progress,
         )
         print(f"masktax demo: {probe} on {', '.join(Path(m).name for m in models.names)}", file=sys.stderr)
-        run_probe(cfg, report=False)
+        run_probe(cfg, report=False, options=None if full else dict(step.quick_options) or None)
         if models.notice:
             atomic_write_text(root / probe / NOTICE, models.notice + "\n")
     if models.notice:

@@ -38,13 +38,9 @@ def register(app: typer.Typer) -> None:
     app.command("pretrain")(pretrain)
 
 
-if __name__ == "__main__":  # `python -m masktax.cli.pretrain ...` without the other command groups
+if __name__ == "__main__":  # `python -m masktax.cli.pretrain ...`: the same as `masktax pretrain ...`
     import sys
 
-    from masktax.errors import MasktaxError
+    from masktax.cli.main import main
 
-    try:
-        typer.run(pretrain)
-    except MasktaxError as err:
-        print(f"masktax: error: {err}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(main(["pretrain", *sys.argv[1:]]))

@@ -1,4 +1,10 @@
-"""`masktax probe PROBE --model M [--model M2 ...] --out DIR`: run one probe (see masktax.probes)."""
+"""`masktax probe PROBE --model M [--model M2 ...] --out DIR`: run one probe (see masktax.probes).
+
+    masktax probe masks --model embedded-mdlm --model embedded-mdlm --adapter none --adapter runs/ft/ce_tv --out runs/masks
+
+`--adapter RUN_DIR` (repeatable) pairs with `--model` in order: a fine-tuning run (`masktax finetune`,
+`masktax train-sm`'s final/adapter) applied to that model; `none` skips one, missing ones are none.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,9 @@ PROBE_CHOICES: tuple[str, ...] = tuple(PROBES)
 def probe(
     name: str = typer.Argument(..., metavar="PROBE", help=f"Which probe: {', '.join(PROBE_CHOICES)}."),
     model: list[str] = typer.Option(..., "--model", help="Model name, card name or checkpoint dir; repeatable."),
+    adapter: list[str] = typer.Option(
+        None, "--adapter", help="Fine-tuning run dir applied to the --model in the same place; repeatable; 'none' skips."
+    ),
     out: str = typer.Option(..., "--out", help="Run directory (resumed if it holds the same config)."),
     n_items: int = typer.Option(1000, "--n-items", help="Test points per dataset (the first N; paper: 1000)."),
     grid: str = typer.Option(None, "--grid", help="Comma-separated x values (default: the probe's grid)."),
@@ -41,7 +50,7 @@ def probe(
         probe=name, models=tuple(model), out=out, n_items=n_items, grid=parse_grid(grid),
         datasets=parse_list(datasets, "--datasets"), seed=seed, batch_size=batch_size, device=device,
         dtype=dtype, format=fmt, trust_remote_code=trust_remote_code, mask_token_id=mask_token_id,
-        progress=progress,
+        progress=progress, adapters=tuple(adapter) if adapter else None,
     )
     options = {"steps": steps, "order": order, "soft_mask": soft_mask or None, "soft_mask_from": soft_mask_from,
                "n_masks": n_masks, "orderings": orderings, "questions": questions, "from_run": from_run}

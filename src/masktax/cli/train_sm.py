@@ -56,13 +56,9 @@ def register(app: typer.Typer) -> None:
     app.command("train-sm")(train_sm)
 
 
-if __name__ == "__main__":  # `python -m masktax.cli.train_sm ...` without the other command groups
+if __name__ == "__main__":  # `python -m masktax.cli.train_sm ...`: the same as `masktax train-sm ...`
     import sys
 
-    from masktax.errors import MasktaxError
+    from masktax.cli.main import main
 
-    try:
-        typer.run(train_sm)
-    except MasktaxError as err:
-        print(f"masktax: error: {err}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(main(["train-sm", *sys.argv[1:]]))

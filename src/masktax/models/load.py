@@ -130,7 +130,6 @@ def load_tokenizer(path: Path, trust_remote_code: bool):
     if not any((path / f).is_file() for f in TOKENIZER_FILES):
         return None
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
-
     from transformers.utils import logging as hf_logging
 
     level = hf_logging.get_verbosity()

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 
 import torch
 
@@ -42,13 +41,14 @@ from masktax.probes.base import ProbeItem, check_lengths, plan_batches, token_bu
 from masktax.probes.config import ProbeConfig
 from masktax.probes.extended import (
     ExtendedProbeSpec,
+    ModelRunner,
     check_option_names,
-    each_adapter,
-    open_run,
+    item_bar,
     parse_int,
-    read_env,
+    probe_runner,
     record_model,
-    write_outputs,
+    report_hooks,
+    resolve_format,
 )
 from masktax.probes.items import answer_slot_id, encode_cell
 from masktax.probes.spec import Cell
@@ -142,23 +142,15 @@ def score_batch(adapter: Adapter, items: list[ProbeItem], n_masks: int, n_questi
 def run_model(store: RunStore, cfg: ProbeConfig, opts: AttributionOptions, name: str, adapter: Adapter,
               datasets: list, on_batch) -> None:
     """Score every pending item of one model (items of one dataset batched together)."""
-    from masktax.probes.run import resolve_format
-
     answer_slot_id(adapter, "attribution")  # an MDLM without a mask token: error before any compute
     fmt = resolve_format(cfg.format, name, adapter)
     per_dataset = [build_items(adapter, cfg, opts, name, d, fmt) for d in datasets]
     for items in per_dataset:
         check_lengths(adapter, items)
     record_model(store, cfg, name, adapter, {"format": fmt, "applicable": True, "series": [SERIES]})
-    total = sum(len(items) for items in per_dataset)
-    bar = None
-    if cfg.progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, desc=f"attribution {Path(name).name}", unit="item")
     n_q = min(opts.questions, cfg.n_items)
     first_key = per_dataset[0][0].key if per_dataset and per_dataset[0] else None
-    try:
+    with item_bar(cfg, name, sum(len(items) for items in per_dataset)) as bar:
         for items in per_dataset:
             for batch in _plan(adapter, items, cfg.batch_size):
                 batch_items = [items[i] for i in batch]
@@ -169,11 +161,7 @@ def run_model(store: RunStore, cfg: ProbeConfig, opts: AttributionOptions, name:
                     store.append(records)
                     if on_batch is not None:
                         on_batch(name, records)
-                if bar is not None:
-                    bar.update(len(batch_items))
-    finally:
-        if bar is not None:
-            bar.close()
+                bar.update(len(batch_items))
 
 
 def _plan(adapter: Adapter, items: list[ProbeItem], batch_size: int | str) -> list[list[int]]:
@@ -187,53 +175,17 @@ def _plan(adapter: Adapter, items: list[ProbeItem], batch_size: int | str) -> li
     return [sorted(b) for b in sorted(batches, key=min)]
 
 
-def run(
-    cfg: ProbeConfig,
-    *,
-    options: Mapping[str, object] | None = None,
-    adapters: dict[str, Adapter] | None = None,
-    on_batch=None,
-    report: bool = True,
-) -> Path:
-    """Run (or resume) the attribution probe into cfg.out; rebuilds summary, plots and report."""
-    from masktax.probes.run import select_datasets
-
+def _prepare(cfg: ProbeConfig, options: Mapping[str, object] | None, on_batch) -> tuple[dict, ModelRunner]:
     opts = AttributionOptions.parse(options)
-    datasets = select_datasets(cfg)
-    store = open_run(cfg, asdict(opts))
-    for name, adapter in each_adapter(cfg, adapters):
+
+    def one(store: RunStore, name: str, adapter: Adapter, datasets: list) -> None:
         run_model(store, cfg, opts, name, adapter, datasets, on_batch)
-    if report:
-        rebuild(store.root)
-    return store.root
+
+    return asdict(opts), one
 
 
-def rebuild(run_dir: str | Path) -> dict:
-    """summary.json, summary.csv, plots and report.md from the stored records; returns the summary."""
-    from masktax.report.plots_attribution import (
-        attribution_csv,
-        plot_attribution,
-        render_attribution,
-        summarize_attribution,
-    )
-    from masktax.results.store import read_items, read_json
-
-    run_dir = Path(run_dir)
-    config = read_json(run_dir / "config.json")
-    summary = summarize_attribution(config, read_items(run_dir), read_env(run_dir))
-    plots = plot_attribution(summary, run_dir / "plots")
-    write_outputs(run_dir, summary, attribution_csv(summary), render_attribution(run_dir, summary, plots))
-    return summary
-
-
-def render(run_dir: str | Path, *, level: int = 1, prefix: str = "") -> str:
-    """The report's Markdown from summary.json (a section of a combined report at level 2)."""
-    from masktax.report.plots_attribution import plot_files, render_attribution
-    from masktax.results.store import read_json
-
-    summary = read_json(Path(run_dir) / "summary.json")
-    return render_attribution(Path(run_dir), summary, plot_files(summary), level=level, prefix=prefix)
-
+rebuild, render = report_hooks("attribution")
+run = probe_runner("attribution", _prepare, rebuild)
 
 SPEC = ExtendedProbeSpec(
     name="attribution",

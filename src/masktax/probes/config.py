@@ -43,6 +43,25 @@ def parse_batch_size(value: int | str) -> int | str:
     raise MasktaxError(f"--batch-size must be 'auto' or a positive integer, got '{value}'")
 
 
+def normalise_adapters(adapters: tuple[str | None, ...] | None, n_models: int) -> tuple[str | None, ...] | None:
+    """"none" -> None, trailing Nones dropped (None when nothing is left); each dir must be a fine-tuning run."""
+    if adapters is None:
+        return None
+    if isinstance(adapters, str):
+        adapters = (adapters,)
+    if len(adapters) > n_models:
+        raise MasktaxError(f"{len(adapters)} --adapter values for {n_models} --model values; give at most one per model")
+    out: list[str | None] = [None if a is None or str(a).strip().lower() in ("", "none") else str(a) for a in adapters]
+    for path in out:
+        if path is not None:
+            from masktax.training.lora import final_dir
+
+            final_dir(path)  # MasktaxError naming the path when it holds no adapter or fine-tuned model
+    while out and out[-1] is None:
+        out.pop()
+    return tuple(out) or None
+
+
 @dataclass(frozen=True)
 class ProbeConfig:
     """A probe run. Every field is a `masktax probe` flag; `run_probe(cfg)` runs it.
@@ -51,6 +70,10 @@ class ProbeConfig:
     datasets: suite dataset names to run (None: all 16).
     n_items: test points per dataset (the first n of each; the paper uses 1000).
     format: prompt format; "auto" = chat for models whose card says instruct/chat, else base.
+    adapters: fine-tuning run dirs (`masktax finetune`, or any dir with a peft adapter) paired with
+    `models` in order and applied with `training.lora.apply_adapter`; None (or "none") = no adapter
+    for that model, and models past the end get none. Stored without trailing Nones (so adding a
+    model without an adapter resumes the run); the same model may appear with different adapters.
     """
 
     probe: str
@@ -67,6 +90,7 @@ class ProbeConfig:
     trust_remote_code: bool = False  # import a checkpoint's own modelling code
     mask_token_id: int | None = None  # for MDLMs whose tokenizer declares no mask token
     progress: bool = True  # tqdm bar over items (not part of the run's identity)
+    adapters: tuple[str | None, ...] | None = None  # run dirs paired with models (see above)
 
     def __post_init__(self) -> None:
         from masktax.probes import PROBES
@@ -75,8 +99,10 @@ class ProbeConfig:
             raise MasktaxError(f"unknown probe '{self.probe}'; choose one of {', '.join(PROBES)}")
         if not self.models:
             raise MasktaxError("give at least one --model")
-        if len(set(self.models)) != len(self.models):
-            raise MasktaxError("the same --model is given twice")
+        object.__setattr__(self, "adapters", normalise_adapters(self.adapters, len(self.models)))
+        pairs = list(zip(self.models, self.adapter_dirs(), strict=True))
+        if len(set(pairs)) != len(pairs):
+            raise MasktaxError("the same --model is given twice (with the same --adapter)")
         if self.n_items < 1:
             raise MasktaxError(f"--n-items must be at least 1, got {self.n_items}")
         if self.format not in FORMATS:
@@ -96,9 +122,14 @@ class ProbeConfig:
                 raise MasktaxError("--datasets is empty")
             object.__setattr__(self, "datasets", tuple(self.datasets))
 
+    def adapter_dirs(self) -> tuple[str | None, ...]:
+        """One entry per model: its adapter's run dir, or None."""
+        given = self.adapters or ()
+        return tuple(given) + (None,) * (len(self.models) - len(given))
+
     def to_dict(self) -> dict:
         """JSON-ready config (lists, not tuples) as stored in config.json."""
         d = asdict(self)
-        for k in ("models", "grid", "datasets"):
+        for k in ("models", "grid", "datasets", "adapters"):
             d[k] = list(d[k]) if d[k] is not None else None
         return d

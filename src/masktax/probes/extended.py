@@ -9,7 +9,6 @@ config.json under "options", so they are part of the run's identity (resume, "an
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +16,15 @@ from pathlib import Path
 from masktax.errors import MasktaxError
 from masktax.models.adapter import Adapter
 from masktax.probes.config import ProbeConfig
+from masktax.probes.loading import each_model, item_bar, record_model, resolve_format
 from masktax.probes.spec import ProbeSpec
-from masktax.results.env import environment, model_provenance
 from masktax.results.store import RunStore, atomic_write_json, read_json
+
+__all__ = [
+    "ExtendedProbeSpec", "FLAGS", "ModelRunner", "check_option_names", "dataset_stats", "each_adapter",
+    "each_model", "flag", "item_bar", "open_run", "parse_int", "parse_int_list", "probe_runner", "read_env", "rebuild_run",
+    "record_model", "render_run", "report_hooks", "resolve_format", "run_models", "what_was_run", "write_outputs",
+]  # loading's names are re-exported for the probes
 
 
 @dataclass(frozen=True)
@@ -89,26 +94,87 @@ def open_run(cfg: ProbeConfig, options: Mapping[str, object]) -> RunStore:
 
 
 def each_adapter(cfg: ProbeConfig, adapters: dict[str, Adapter] | None) -> Iterator[tuple[str, Adapter]]:
-    """(name, adapter) per model of cfg: given adapters as they are, others loaded one at a time."""
-    from masktax.probes.run import load_adapter
-
-    for name in cfg.models:
-        given = adapters is not None and name in adapters
-        adapter = adapters[name] if given else load_adapter(name, cfg)
-        yield name, adapter
-        if not given:
-            del adapter
-            gc.collect()
+    """(results name, adapter) per model of cfg, its --adapter applied (`loading.each_model`)."""
+    return each_model(cfg, adapters)
 
 
-def record_model(store: RunStore, cfg: ProbeConfig, name: str, adapter: Adapter, info: dict) -> None:
-    """Add `name` to config.json and its provenance (plus `info`) to env.json."""
-    store.add_model(name)
-    path = store.root / "env.json"
-    old = read_json(path).get("models", {}) if path.exists() else {}
-    env = environment(device=cfg.device, dtype=cfg.dtype, seed=cfg.seed)
-    env["models"] = {**old, name: {**model_provenance(adapter), **info}}
-    atomic_write_json(path, env)
+ModelRunner = Callable[[RunStore, str, Adapter, list], None]
+
+
+def run_models(cfg: ProbeConfig, options: Mapping[str, object], run_model: ModelRunner, *,
+               adapters: dict[str, Adapter] | None, rebuild: Callable[[Path], dict], report: bool) -> Path:
+    """The run scaffolding of every extended probe: select the datasets, open (or resume) cfg.out
+    with `options` stored, `run_model(store, name, adapter, datasets)` per model, then `rebuild`."""
+    from masktax.probes.run import select_datasets
+
+    datasets = select_datasets(cfg)
+    store = open_run(cfg, options)
+    for name, adapter in each_model(cfg, adapters):
+        run_model(store, name, adapter, datasets)
+    if report:
+        rebuild(store.root)
+    return store.root
+
+
+Prepare = Callable[[ProbeConfig, Mapping[str, object] | None, Callable | None], tuple[dict, ModelRunner]]
+
+
+def probe_runner(probe: str, prepare: Prepare, rebuild: Callable[[Path], dict]) -> Callable[..., Path]:
+    """An extended probe's `run(cfg, *, options, adapters, on_batch, report) -> run dir`.
+
+    prepare(cfg, options, on_batch) parses the probe's options (errors before any work) and returns
+    (the options to store in config.json, `run_model(store, name, adapter, datasets)`); the rest is
+    `run_models`.
+    """
+
+    def run(cfg: ProbeConfig, *, options: Mapping[str, object] | None = None,
+            adapters: dict[str, Adapter] | None = None, on_batch: Callable | None = None, report: bool = True) -> Path:
+        stored, run_model = prepare(cfg, options, on_batch)
+        return run_models(cfg, stored, run_model, adapters=adapters, rebuild=rebuild, report=report)
+
+    run.__doc__ = f"Run (or resume) the {probe} probe into cfg.out; rebuilds summary, plots and report."
+    return run
+
+
+def rebuild_run(run_dir: str | Path, summarize: Callable, plot: Callable, to_csv: Callable, render: Callable) -> dict:
+    """summary.json, summary.csv, plots and report.md from the stored records; returns the summary.
+
+    summarize(config, records, env) -> summary; plot(summary, plots_dir) -> [(file, caption)];
+    to_csv(summary) -> text; render(run_dir, summary, plots) -> Markdown.
+    """
+    from masktax.results.store import read_items
+
+    run_dir = Path(run_dir)
+    summary = summarize(read_json(run_dir / "config.json"), read_items(run_dir), read_env(run_dir))
+    plots = plot(summary, run_dir / "plots")
+    write_outputs(run_dir, summary, to_csv(summary), render(run_dir, summary, plots))
+    return summary
+
+
+def render_run(run_dir: str | Path, plot_files: Callable, render: Callable, *, level: int, prefix: str) -> str:
+    """A finished run's report Markdown from its summary.json (level 2: a section of a combined report)."""
+    summary = read_json(Path(run_dir) / "summary.json")
+    return render(Path(run_dir), summary, plot_files(summary), level=level, prefix=prefix)
+
+
+def report_hooks(probe: str) -> tuple[Callable[[str | Path], dict], Callable[..., str]]:
+    """`rebuild(run_dir) -> summary` and `render(run_dir, *, level=1, prefix="") -> Markdown` of an
+    extended probe whose report module is `masktax.report.plots_<probe>`, with `summarize_<probe>`,
+    `plot_<probe>`, `<probe>_csv`, `render_<probe>` and `plot_files` (imported on first use: matplotlib)."""
+    import importlib
+
+    def part(name: str) -> Callable:
+        return getattr(importlib.import_module(f"masktax.report.plots_{probe}"), name.format(probe))
+
+    def rebuild(run_dir: str | Path) -> dict:
+        return rebuild_run(run_dir, part("summarize_{}"), part("plot_{}"), part("{}_csv"), part("render_{}"))
+
+    def render(run_dir: str | Path, *, level: int = 1, prefix: str = "") -> str:
+        return render_run(run_dir, part("plot_files"), part("render_{}"), level=level, prefix=prefix)
+
+    rebuild.__doc__ = f"summary.json, summary.csv, plots and report.md of a {probe} run from its records."
+    render.__doc__ = f"The {probe} report's Markdown from summary.json (level 2: a section of a combined report)."
+    return rebuild, render
 
 
 def read_env(run_dir: Path) -> dict:

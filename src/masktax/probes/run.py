@@ -8,7 +8,6 @@ depends only on the plan, so a resumed run equals an uninterrupted one exactly.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,12 +17,13 @@ from masktax.probes import PROBES
 from masktax.probes.base import check_lengths, score_items
 from masktax.probes.config import ProbeConfig
 from masktax.probes.items import answer_slot_id, encode_cell
+from masktax.probes.loading import each_model, item_bar, load_adapter, record_model, resolve_format
 from masktax.probes.spec import Cell
-from masktax.results.env import environment, model_provenance
-from masktax.results.store import RunStore, atomic_write_json, item_key, read_json
+from masktax.results.store import RunStore, item_key
 
 OnBatch = Callable[[str, list[dict]], None]
 CHUNK_ITEMS = 1024  # items encoded and batched together (memory: ~1k prompts of ids)
+__all__ = ["load_adapter", "resolve_format", "run_probe", "score_model", "select_datasets"]  # loading's re-exported
 
 
 def select_datasets(cfg: ProbeConfig) -> list:
@@ -38,31 +38,6 @@ def select_datasets(cfg: ProbeConfig) -> list:
     if unknown:
         raise MasktaxError(f"unknown dataset(s) {', '.join(unknown)}; choose from {', '.join(by_name)}")
     return [by_name[d] for d in cfg.datasets]
-
-
-def resolve_format(fmt: str, name: str, adapter: Adapter) -> str:
-    """"auto" -> "chat" when the model card says instruct/chat (else the name does), else "base"."""
-    if fmt != "auto":
-        return fmt
-    from masktax.models.cards import card_for
-
-    card = card_for(name) or card_for(adapter.name)
-    if card is not None:
-        return "chat" if card.chat else "base"
-    lowered = Path(name).name.lower()
-    return "chat" if ("instruct" in lowered or "chat" in lowered) else "base"
-
-
-def load_adapter(name: str, cfg: ProbeConfig) -> Adapter:
-    from masktax.models import load
-
-    return load(
-        name,
-        device=None if cfg.device == "auto" else cfg.device,
-        dtype=None if cfg.dtype == "auto" else cfg.dtype,
-        trust_remote_code=cfg.trust_remote_code,
-        mask_token_id=cfg.mask_token_id,
-    )
 
 
 def unit_keys(model: str, unit: tuple, n_items: int) -> list[str]:
@@ -103,18 +78,10 @@ def preflight(adapter: Adapter, cells: list[Cell], datasets: list, encode) -> No
             check_lengths(adapter, encode(dataset, cell))
 
 
-def _write_env(store: RunStore, cfg: ProbeConfig, models: dict) -> None:
-    path = store.root / "env.json"
-    old = read_json(path).get("models", {}) if path.exists() else {}
-    env = environment(device=cfg.device, dtype=cfg.dtype, seed=cfg.seed)
-    env["models"] = {**old, **models}
-    atomic_write_json(path, env)
-
-
 def score_model(
     store: RunStore, cfg: ProbeConfig, name: str, adapter: Adapter, datasets: list, on_batch: OnBatch | None
 ) -> dict:
-    """Score every pending item of one model; returns its env.json entry."""
+    """Score every pending item of one model (stored as `name`); returns its env.json fields beyond provenance."""
     spec = PROBES[cfg.probe]
     fmt = resolve_format(cfg.format, name, adapter)
     n = cfg.n_items
@@ -130,30 +97,20 @@ def score_model(
     if chunks:
         preflight(adapter, cells, datasets, encode)
     info = {
-        **model_provenance(adapter), "format": fmt,
+        "format": fmt,
         "applicable": not (spec.appends_after_answer and adapter.kind == "ar"),
         "series": list(dict.fromkeys(c.series for c in cells)),
     }
-    store.add_model(name)
-    _write_env(store, cfg, {name: info})
+    record_model(store, cfg, name, adapter, info)
     pending = sum(not store.is_done(k) for c in chunks for u in c for k in unit_keys(name, u, n))
-    bar = None
-    if cfg.progress and pending:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=pending, desc=f"{cfg.probe} {Path(name).name}", unit="item")
-    try:
+    with item_bar(cfg, name, pending) as bar:
         for chunk in chunks:
             items = [it for cell, dataset in chunk for it in encode(dataset, cell)]
             for records in score_items(adapter, items, batch_size=cfg.batch_size, skip=_done(store)):
                 store.append(records)
-                if bar is not None:
-                    bar.update(len(records))
+                bar.update(len(records))
                 if on_batch is not None:
                     on_batch(name, records)
-    finally:
-        if bar is not None:
-            bar.close()
     return info
 
 
@@ -172,7 +129,8 @@ def run_probe(
     """Run `cfg` into cfg.out (resuming whatever is there) and rebuild summary, plots and report.
 
     adapters: already-loaded models by name (library use, tests); other names are loaded with
-    masktax.models.load one at a time. on_batch(model, records) is called after each stored batch.
+    masktax.models.load one at a time; cfg.adapters' fine-tuning runs are applied to theirs
+    (`loading.each_model`). on_batch(model, records) is called after each stored batch.
     options: probe-specific flags of an ExtendedProbeSpec probe (which then runs its own runner).
     """
     from masktax.probes.extended import check_option_names
@@ -183,13 +141,8 @@ def run_probe(
     check_option_names(cfg.probe, options, ())
     datasets = select_datasets(cfg)
     store = RunStore.open(cfg.out, cfg.to_dict())
-    for name in cfg.models:
-        given = adapters is not None and name in adapters
-        adapter = adapters[name] if given else load_adapter(name, cfg)
+    for name, adapter in each_model(cfg, adapters):
         score_model(store, cfg, name, adapter, datasets, on_batch)
-        if not given:
-            del adapter
-            gc.collect()
     if report:
         from masktax.report.build import rebuild
 

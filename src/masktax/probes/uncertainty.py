@@ -31,12 +31,13 @@ from masktax.probes.base import score_items
 from masktax.probes.config import ProbeConfig
 from masktax.probes.extended import (
     ExtendedProbeSpec,
+    ModelRunner,
     check_option_names,
-    each_adapter,
-    open_run,
-    read_env,
+    item_bar,
+    probe_runner,
     record_model,
-    write_outputs,
+    report_hooks,
+    resolve_format,
 )
 from masktax.probes.items import answer_slot_id, encode_cell
 from masktax.probes.spec import REFERENCE, Cell
@@ -116,7 +117,7 @@ def run_model(
     store: RunStore, cfg: ProbeConfig, name: str, adapter: Adapter, datasets: list, reuse: list[Path], on_batch
 ) -> None:
     """Copy reusable records of one model, then score its remaining items."""
-    from masktax.probes.run import preflight, resolve_format
+    from masktax.probes.run import preflight
 
     answer_slot_id(adapter, "uncertainty")
     fmt = resolve_format(cfg.format, name, adapter)
@@ -132,19 +133,13 @@ def run_model(
                            n_items=cfg.n_items)
 
     checked = False
-    bar = None
-    if cfg.progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(cells) * len(datasets) * cfg.n_items, desc=f"uncertainty {Path(name).name}", unit="item")
-    try:
+    with item_bar(cfg, name, len(cells) * len(datasets) * cfg.n_items) as bar:
         for cell in cells:
             for dataset in datasets:
                 items = encode(dataset, cell)
                 copied = [found[it.key] for it in items if not store.is_done(it.key) and it.key in found]
                 store.append(copied)
-                if bar is not None:
-                    bar.update(sum(store.is_done(it.key) for it in items))
+                bar.update(sum(store.is_done(it.key) for it in items))
                 if all(store.is_done(it.key) for it in items):
                     continue
                 if not checked:
@@ -152,61 +147,23 @@ def run_model(
                     checked = True
                 for records in score_items(adapter, items, batch_size=cfg.batch_size, skip=lambda it: store.is_done(it.key)):
                     store.append(records)
-                    if bar is not None:
-                        bar.update(len(records))
+                    bar.update(len(records))
                     if on_batch is not None:
                         on_batch(name, records)
-    finally:
-        if bar is not None:
-            bar.close()
 
 
-def run(
-    cfg: ProbeConfig,
-    *,
-    options: Mapping[str, object] | None = None,
-    adapters: dict[str, Adapter] | None = None,
-    on_batch=None,
-    report: bool = True,
-) -> Path:
-    """Run (or resume) the uncertainty probe into cfg.out; rebuilds summary, plots and report."""
-    from masktax.probes.run import select_datasets
-
+def _prepare(cfg: ProbeConfig, options: Mapping[str, object] | None, on_batch) -> tuple[dict, ModelRunner]:
     opts = UncertaintyOptions.parse(options)
-    datasets = select_datasets(cfg)
-    store = open_run(cfg, {"from_run": opts.from_run})
     reuse = source_runs(cfg, opts)
-    for name, adapter in each_adapter(cfg, adapters):
+
+    def one(store: RunStore, name: str, adapter: Adapter, datasets: list) -> None:
         run_model(store, cfg, name, adapter, datasets, reuse, on_batch)
-    if report:
-        rebuild(store.root)
-    return store.root
+
+    return {"from_run": opts.from_run}, one
 
 
-def rebuild(run_dir: str | Path) -> dict:
-    """summary.json, summary.csv, plots and report.md from the stored records; returns the summary."""
-    from masktax.report.plots_uncertainty import (
-        plot_uncertainty,
-        render_uncertainty,
-        summarize_uncertainty,
-        uncertainty_csv,
-    )
-
-    run_dir = Path(run_dir)
-    config = read_json(run_dir / CONFIG)
-    summary = summarize_uncertainty(config, read_items(run_dir), read_env(run_dir))
-    plots = plot_uncertainty(summary, run_dir / "plots")
-    write_outputs(run_dir, summary, uncertainty_csv(summary), render_uncertainty(run_dir, summary, plots))
-    return summary
-
-
-def render(run_dir: str | Path, *, level: int = 1, prefix: str = "") -> str:
-    """The report's Markdown from summary.json (a section of a combined report at level 2)."""
-    from masktax.report.plots_uncertainty import plot_files, render_uncertainty
-
-    summary = read_json(Path(run_dir) / "summary.json")
-    return render_uncertainty(Path(run_dir), summary, plot_files(summary), level=level, prefix=prefix)
-
+rebuild, render = report_hooks("uncertainty")
+run = probe_runner("uncertainty", _prepare, rebuild)
 
 SPEC = ExtendedProbeSpec(
     name="uncertainty",

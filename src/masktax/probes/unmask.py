@@ -45,12 +45,14 @@ from masktax.probes.base import ProbeItem, plan_batches, score_items, token_budg
 from masktax.probes.config import ProbeConfig
 from masktax.probes.extended import (
     ExtendedProbeSpec,
+    ModelRunner,
     check_option_names,
-    each_adapter,
-    open_run,
+    item_bar,
     parse_int_list,
-    read_env,
+    probe_runner,
     record_model,
+    report_hooks,
+    resolve_format,
 )
 from masktax.probes.items import encode_cell, item_seed
 from masktax.probes.spec import REFERENCE, Cell
@@ -128,6 +130,17 @@ def soft_mask_config(opts: UnmaskOptions, model: str):
     return SoftMaskConfig.from_checkpoint(model)
 
 
+def soft_mask_dir(name: str, adapter: Adapter) -> str:
+    """Where --soft-mask looks for soft_mask.json: a fine-tuned model's adapter dir when it has one
+    (a `masktax train-sm` run), else the (base) model's directory."""
+    from masktax.samplers.soft_mask import SOFT_MASK_FILE
+
+    tuned = adapter.extra.get("adapter_dir")
+    if tuned is not None and (Path(tuned) / SOFT_MASK_FILE).is_file():
+        return str(tuned)
+    return str(adapter.extra.get("base_name", name))
+
+
 def unmask_cells(grid: tuple, kind: str) -> list[Cell]:
     """The single-step cells (the masks sweep, series "single-step"); AR models: the reference."""
     if kind == "ar":
@@ -178,14 +191,14 @@ def run_model(
     store: RunStore, cfg: ProbeConfig, opts: UnmaskOptions, name: str, adapter: Adapter, datasets: list, on_batch
 ) -> None:
     """Single-step scores, then every (order, steps) decode, of one model's pending items."""
-    from masktax.probes.run import preflight, resolve_format
+    from masktax.probes.run import preflight
 
     if adapter.kind == "uniform":
         raise MasktaxError(f"the unmask probe decodes masks, but '{name}' is a uniform-noise model without them")
     if adapter.kind == "mdlm":
         adapter.require_mask("the unmask probe")
     fmt = resolve_format(cfg.format, name, adapter)
-    sm = soft_mask_config(opts, name) if adapter.kind == "mdlm" else None
+    sm = soft_mask_config(opts, soft_mask_dir(name, adapter)) if adapter.kind == "mdlm" else None
     cells = unmask_cells(cfg.grid, adapter.kind)
     decoded = opts.series() if adapter.kind == "mdlm" else []
 
@@ -197,8 +210,7 @@ def run_model(
         "format": fmt, "applicable": adapter.kind == "mdlm", "series": [cells[0].series, *decoded],
         "soft_mask": None if sm is None else asdict(sm),
     })
-    bar = _bar(cfg, name, len(cells) * len(datasets) * cfg.n_items * (1 + len(decoded)))
-    try:
+    with item_bar(cfg, name, len(cells) * len(datasets) * cfg.n_items * (1 + len(decoded))) as bar:
         for cell in cells:
             for dataset in datasets:
                 items = encode(dataset, cell)
@@ -208,9 +220,6 @@ def run_model(
                         series = series_name(order, steps)
                         renamed = [_rename(it, series) for it in items]
                         _decode(store, cfg, adapter, renamed, order, steps, sm, on_batch, bar)
-    finally:
-        if bar is not None:
-            bar.close()
 
 
 def _rename(item: ProbeItem, series: str) -> ProbeItem:
@@ -219,23 +228,12 @@ def _rename(item: ProbeItem, series: str) -> ProbeItem:
     return replace(item, series=series)
 
 
-def _bar(cfg: ProbeConfig, name: str, total: int):
-    if not cfg.progress:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=f"unmask {Path(name).name}", unit="item")
-
-
 def _single_step(store: RunStore, cfg: ProbeConfig, adapter: Adapter, items, on_batch, bar) -> None:
-    done = [it for it in items if store.is_done(it.key)]
-    if bar is not None:
-        bar.update(len(done))
+    bar.update(sum(store.is_done(it.key) for it in items))
     for records in score_items(adapter, items, batch_size=cfg.batch_size, skip=lambda it: store.is_done(it.key)):
         records = [{**r, "steps": 1, "forward_passes": 1} for r in records]
         store.append(records)
-        if bar is not None:
-            bar.update(len(records))
+        bar.update(len(records))
         if on_batch is not None:
             on_batch(items[0].model, records)
 
@@ -250,53 +248,20 @@ def _decode(store, cfg, adapter, items, order, steps, sm, on_batch, bar) -> None
             store.append(records)
             if on_batch is not None:
                 on_batch(batch_items[0].model, records)
-        if bar is not None:
-            bar.update(len(batch_items))
+        bar.update(len(batch_items))
 
 
-def run(
-    cfg: ProbeConfig,
-    *,
-    options: Mapping[str, object] | None = None,
-    adapters: dict[str, Adapter] | None = None,
-    on_batch=None,
-    report: bool = True,
-) -> Path:
-    """Run (or resume) the unmask probe into cfg.out; rebuilds summary, plots and report."""
-    from masktax.probes.run import select_datasets
-
+def _prepare(cfg: ProbeConfig, options: Mapping[str, object] | None, on_batch) -> tuple[dict, ModelRunner]:
     opts = UnmaskOptions.parse(options)
-    datasets = select_datasets(cfg)
-    store = open_run(cfg, opts.to_dict())
-    for name, adapter in each_adapter(cfg, adapters):
+
+    def one(store: RunStore, name: str, adapter: Adapter, datasets: list) -> None:
         run_model(store, cfg, opts, name, adapter, datasets, on_batch)
-    if report:
-        rebuild(store.root)
-    return store.root
+
+    return opts.to_dict(), one
 
 
-def rebuild(run_dir: str | Path) -> dict:
-    """summary.json, summary.csv, plots and report.md from the stored records; returns the summary."""
-    from masktax.probes.extended import write_outputs
-    from masktax.report.plots_unmask import plot_unmask, render_unmask, summarize_unmask, unmask_csv
-    from masktax.results.store import read_items, read_json
-
-    run_dir = Path(run_dir)
-    config = read_json(run_dir / "config.json")
-    summary = summarize_unmask(config, read_items(run_dir), read_env(run_dir))
-    plots = plot_unmask(summary, run_dir / "plots")
-    write_outputs(run_dir, summary, unmask_csv(summary), render_unmask(run_dir, summary, plots))
-    return summary
-
-
-def render(run_dir: str | Path, *, level: int = 1, prefix: str = "") -> str:
-    """The report's Markdown from summary.json (a section of a combined report at level 2)."""
-    from masktax.report.plots_unmask import plot_files, render_unmask
-    from masktax.results.store import read_json
-
-    summary = read_json(Path(run_dir) / "summary.json")
-    return render_unmask(Path(run_dir), summary, plot_files(summary), level=level, prefix=prefix)
-
+rebuild, render = report_hooks("unmask")
+run = probe_runner("unmask", _prepare, rebuild)
 
 SPEC = ExtendedProbeSpec(
     name="unmask",

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -107,22 +105,10 @@ def micro_batch_loss(
                               batch.p.to(dev), alpha=cfg.alpha, beta=beta)
 
 
-def _tensorboard(out: Path, step: int):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        print("masktax: tensorboard is not installed; metrics go to metrics.csv only", file=sys.stderr)
-        return None
-    return SummaryWriter(str(out / "tensorboard"), purge_step=step or None)
-
-
 def run(cfg: FinetuneConfig, out: str | Path, *, device: str = "auto", max_minutes: float | None = None,
         progress: bool = True) -> dict:
     """Fine-tune (or resume) into `out`; returns the final state (step, losses, data position)."""
     from accelerate import Accelerator
-    from tqdm import tqdm
-
-    from masktax.training.pretrain import _Stop
 
     out = Path(out)
     beta, lr = cfg.resolved_beta_lr
@@ -167,69 +153,56 @@ def run(cfg: FinetuneConfig, out: str | Path, *, device: str = "auto", max_minut
     world, rank, bs = acc.num_processes, acc.process_index, cfg.batch_size
     global_batch = bs * world * cfg.grad_accum
     log = lu.MetricsLog(out / "metrics.csv", METRICS, resume_step=step if ckpt else None) if main else None
-    tb = _tensorboard(out, step) if main else None
-    start, last_saved = time.monotonic(), step
-    budget = None if max_minutes is None else max_minutes * 60.0
+    tb = lu.open_tensorboard(out / "tensorboard", purge_step=step, say_if_missing=True) if main else None
     last: dict = {}
 
     def snapshot() -> dict:
-        return {"step": step, "elapsed_s": elapsed + time.monotonic() - start, "losses": last,
+        return {"step": step, "elapsed_s": elapsed + loop.seconds(), "losses": last,
                 "data": {"next_example": next_example, "global_batch": global_batch, "pairs": len(pairs)},
                 "world_size": world, "beta": beta, "lr": lr}
 
-    def save() -> None:
+    def save(at: int) -> None:
         if main:
-            lu.save_checkpoint(out, step, state_view, opt, snapshot(), keep=cfg.keep_checkpoints)
+            lu.save_checkpoint(out, at, state_view, opt, snapshot(), keep=cfg.keep_checkpoints)
         acc.wait_for_everyone()
 
-    bar = tqdm(total=cfg.max_steps, initial=step, disable=not (progress and main), file=sys.stderr, mininterval=2.0)
-    try:
-        with _Stop() as stop:
-            while step < cfg.max_steps and not stop.flag:
-                if budget is not None and time.monotonic() - start >= budget:
-                    break
-                lr_now = lu.lr_at(step, lr=lr, warmup=cfg.warmup_steps, schedule=cfg.schedule,
-                                  max_steps=cfg.max_steps, min_ratio=cfg.min_lr_ratio)
-                for group in opt.param_groups:
-                    group["lr"] = lr_now
-                max_now = max_masks_at(step, min_masks=cfg.min_masks, max_masks=cfg.max_masks,
-                                       curriculum_steps=cfg.curriculum_steps)
-                sums = torch.zeros(3, device=dev)  # total, ce, tv
-                for m in range(cfg.grad_accum):
-                    first = next_example + m * world * bs + rank * bs
-                    sync = m == cfg.grad_accum - 1
-                    ctx = contextlib.nullcontext() if sync else acc.no_sync(prepared)
-                    with ctx:
-                        total, ce, tv = micro_batch_loss(cfg, fwd, pairs, order, range(first, first + bs),
-                                                         max_now=max_now, beta=beta)
-                        acc.backward(total / cfg.grad_accum)
-                    sums += torch.stack([total.detach(), ce.detach(), tv.detach()]).float() / cfg.grad_accum
-                norm = acc.clip_grad_norm_(params, cfg.grad_clip) if cfg.grad_clip > 0 else None
-                opt.step()
-                opt.zero_grad(set_to_none=True)
-                step += 1
-                next_example += global_batch
-                mean = acc.reduce(sums, reduction="mean").tolist()
-                last = {"total": mean[0], "ce": mean[1], "tv": mean[2]}
-                if main and (step % cfg.log_every == 0 or step == cfg.max_steps):
-                    row = {"step": step, **last, "lr": lr_now, "max_masks": max_now,
-                           "grad_norm": None if norm is None else float(norm), "examples": next_example,
-                           "elapsed_s": elapsed + time.monotonic() - start}
-                    log.write(row)
-                    if tb is not None:
-                        for k in ("total", "ce", "tv", "lr", "max_masks"):
-                            tb.add_scalar(f"train/{k}", row[k], step)
-                bar.update(1)
-                bar.set_postfix(loss=f"{mean[0]:.4f}", ce=f"{mean[1]:.3f}", tv=f"{mean[2]:.3f}")
-                if step % cfg.save_every == 0:
-                    save()
-                    last_saved = step
-    finally:
-        bar.close()
-        if tb is not None:
-            tb.close()
-    if step != last_saved or lu.latest_checkpoint(out) is None:
-        save()
+    # save_on_error=False: the save waits for every process, which a failed process never reaches
+    loop = lu.StepLoop(out, step=step, max_steps=cfg.max_steps, save_every=cfg.save_every, save=save,
+                       max_minutes=max_minutes, progress=progress and main, writer=tb, save_on_error=False)
+    with loop:
+        while loop.running(step):
+            lr_now = lu.lr_at(step, lr=lr, warmup=cfg.warmup_steps, schedule=cfg.schedule,
+                              max_steps=cfg.max_steps, min_ratio=cfg.min_lr_ratio)
+            for group in opt.param_groups:
+                group["lr"] = lr_now
+            max_now = max_masks_at(step, min_masks=cfg.min_masks, max_masks=cfg.max_masks,
+                                   curriculum_steps=cfg.curriculum_steps)
+            sums = torch.zeros(3, device=dev)  # total, ce, tv
+            for m in range(cfg.grad_accum):
+                first = next_example + m * world * bs + rank * bs
+                sync = m == cfg.grad_accum - 1
+                ctx = contextlib.nullcontext() if sync else acc.no_sync(prepared)
+                with ctx:
+                    total, ce, tv = micro_batch_loss(cfg, fwd, pairs, order, range(first, first + bs),
+                                                     max_now=max_now, beta=beta)
+                    acc.backward(total / cfg.grad_accum)
+                sums += torch.stack([total.detach(), ce.detach(), tv.detach()]).float() / cfg.grad_accum
+            norm = acc.clip_grad_norm_(params, cfg.grad_clip) if cfg.grad_clip > 0 else None
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            step += 1
+            next_example += global_batch
+            mean = acc.reduce(sums, reduction="mean").tolist()
+            last = {"total": mean[0], "ce": mean[1], "tv": mean[2]}
+            if main and (step % cfg.log_every == 0 or step == cfg.max_steps):
+                row = {"step": step, **last, "lr": lr_now, "max_masks": max_now,
+                       "grad_norm": None if norm is None else float(norm), "examples": next_example,
+                       "elapsed_s": elapsed + loop.seconds()}
+                log.write(row)
+                if tb is not None:
+                    for k in ("total", "ce", "tv", "lr", "max_masks"):
+                        tb.add_scalar(f"train/{k}", row[k], step)
+            loop.tick(step, loss=f"{mean[0]:.4f}", ce=f"{mean[1]:.3f}", tv=f"{mean[2]:.3f}")
     if main:
         save_final(cfg, acc.unwrap_model(prepared), adapter.tokenizer, out / "final")
         lu.write_json(out / "final" / "training_state.json", snapshot())

@@ -9,12 +9,12 @@ rate come from the paper's table (`PAPER_BETA_LR`) by variant and loss unless gi
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from masktax.errors import MasktaxError
+from masktax.training.configio import COMMENT, check_fields, raise_first, read_config_file, replace_given
 
 # [P1] table: (variant, CE+TV?) -> (beta, learning rate).
 PAPER_BETA_LR: dict[tuple[str, bool], tuple[float, float]] = {
@@ -116,9 +116,7 @@ class FinetuneConfig:
             (self.save_every >= 1 and self.log_every >= 1, "save_every and log_every must be at least 1"),
             (self.keep_checkpoints >= 1, "keep_checkpoints must be at least 1"),
         ]
-        for ok, msg in checks:
-            if not ok:
-                raise MasktaxError(msg)
+        raise_first(checks)
 
     @property
     def resolved_beta_lr(self) -> tuple[float, float]:
@@ -134,26 +132,18 @@ class FinetuneConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FinetuneConfig:
-        kw = {k: v for k, v in data.items() if k not in ("resolved_beta", "resolved_lr", "_comment")}
-        unknown = sorted(set(kw) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise MasktaxError(f"unknown finetune config field '{unknown[0]}'")
+        kw = {k: v for k, v in data.items() if k not in ("resolved_beta", "resolved_lr", COMMENT)}
+        check_fields(cls, kw, "finetune")
         return cls(**kw)
 
     def replace(self, **changes: Any) -> FinetuneConfig:
         """A copy with the given fields changed (None values are ignored)."""
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+        return replace_given(self, changes)
 
 
 def load_config(path: str | Path, **overrides: Any) -> FinetuneConfig:
     """Read a JSON config (missing fields take the defaults), then apply non-None overrides."""
-    file = Path(path)
-    if not file.is_file():
-        raise MasktaxError(f"config file '{path}' does not exist")
-    try:
-        data = json.loads(file.read_text())
-    except json.JSONDecodeError as err:
-        raise MasktaxError(f"config '{path}' is not valid JSON ({err.msg} at line {err.lineno})") from err
+    data = read_config_file(path)
     data.update({k: v for k, v in overrides.items() if v is not None})
     if "model" not in data:
         raise MasktaxError(f"config '{path}' names no model; pass --model")

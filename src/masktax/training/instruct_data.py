@@ -1,7 +1,8 @@
 """Instruction data for mask-agnostic fine-tuning: OpenOrca-layout rows -> (prompt ids, answer ids).
 
 Rows have the OpenOrca columns `system_prompt`, `question`, `response` ([P1] fine-tunes on a
-subset of OpenOrca). Sources: a local `.jsonl` / `.json` (one object per line) or `.parquet` file,
+subset of OpenOrca). Sources: a local `.jsonl` (one object per line), `.json` (a JSON list of
+objects, or one object per line) or `.parquet` file,
 a `datasets` dataset name (imported lazily; needs the `data` extra and the Hub or its cache), or
 `synthetic` (the package's own instruction set for the embedded models, `synthetic_data.py`).
 
@@ -10,6 +11,9 @@ assistant prefix) when `prompt_format` is "chat"; else the plain text
 `system_prompt + "\\n\\n" + question + "\\n\\n"` (system part only when non-empty). "auto" picks
 chat for `variant="instruct"` models whose tokenizer has a template, plain otherwise.
 Answer: the response's tokens followed by one EOS (the model learns where an answer ends).
+
+Used by `masktax finetune` (pairs -> two mask-agnostic views each, `ma_views.py`) and by
+`masktax train-sm --data` (pairs -> `instruction_batch`, LLaDA's SFT rows).
 
 Length rule with L = max_context (reported as `data_stats.json` in the run dir):
 - kept: len(prompt) + len(answer) <= L;
@@ -21,9 +25,12 @@ Length rule with L = max_context (reported as `data_stats.json` in the run dir):
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import torch
 
 from masktax.errors import MasktaxError
 
@@ -65,6 +72,10 @@ def _read_file(path: Path, limit: int | None) -> list[dict]:
             raise MasktaxError("reading Parquet needs pyarrow: pip install 'masktax[data]'") from err
         table = pq.read_table(path, columns=list(COLUMNS))
         return table.slice(0, limit).to_pylist() if limit is not None else table.to_pylist()
+    if path.suffix == ".json":
+        whole = _json_list(path)
+        if whole is not None:
+            return whole[:limit] if limit is not None else whole
     rows = []
     with path.open(encoding="utf-8") as f:
         for n, line in enumerate(f, start=1):
@@ -77,6 +88,15 @@ def _read_file(path: Path, limit: int | None) -> list[dict]:
             if limit is not None and len(rows) >= limit:
                 break
     return rows
+
+
+def _json_list(path: Path) -> list | None:
+    """The rows of a `.json` file holding one JSON list (or object); None when it is JSON lines."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return None
+    return data if isinstance(data, list) else [data]
 
 
 def _read_hub(name: str, split: str, limit: int | None) -> list[dict]:
@@ -153,6 +173,26 @@ def encode_pairs(
     if not pairs:
         raise MasktaxError(f"no usable training pairs: {stats['rows']} rows, all dropped (max_context={max_context})")
     return pairs, stats
+
+
+def instruction_batch(pairs: Sequence[Pair], *, seed: int, step: int, batch_size: int,
+                      eos_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Step `step`'s pairs (drawn with replacement, seeded by (seed, step): exact resume) as LLaDA SFT rows.
+
+    Returns `(ids, maskable)`, both `[b, l]`: prompt then answer, EOS-padded to the longest row;
+    maskable marks the answer and the EOS padding, which (as in LLaDA's SFT) belongs to the
+    response: attended, maskable and predicted.
+    """
+    rng = random.Random(f"{seed}/instructions/{step}")
+    picked = [pairs[rng.randrange(len(pairs))] for _ in range(batch_size)]
+    width = max(len(p.prompt) + len(p.answer) for p in picked)
+    ids = torch.full((batch_size, width), eos_id, dtype=torch.long)  # [b, l]
+    maskable = torch.zeros((batch_size, width), dtype=torch.bool)  # [b, l]
+    for r, pair in enumerate(picked):
+        row = pair.prompt + pair.answer
+        ids[r, : len(row)] = torch.tensor(row)
+        maskable[r, len(pair.prompt) :] = True
+    return ids, maskable
 
 
 def write_jsonl(rows: Sequence[dict], path: str | Path) -> Path:

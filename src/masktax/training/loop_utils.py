@@ -1,4 +1,6 @@
-"""Helpers every masktax training loop shares: run dir, checkpoints, exact resume, metrics, schedule.
+"""Helpers every masktax training loop shares: run dir, checkpoints, exact resume, metrics, schedule,
+and the step loop's control (`StepLoop`: SIGTERM, time budget, progress bar, periodic and final
+checkpoints; `StopFlag`: SIGTERM as a flag).
 
 Checkpoint layout `step-XXXXXX/`: `model.safetensors` (fp32 state dict), `optimizer.pt`,
 `state.json` (step, tokens, wall time, curriculum and data-generator state), `rng.pt` (torch/CUDA/
@@ -8,6 +10,7 @@ leaves a half-written `step-*` directory.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -15,8 +18,11 @@ import os
 import platform
 import random
 import shutil
+import signal
 import subprocess
-from collections.abc import Sequence
+import sys
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -190,3 +196,98 @@ def _fmt(v: Any) -> Any:
 def read_metrics(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as f:
         return list(csv.DictReader(f))
+
+
+class StopFlag:
+    """Turns SIGTERM into `flag` so the loop can checkpoint and exit cleanly (a no-op off the main thread)."""
+
+    def __init__(self) -> None:
+        self.flag = False
+        self.old = None
+
+    def __enter__(self) -> StopFlag:
+        with contextlib.suppress(ValueError):  # signal handlers can be set in the main thread only
+            self.old = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def _handle(self, *_: object) -> None:
+        self.flag = True
+
+    def __exit__(self, *_: object) -> None:
+        if self.old is not None:
+            signal.signal(signal.SIGTERM, self.old)
+
+
+class StepLoop:
+    """The control of a training loop: when to stop, the progress bar, and the checkpoints.
+
+        with StepLoop(out, step=step, max_steps=n, save_every=k, save=save) as loop:
+            while loop.running(step):
+                ...one optimiser step...; step += 1
+                loop.tick(step, loss=f"{loss:.3f}")
+
+    `running(step)` is False at `max_steps`, after SIGTERM, or once `max_minutes` of this invocation
+    are spent (checked before each step). `tick` advances the bar and calls `save(step)` every
+    `save_every` steps. On leaving the block the bar and `writer` (a TensorBoard writer, or None)
+    are closed and, unless the last step was just saved, `save(step)` writes the final checkpoint;
+    after an exception too when `save_on_error` (single-process loops; a multi-process loop passes
+    False, since its save waits for the other processes).
+    """
+
+    def __init__(
+        self, out: Path, *, step: int, max_steps: int, save_every: int, save: Callable[[int], None],
+        max_minutes: float | None = None, progress: bool = True, writer: Any = None, save_on_error: bool = True,
+    ) -> None:
+        from tqdm import tqdm
+
+        self.out, self.step, self.max_steps, self.save_every, self.save = out, step, max_steps, save_every, save
+        self.last_saved, self.writer, self.save_on_error = step, writer, save_on_error
+        self.budget = None if max_minutes is None else max_minutes * 60.0
+        self.start = time.monotonic()
+        self.stop = StopFlag()
+        self.bar = tqdm(total=max_steps, initial=step, disable=not progress, file=sys.stderr, mininterval=2.0)
+
+    def seconds(self) -> float:
+        """Wall-clock seconds since this invocation's loop was set up."""
+        return time.monotonic() - self.start
+
+    def running(self, step: int) -> bool:
+        self.step = step
+        if step >= self.max_steps or self.stop.flag:
+            return False
+        return self.budget is None or self.seconds() < self.budget
+
+    def tick(self, step: int, **postfix: Any) -> None:
+        """After optimiser step `step` (1-based count): bar, postfix, periodic checkpoint."""
+        self.step = step
+        self.bar.update(1)
+        if postfix:
+            self.bar.set_postfix(**postfix)
+        if step % self.save_every == 0:
+            self.save(step)
+            self.last_saved = step
+
+    def __enter__(self) -> StepLoop:
+        self.stop.__enter__()
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self.stop.__exit__()
+        self.bar.close()
+        if self.writer is not None:
+            self.writer.close()
+        if (exc_type is None or self.save_on_error) and (
+            self.step != self.last_saved or latest_checkpoint(self.out) is None
+        ):
+            self.save(self.step)
+
+
+def open_tensorboard(path: Path, *, purge_step: int | None = None, say_if_missing: bool = False) -> Any:
+    """A TensorBoard `SummaryWriter` on `path`, or None when tensorboard is not installed (it is optional)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        if say_if_missing:
+            print("masktax: tensorboard is not installed; metrics go to metrics.csv only", file=sys.stderr)
+        return None
+    return SummaryWriter(str(path), purge_step=purge_step or None)

@@ -1,4 +1,4 @@
-"""LoRA (through peft) for mask-agnostic fine-tuning, and loading / merging its results.
+"""LoRA / DoRA (through peft) for fine-tuning (`finetune`, `train_sm`), and loading / merging results.
 
 [P1] fine-tunes with LoRA rank 64, alpha 128, dropout 0; the target modules are not stated. Ours
 are every linear layer of every block (attention and MLP), per family:
@@ -6,6 +6,9 @@ are every linear layer of every block (attention and MLP), per family:
     llada (native names): q_proj k_proj v_proj attn_out ff_proj up_proj ff_out (inside blocks
                           only: the top-level `ff_out` is LLaDA's output head and stays frozen)
     dream / Qwen2, Llama: q_proj k_proj v_proj o_proj gate_proj up_proj down_proj
+
+[P2] trains soft-masking with DoRA (`use_dora`: W = m * (W0 + B A) / ||W0 + B A||_c, a trained
+magnitude m per output column) of r = 16 on q, k, v, o; `present_targets` keeps the names a model has.
 
 A fine-tuning run dir's `final/` holds either a peft adapter (`adapter_config.json`,
 `adapter_model.safetensors`) or, for `--full`, a complete checkpoint in the family's HF layout.
@@ -46,12 +49,24 @@ def peft_targets(family: str, targets: tuple[str, ...] | None) -> str | list[str
     return list(targets)
 
 
+def present_targets(model: nn.Module, targets: tuple[str, ...]) -> tuple[str, ...]:
+    """The names in `targets` that are module names of `model` (last dotted part); error if none is."""
+    present = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
+    kept = tuple(t for t in targets if t in present)
+    if not kept:
+        raise MasktaxError(f"none of the LoRA targets {list(targets)} is a module of this model")
+    return kept
+
+
 def add_lora(model: nn.Module, family: str, *, rank: int, alpha: float, dropout: float,
-             targets: tuple[str, ...] | None) -> nn.Module:
-    """Wrap `model` with fresh LoRA adapters (peft); only the adapter weights are trainable."""
+             targets: tuple[str, ...] | None, use_dora: bool = False) -> nn.Module:
+    """Wrap `model` (in place) in a peft model with fresh LoRA (or DoRA) adapters; only they are trainable.
+
+    Returns the `PeftModel`; `model` itself now holds the adapter layers, so it can keep being called.
+    """
     from peft import LoraConfig, get_peft_model
 
-    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, bias="none",
+    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, bias="none", use_dora=use_dora,
                         target_modules=peft_targets(family, targets))
     try:
         return get_peft_model(model, config)
@@ -83,6 +98,8 @@ class TrainableState(nn.Module):
 def final_dir(run_dir: str | Path) -> Path:
     """The `final/` of a run dir, or the directory itself when it already holds the result."""
     root = Path(run_dir).expanduser()
+    if not root.exists():
+        raise MasktaxError(f"fine-tuning run dir '{run_dir}' does not exist")
     for cand in (root / "final", root):
         if (cand / "adapter_config.json").is_file() or (cand / FINETUNE_CONFIG).is_file():
             return cand
@@ -90,7 +107,11 @@ def final_dir(run_dir: str | Path) -> Path:
 
 
 def apply_adapter(adapter: Adapter, run_dir: str | Path) -> Adapter:
-    """The loaded model `adapter` with the run's LoRA (merged in) or full fine-tuned weights."""
+    """The loaded model `adapter` with the run's LoRA (merged in) or full fine-tuned weights.
+
+    Changes `adapter.model` in place (pass a copy to keep the base). The result is named
+    "<base name>+<run dir name>"; its `extra` records `base_name` and `adapter_dir`.
+    """
     path = final_dir(run_dir)
     if (path / "adapter_config.json").is_file():
         from peft import PeftModel
@@ -111,7 +132,8 @@ def apply_adapter(adapter: Adapter, run_dir: str | Path) -> Adapter:
         if hasattr(model, "tie_weights"):
             model.tie_weights()
     model.eval()
-    return dataclasses.replace(adapter, model=model, name=f"{adapter.name}+{Path(run_dir).name}")
+    extra = {**adapter.extra, "base_name": adapter.name, "adapter_dir": str(path)}
+    return dataclasses.replace(adapter, model=model, name=f"{adapter.name}+{Path(run_dir).name}", extra=extra)
 
 
 def merge(run_dir: str | Path, out: str | Path, *, device: str | None = "cpu") -> Path:

@@ -15,8 +15,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import signal
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -138,26 +136,6 @@ def gate_accuracy(cfg: PretrainConfig, model: nn.Module, words, encoder: Encoder
     return correct / cfg.gate_size
 
 
-class _Stop:
-    """Turns SIGTERM into a flag so the loop can checkpoint and exit cleanly."""
-
-    def __init__(self) -> None:
-        self.flag = False
-        self.old = None
-
-    def __enter__(self) -> _Stop:
-        with contextlib.suppress(ValueError):  # not in the main thread
-            self.old = signal.signal(signal.SIGTERM, self._handle)
-        return self
-
-    def _handle(self, *_: object) -> None:
-        self.flag = True
-
-    def __exit__(self, *_: object) -> None:
-        if self.old is not None:
-            signal.signal(signal.SIGTERM, self.old)
-
-
 def save_final(model: nn.Module, tokenizer, cfg: PretrainConfig, path: Path) -> None:
     """HF `save_pretrained` layout + tokenizer files, weights in `cfg.save_dtype`."""
     dtype = getattr(torch, cfg.save_dtype)
@@ -177,8 +155,6 @@ def run(
     progress: bool = True,
 ) -> dict:
     """Train (or resume) the run in `out`; returns a summary dict (also the final state.json)."""
-    from tqdm import tqdm
-
     out = Path(out)
     dev = resolve_device(device)
     lu.prepare_run_dir(out, cfg.to_dict())
@@ -209,17 +185,18 @@ def run(
         if not (ckpt / "optimizer.pt").is_file():
             rewarm = step  # packed without AdamW moments: warm the learning rate up again
     log = lu.MetricsLog(out / "metrics.csv", METRICS, resume_step=step if ckpt else None)
-    start, last_saved = time.monotonic(), step
-    budget = None if max_minutes is None else max_minutes * 60.0
     tok_window, t_window = 0, time.monotonic()
 
     def snapshot() -> dict:
         return {
-            "step": step, "tokens": tokens, "elapsed_s": elapsed + time.monotonic() - start,
+            "step": step, "tokens": tokens, "elapsed_s": elapsed + loop.seconds(),
             "curriculum": state.to_dict(), "stage_name": cfg.stages[state.stage].name,
             "data": {"generator": "per-step seeded", "seed": cfg.seed, "next_step": step},
             "device": str(dev), "rewarm_start": rewarm,
         }
+
+    def save(at: int) -> None:
+        lu.save_checkpoint(out, at, model, opt, snapshot(), keep=cfg.keep_checkpoints)
 
     def make_batch(i: int, stage: int) -> Batch:
         return train_batch(
@@ -233,12 +210,11 @@ def run(
     # step and the curriculum stage, so prefetching changes nothing but speed).
     pool = ThreadPoolExecutor(max_workers=1)
     pending: dict[int, Future] = {}
-    bar = tqdm(total=cfg.max_steps, initial=step, disable=not progress, file=sys.stderr, mininterval=2.0)
+    loop = lu.StepLoop(out, step=step, max_steps=cfg.max_steps, save_every=cfg.save_every, save=save,
+                       max_minutes=max_minutes, progress=progress)
     try:
-        with _Stop() as stop:
-            while step < cfg.max_steps and not stop.flag:
-                if budget is not None and time.monotonic() - start >= budget:
-                    break
+        with loop:
+            while loop.running(step):
                 lr = lu.lr_at(step, lr=cfg.lr, warmup=cfg.warmup_steps, schedule=cfg.schedule,
                               max_steps=cfg.max_steps, min_ratio=cfg.min_lr_ratio)
                 if rewarm is not None and cfg.warmup_steps:
@@ -272,17 +248,10 @@ def run(
                     tps = tok_window / max(now - t_window, 1e-9)
                     tok_window, t_window = 0, now
                     log.write({"step": step, "loss": loss_v, "lr": lr, "tokens": tokens, "stage": state.stage,
-                               "gate_acc": acc, "tokens_per_s": tps, "elapsed_s": elapsed + now - start})
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss_v:.3f}", stage=cfg.stages[state.stage].name, gate=state.last_gate)
-                if step % cfg.save_every == 0:
-                    lu.save_checkpoint(out, step, model, opt, snapshot(), keep=cfg.keep_checkpoints)
-                    last_saved = step
+                               "gate_acc": acc, "tokens_per_s": tps, "elapsed_s": elapsed + loop.seconds()})
+                loop.tick(step, loss=f"{loss_v:.3f}", stage=cfg.stages[state.stage].name, gate=state.last_gate)
     finally:
-        bar.close()
         pool.shutdown(wait=True, cancel_futures=True)
-        if step != last_saved or lu.latest_checkpoint(out) is None:
-            lu.save_checkpoint(out, step, model, opt, snapshot(), keep=cfg.keep_checkpoints)
         save_final(model, tokenizer, cfg, out / "final")
     summary = snapshot()
     lu.write_json(out / "final" / "training_state.json", summary)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from masktax.errors import MasktaxError
+from masktax.training.configio import check_fields, raise_first, read_config_file, replace_given
 from masktax.training.curriculum import Stage, default_stages
 
 
@@ -97,9 +97,7 @@ class PretrainConfig:
             (self.keep_checkpoints >= 1, "keep_checkpoints must be at least 1"),
             (self.save_dtype in ("float32", "bfloat16", "float16"), f"unknown save_dtype {self.save_dtype!r}"),
         ]
-        for ok, msg in checks:
-            if not ok:
-                raise MasktaxError(msg)
+        raise_first(checks)
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -108,10 +106,7 @@ class PretrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PretrainConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise MasktaxError(f"unknown pretrain config field '{unknown[0]}'")
+        check_fields(cls, data, "pretrain")
         kw = dict(data)
         if "model" in kw:
             try:
@@ -126,17 +121,10 @@ class PretrainConfig:
         return cls(**kw)
 
     def replace(self, **changes: Any) -> PretrainConfig:
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """A copy with the given fields changed (None values are ignored)."""
+        return replace_given(self, changes)
 
 
 def load_config(path: str | Path) -> PretrainConfig:
     """Read a JSON config file (missing fields take the defaults above)."""
-    file = Path(path)
-    if not file.is_file():
-        raise MasktaxError(f"config file '{path}' does not exist")
-    try:
-        data = json.loads(file.read_text())
-    except json.JSONDecodeError as err:
-        raise MasktaxError(f"config '{path}' is not valid JSON ({err.msg} at line {err.lineno})") from err
-    data.pop("_comment", None)
-    return PretrainConfig.from_dict(data)
+    return PretrainConfig.from_dict(read_config_file(path))

@@ -30,8 +30,8 @@ logits are constants (no gradient through the top-k choice, pi or the entropy).
 Two losses use the two-pass forward unchanged: the embedded corpus's MDLM loss
 (`pretrain.step_loss`, via `TwoPassModel`) and `instruction_loss` (LLaDA's SFT form of the MDLM
 loss for prompt/response data: only response tokens are noised, CE / p summed over the masked
-ones and divided by the number of response tokens), fed by `load_instructions` /
-`instruction_batch` (OpenOrca-layout rows; a stand-in until the fine-tuning data code exists).
+ones and divided by the number of response tokens), fed by `instruct_data` (the OpenOrca-layout
+reader and tokenizer of mask-agnostic fine-tuning) and its `instruction_batch`.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -262,57 +261,3 @@ def instruction_loss(
     if shift:
         logits = shift_logits(logits)  # [b, l, V] aligned
     return mdlm_loss(logits, ids, masked, p, n_tokens=maskable.sum().clamp_min(1))
-
-
-def load_instructions(path: str | Path, tokenizer, max_length: int) -> list[tuple[list[int], int]]:
-    """OpenOrca-layout rows -> (ids, prompt length) pairs; ids = chat prompt, response, EOS.
-
-    The prompt is the tokenizer's chat template over (system, user) with the generation prompt
-    (plain "system\n\nquestion\n\n" text when it has none); responses are cut to `max_length`.
-    """
-    file = Path(path)
-    if not file.is_file():
-        raise MasktaxError(f"data file '{path}' does not exist")
-    text = file.read_text()
-    try:
-        rows = [json.loads(line) for line in text.splitlines() if line.strip()] if file.suffix == ".jsonl" \
-            else json.loads(text)
-    except json.JSONDecodeError as err:
-        raise MasktaxError(f"data file '{path}' is not valid JSON/JSONL ({err.msg} at line {err.lineno})") from err
-    if tokenizer is None or tokenizer.eos_token_id is None:
-        raise MasktaxError("instruction data needs a model whose tokenizer has an EOS token")
-    out = []
-    for i, row in enumerate(rows if isinstance(rows, list) else []):
-        if not isinstance(row, dict) or not row.get("question") or not row.get("response"):
-            raise MasktaxError(f"row {i} of '{path}' lacks 'question' or 'response' (OpenOrca layout)")
-        system = str(row.get("system_prompt") or "")
-        if getattr(tokenizer, "chat_template", None):
-            msgs = ([{"role": "system", "content": system}] if system else []) + [
-                {"role": "user", "content": str(row["question"])}]
-            prompt = tokenizer.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
-        else:
-            prompt = (f"{system}\n\n" if system else "") + f"{row['question']}\n\n"
-        p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        r_ids = tokenizer(str(row["response"]), add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        if len(p_ids) < max_length:
-            out.append((list(p_ids) + list(r_ids)[: max_length - len(p_ids)], len(p_ids)))
-    if not out:
-        raise MasktaxError(f"'{path}' holds no usable rows (a JSON list or JSONL of objects, prompts under max_length)")
-    return out
-
-
-def instruction_batch(rows: Sequence[tuple[list[int], int]], *, seed: int, step: int, batch_size: int,
-                      eos_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Step `step`'s rows (seeded by (seed, step): exact resume), EOS-padded: `(ids, maskable)` `[b, l]`.
-
-    As in LLaDA's SFT, the EOS padding belongs to the response: attended, maskable, predicted.
-    """
-    rng = random.Random(f"{seed}/instructions/{step}")
-    picked = [rows[rng.randrange(len(rows))] for _ in range(batch_size)]
-    width = max(len(ids) for ids, _ in picked)
-    ids = torch.full((batch_size, width), eos_id, dtype=torch.long)  # [b, l]
-    maskable = torch.zeros((batch_size, width), dtype=torch.bool)  # [b, l]
-    for r, (row, n_prompt) in enumerate(picked):
-        ids[r, : len(row)] = torch.tensor(row)
-        maskable[r, n_prompt:] = True
-    return ids, maskable

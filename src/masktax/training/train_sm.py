@@ -6,10 +6,11 @@ Full fine-tuning of a small native checkpoint (the embedded MDLM: LLaDA- or Drea
 LoRA / DoRA adapter (peft; [P2] used DoRA r = 16 on q, k, v, o for Dream-7B) on a large one,
 through accelerate (device placement, bf16 autocast on CUDA, backward, clipping). Data: episodes
 of the embedded training corpus at one curriculum stage (default the full task, S4), with
-exactly the MDLM loss of `masktax pretrain` (`pretrain.step_loss`); or, with `data` set, an
-OpenOrca-layout file (JSON list or JSONL rows with `system_prompt`, `question`, `response`)
-rendered with the model's chat template, with LLaDA's SFT form of the loss
-(`soft_mask_training.instruction_loss`). Either loss's forward is the two-pass `TwoPassModel`
+exactly the MDLM loss of `masktax pretrain` (`pretrain.step_loss`); or, with `data` set,
+instruction data read and tokenized as mask-agnostic fine-tuning reads it (`instruct_data`: an
+OpenOrca-layout file (JSON list or JSONL rows with `system_prompt`, `question`, `response`), a
+`datasets` name, or "synthetic"), the prompt rendered with the model's chat template (plain text
+when it has none), with LLaDA's SFT form of the loss (`soft_mask_training.instruction_loss`). Either loss's forward is the two-pass `TwoPassModel`
 on a batch whose per-step coin came up (probability p_sm), else one plain pass.
 
 Optimizer: AdamW with two learning rates, backbone (or adapter) `lr` and the omegas
@@ -27,8 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,12 +38,12 @@ from torch import nn
 
 from masktax.errors import MasktaxError
 from masktax.training import loop_utils as lu
+from masktax.training.configio import check_fields, raise_first, read_config_file, replace_given
+from masktax.training.instruct_data import Pair, encode_pairs, instruction_batch, read_rows
 from masktax.training.soft_mask_training import (
     SoftMaskParams,
     TwoPassModel,
-    instruction_batch,
     instruction_loss,
-    load_instructions,
     param_groups,
     soft_mask_coin,
 )
@@ -122,19 +121,14 @@ class SMConfig:
             (self.save_every > 0 and self.log_every > 0, "save_every and log_every must be positive"),
             (self.keep_checkpoints >= 1, "keep_checkpoints must be at least 1"),
         ]
-        for ok, msg in checks:
-            if not ok:
-                raise MasktaxError(msg)
+        raise_first(checks)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SMConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise MasktaxError(f"unknown train-sm config field '{unknown[0]}'")
+        check_fields(cls, data, "train-sm")
         kw = dict(data)
         for key in ("answer_q", "betas", "lora_targets"):
             if key in kw:
@@ -145,22 +139,13 @@ class SMConfig:
             raise MasktaxError(f"bad train-sm config: {err}") from err
 
     def replace(self, **changes: Any) -> SMConfig:
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """A copy with the given fields changed (None values are ignored)."""
+        return replace_given(self, changes)
 
 
 def load_sm_config(path: str | Path) -> SMConfig:
     """Read a JSON config (missing fields take the defaults above; `_comment` is ignored)."""
-    file = Path(path)
-    if not file.is_file():
-        raise MasktaxError(f"config file '{path}' does not exist")
-    try:
-        data = json.loads(file.read_text())
-    except json.JSONDecodeError as err:
-        raise MasktaxError(f"config '{path}' is not valid JSON ({err.msg} at line {err.lineno})") from err
-    if not isinstance(data, dict):
-        raise MasktaxError(f"config '{path}' must hold a JSON object")
-    data.pop("_comment", None)
-    return SMConfig.from_dict(data)
+    return SMConfig.from_dict(read_config_file(path))
 
 
 class TrainableView(nn.Module):
@@ -177,17 +162,16 @@ class TrainableView(nn.Module):
         )
 
 
-def add_adapter(model: nn.Module, cfg: SMConfig) -> nn.Module:
-    """Inject a peft LoRA (or DoRA) adapter into the attention projections; returns the peft tuner."""
-    from peft import LoraConfig, LoraModel
-
-    present = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
-    targets = [t for t in cfg.lora_targets if t in present]
-    if not targets:
-        raise MasktaxError(f"none of lora_targets {list(cfg.lora_targets)} is a module of this model")
-    config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0, target_modules=targets,
-                        use_dora=cfg.tuning == "dora", bias="none")
-    return LoraModel(model, config, "default")
+def instruction_pairs(cfg: SMConfig, tokenizer) -> list[Pair]:
+    """`cfg.data` read and tokenized by `instruct_data`: chat-template prompts (plain text without a
+    template), responses plus EOS cut to `max_length` tokens per example."""
+    if tokenizer is None or tokenizer.eos_token_id is None:
+        raise MasktaxError("instruction data needs a model whose tokenizer has an EOS token")
+    rows = read_rows(str(cfg.data), seed=cfg.seed)
+    fmt = "chat" if getattr(tokenizer, "chat_template", None) else "plain"
+    pairs, _ = encode_pairs(rows, tokenizer, fmt=fmt, eos_id=int(tokenizer.eos_token_id), max_context=cfg.max_length,
+                            min_answer_tokens=1)
+    return pairs
 
 
 def _corpus(cfg: SMConfig, adapter, words: Mapping[str, Sequence[str]] | None):
@@ -216,14 +200,6 @@ def _corpus(cfg: SMConfig, adapter, words: Mapping[str, Sequence[str]] | None):
     )
     words = dict(words) if words is not None else load_corpus_words(loss_cfg)
     return words, encoder, stages[cfg.stage], loss_cfg
-
-
-def _tensorboard(out: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:  # tensorboard is optional; metrics.csv always has the curves
-        return None
-    return SummaryWriter(str(out / "tb"))
 
 
 def save_final(two: TwoPassModel, tuner, adapter, cfg: SMConfig, path: Path) -> None:
@@ -278,12 +254,12 @@ def run(
 ) -> dict[str, Any]:
     """Train (or resume) the soft-masking run in `out`; returns the final state (also final/training_state.json)."""
     from accelerate import Accelerator
-    from tqdm import tqdm
 
     from masktax.models import load
     from masktax.training.batches import train_batch
     from masktax.training.curriculum import CurriculumState
-    from masktax.training.pretrain import _Stop, resolve_device, step_loss
+    from masktax.training.lora import add_lora, present_targets
+    from masktax.training.pretrain import resolve_device, step_loss
 
     out = Path(out)
     dev = resolve_device(device)
@@ -292,15 +268,19 @@ def run(
         raise MasktaxError(f"soft-masking training needs a masked diffusion LM; '{cfg.init_from}' is {adapter.kind}")
     mask_id = adapter.require_mask("soft-masking training")
     if cfg.data is not None:
-        rows = load_instructions(cfg.data, adapter.tokenizer, cfg.max_length)
+        pairs = instruction_pairs(cfg, adapter.tokenizer)
     else:
-        rows = None
+        pairs = None
         words, encoder, stage, loss_cfg = _corpus(cfg, adapter, words)
     lu.prepare_run_dir(out, cfg.to_dict(), free=("max_steps",))
     lu.write_json(out / "env.json", lu.env_info(dev, cfg.seed))
     torch.manual_seed(cfg.seed)
     adapter.model.train()
-    tuner = add_adapter(adapter.model, cfg) if cfg.tuning != "full" else None
+    tuner = None  # the peft model of an adapter run; it injects its layers into adapter.model in place
+    if cfg.tuning != "full":
+        tuner = add_lora(adapter.model, adapter.extra.get("family", ""), rank=cfg.lora_r, alpha=cfg.lora_alpha,
+                         dropout=0.0, targets=present_targets(adapter.model, cfg.lora_targets),
+                         use_dora=cfg.tuning == "dora")
     params = SoftMaskParams(k=cfg.k, omega_s=cfg.omega_s, omega_a=cfg.omega_a, omega_b=cfg.omega_b).to(dev)
     two = TwoPassModel(adapter, params)
     view = TrainableView(two)
@@ -316,23 +296,24 @@ def run(
         saved = lu.load_checkpoint(ckpt, view, opt, dev)
         step, tokens, elapsed = saved["step"], saved["tokens"], saved["elapsed_s"]
     log = lu.MetricsLog(out / "metrics.csv", METRICS, resume_step=step if ckpt else None)
-    tb = _tensorboard(out)
-    start, last_saved, window = time.monotonic(), step, _Window()
-    budget = None if max_minutes is None else max_minutes * 60.0
+    tb = lu.open_tensorboard(out / "tb")
+    window = _Window()
     # Clipped together, in the model's own parameter order (the view's dict is sorted by name, and the
     # order of the per-tensor norms changes the total norm's rounding): backbone (or adapter), omegas.
     trainable = [p for p in two.parameters() if p.requires_grad]
 
     def snapshot() -> dict[str, Any]:
-        return {"step": step, "tokens": tokens, "elapsed_s": elapsed + time.monotonic() - start,
+        return {"step": step, "tokens": tokens, "elapsed_s": elapsed + loop.seconds(),
                 "soft_mask": params.values(), "device": str(dev), "data": {"seed": cfg.seed, "next_step": step}}
 
-    bar = tqdm(total=cfg.max_steps, initial=step, disable=not progress, file=sys.stderr, mininterval=2.0)
+    def save(at: int) -> None:
+        lu.save_checkpoint(out, at, view, opt, snapshot(), keep=cfg.keep_checkpoints)
+
+    loop = lu.StepLoop(out, step=step, max_steps=cfg.max_steps, save_every=cfg.save_every, save=save,
+                       max_minutes=max_minutes, progress=progress, writer=tb)
     try:
-        with _Stop() as stop:
-            while step < cfg.max_steps and not stop.flag:
-                if budget is not None and time.monotonic() - start >= budget:
-                    break
+        with loop:
+            while loop.running(step):
                 scale = lu.lr_at(step, lr=1.0, warmup=cfg.warmup_steps, schedule=cfg.schedule,
                                  max_steps=cfg.max_steps, min_ratio=cfg.min_lr_ratio)
                 for group in opt.param_groups:
@@ -340,8 +321,8 @@ def run(
                 gen = torch.Generator(device=dev).manual_seed(cfg.seed * 1_000_003 + step)
                 two.soft = soft_mask_coin(cfg.seed, step, cfg.p_sm)
                 with accel.autocast():
-                    if rows is not None:
-                        ids, maskable = instruction_batch(rows, seed=cfg.seed, step=step, batch_size=cfg.batch_size,
+                    if pairs is not None:
+                        ids, maskable = instruction_batch(pairs, seed=cfg.seed, step=step, batch_size=cfg.batch_size,
                                                           eos_id=adapter.tokenizer.eos_token_id)
                         ids, maskable = ids.to(dev), maskable.to(dev)
                         loss = instruction_loss(fwd, ids, maskable, mask_id=mask_id, shift=adapter.shift,
@@ -370,23 +351,14 @@ def run(
                            "mean_lambda": mean_lam,
                            **{k: v for k, v in params.values().items() if k.startswith("omega")},
                            "lr": scale * cfg.lr, "omega_lr": scale * cfg.omega_lr, "tokens": tokens,
-                           "elapsed_s": elapsed + time.monotonic() - start}
+                           "elapsed_s": elapsed + loop.seconds()}
                     log.write(row)
                     if tb is not None:
                         for key in ("loss", "omega_s", "omega_a", "omega_b", "mean_lambda"):
                             if row[key] is not None:
                                 tb.add_scalar(f"train/{key}", row[key], step)
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss_v:.3f}", omega_s=f"{params.values()['omega_s']:.2e}")
-                if step % cfg.save_every == 0:
-                    lu.save_checkpoint(out, step, view, opt, snapshot(), keep=cfg.keep_checkpoints)
-                    last_saved = step
+                loop.tick(step, loss=f"{loss_v:.3f}", omega_s=f"{params.values()['omega_s']:.2e}")
     finally:
-        bar.close()
-        if tb is not None:
-            tb.close()
-        if step != last_saved or lu.latest_checkpoint(out) is None:
-            lu.save_checkpoint(out, step, view, opt, snapshot(), keep=cfg.keep_checkpoints)
         save_final(two, tuner, adapter, cfg, out / "final")
     summary = snapshot()
     lu.write_json(out / "final" / "training_state.json", summary)

@@ -1,0 +1,87 @@
+"""The shared pieces of the training loops: StepLoop (stop, budget, checkpoints), StopFlag, config files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from masktax.errors import MasktaxError
+from masktax.training.configio import check_fields, raise_first, read_config_file, replace_given
+from masktax.training.loop_utils import StepLoop
+
+
+def _loop(out: Path, saved: list[int], **kw) -> StepLoop:
+    def save(step: int) -> None:
+        saved.append(step)
+        (out / f"step-{step:06d}").mkdir(parents=True, exist_ok=True)
+        (out / f"step-{step:06d}" / "state.json").write_text("{}")
+
+    return StepLoop(out, save=save, progress=False, **{"step": 0, "max_steps": 7, "save_every": 3, **kw})
+
+
+def test_step_loop_saves_every_k_steps_and_once_at_the_end(tmp_path: Path) -> None:
+    saved: list[int] = []
+    step = 0
+    with _loop(tmp_path, saved) as loop:
+        while loop.running(step):
+            step += 1
+            loop.tick(step, loss="0.1")
+    assert step == 7 and saved == [3, 6, 7]
+    saved.clear()
+    with _loop(tmp_path, saved, step=6, max_steps=6) as loop:  # resumed at the end: a checkpoint exists, none written
+        assert not loop.running(6)
+    assert saved == []
+
+
+def test_step_loop_stops_on_sigterm_and_on_the_time_budget(tmp_path: Path) -> None:
+    saved: list[int] = []
+    step = 0
+    before = signal.getsignal(signal.SIGTERM)
+    with _loop(tmp_path, saved, max_steps=100) as loop:
+        while loop.running(step):
+            step += 1
+            if step == 2:
+                os.kill(os.getpid(), signal.SIGTERM)  # the flag stops the loop after this step
+            loop.tick(step)
+    assert step == 2 and saved == [2]
+    assert signal.getsignal(signal.SIGTERM) == before  # the previous handler is back
+    with _loop(tmp_path / "b", [], max_minutes=1e-9) as loop:
+        assert not loop.running(0)
+
+
+def test_step_loop_saves_after_an_error_only_when_asked(tmp_path: Path) -> None:
+    for on_error, expected in ((True, [1]), (False, [])):
+        saved: list[int] = []
+        with pytest.raises(RuntimeError), _loop(tmp_path / str(on_error), saved, save_on_error=on_error) as loop:
+            loop.running(0)
+            loop.tick(1)
+            raise RuntimeError("boom")
+        assert saved == expected
+
+
+@dataclass(frozen=True)
+class _Cfg:
+    a: int = 1
+    b: str = "x"
+
+
+def test_config_helpers(tmp_path: Path) -> None:
+    f = tmp_path / "c.json"
+    f.write_text(json.dumps({"_comment": "why", "a": 2}))
+    assert read_config_file(f) == {"a": 2}
+    for text, message in (("[1]", "must hold a JSON object"), ("{oops", "is not valid JSON")):
+        f.write_text(text)
+        with pytest.raises(MasktaxError, match=message):
+            read_config_file(f)
+    with pytest.raises(MasktaxError, match="does not exist"):
+        read_config_file(tmp_path / "none.json")
+    with pytest.raises(MasktaxError, match="unknown demo config field 'c'"):
+        check_fields(_Cfg, {"a": 1, "c": 2}, "demo")
+    with pytest.raises(MasktaxError, match="^second$"):
+        raise_first([(True, "first"), (False, "second"), (False, "third")])
+    assert replace_given(_Cfg(), {"a": 5, "b": None}) == _Cfg(a=5, b="x")
