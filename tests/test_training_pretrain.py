@@ -189,3 +189,26 @@ def test_export_script_copies_final_with_training_record(tmp_path):
     assert info["steps"] == 2 and info["hardware"] == "cpu" and info["config"]["objective"] == "mdlm"
     assert (dest / "model.safetensors").is_file() and (dest / "TRAINING.md").is_file()
     assert not (dest / "training_state.json").exists()
+
+
+def test_solved_needs_patience_consecutive_final_stage_gates():
+    from masktax.training.curriculum import solved
+
+    state = CurriculumState(gates=[[2, 0, 1.0], [4, 1, 0.96], [6, 1, 0.97]])
+    assert not solved(state, n_stages=2, threshold=0.95, patience=3)  # the first gate was on S0
+    assert solved(state, n_stages=2, threshold=0.95, patience=2)
+    assert not solved(state, n_stages=2, threshold=0.97, patience=2)  # 0.96 < 0.97
+    assert not solved(state, n_stages=2, threshold=None, patience=1)
+
+
+def test_stop_gate_ends_the_run_once_the_last_stage_is_solved(tmp_path):
+    """A single-stage curriculum whose gate always passes (stop_gate 0) stops at the patience-th gate."""
+    cfg = tiny_config(tmp_path, stages=[{"name": "S4", "spec": {"n_examples": [2, 3], "max_tokens": 96}}])
+    out = tmp_path / "run"
+    args = ["pretrain", "--config", str(cfg), "--out", str(out), "--max-steps", "50", "--no-progress", "--device", "cpu",
+            "--stop-gate", "0"]
+    assert main(args) == 0
+    state = json.loads((out / "final" / "training_state.json").read_text())
+    assert state["step"] == 3 * 2  # gate_every 2, patience 3
+    assert main(args) == 0  # rerunning a solved run does not train further
+    assert json.loads((out / "final" / "training_state.json").read_text())["step"] == 6

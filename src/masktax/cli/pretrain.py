@@ -15,6 +15,9 @@ def pretrain(
     max_minutes: float | None = typer.Option(None, "--max-minutes", help="Wall-clock budget of this invocation."),
     seed: int | None = typer.Option(None, "--seed", help="Override the config's seed."),
     init_from: str | None = typer.Option(None, "--init-from", help="Override the config's init_from (HF dir)."),
+    stop_gate: float | None = typer.Option(
+        None, "--stop-gate", help="Stop once the final stage's gate accuracy reaches this 3 times in a row."
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Pretrain an embedded MDLM / AR model with the gated curriculum; writes config, metrics, checkpoints, final/."""
@@ -22,7 +25,7 @@ def pretrain(
     from masktax.training.pretrain import run
     from masktax.training.pretrain_config import load_config
 
-    cfg = load_config(config).replace(max_steps=max_steps, seed=seed, init_from=init_from)
+    cfg = load_config(config).replace(max_steps=max_steps, seed=seed, init_from=init_from, stop_gate=stop_gate)
     if max_minutes is not None and max_minutes <= 0:
         raise MasktaxError("--max-minutes must be positive")
     summary = run(cfg, out, device=device, max_minutes=max_minutes, progress=progress)

@@ -106,3 +106,11 @@ def pick_stage(rng: random.Random, state: CurriculumState, replay: float) -> int
     if state.stage > 0 and rng.random() < replay:
         return rng.randrange(state.stage)
     return state.stage
+
+
+def solved(state: CurriculumState, *, n_stages: int, threshold: float | None, patience: int) -> bool:
+    """True when the last `patience` gate evaluations were all on the final stage and >= threshold."""
+    if threshold is None or patience < 1 or len(state.gates) < patience:
+        return False
+    recent = state.gates[-patience:]
+    return all(int(stage) == n_stages - 1 and acc >= threshold for _, stage, acc in recent)

@@ -43,11 +43,14 @@ def lr_at(step: int, *, lr: float, warmup: int, schedule: str, max_steps: int, m
     return lr * (min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * frac)))
 
 
-def prepare_run_dir(out: Path, config: dict[str, Any], *, free: tuple[str, ...] = ("max_steps", "init_from")) -> None:
+RUN_LENGTH_FIELDS = ("max_steps", "init_from", "stop_gate", "stop_patience")
+
+
+def prepare_run_dir(out: Path, config: dict[str, Any], *, free: tuple[str, ...] = RUN_LENGTH_FIELDS) -> None:
     """Create `out` with config.json, or check that an existing run dir holds the same config.
 
-    Fields in `free` may differ on resume (the run's length bound; the start-only `init_from`,
-    whose path moves when a run is carried to another machine); config.json is then updated.
+    Fields in `free` may differ on resume (the run's length bounds and stopping rule; the start-only
+    `init_from`, whose path moves when a run is carried to another machine); config.json is then updated.
     """
     out.mkdir(parents=True, exist_ok=True)
     file = out / "config.json"

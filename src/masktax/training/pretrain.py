@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,7 +31,7 @@ from masktax.training import loop_utils as lu
 from masktax.training.batches import Batch, gate_batch, train_batch
 from masktax.training.build import build_model, raw_logits
 from masktax.training.corpus import Encoder, all_words
-from masktax.training.curriculum import CurriculumState, gate
+from masktax.training.curriculum import CurriculumState, gate, solved
 from masktax.training.mdlm_loss import (
     answer_focused_mask,
     ar_loss,
@@ -213,8 +214,9 @@ def run(
     loop = lu.StepLoop(out, step=step, max_steps=cfg.max_steps, save_every=cfg.save_every, save=save,
                        max_minutes=max_minutes, progress=progress)
     try:
+        done = solved(state, n_stages=len(cfg.stages), threshold=cfg.stop_gate, patience=cfg.stop_patience)
         with loop:
-            while loop.running(step):
+            while not done and loop.running(step):
                 lr = lu.lr_at(step, lr=cfg.lr, warmup=cfg.warmup_steps, schedule=cfg.schedule,
                               max_steps=cfg.max_steps, min_ratio=cfg.min_lr_ratio)
                 if rewarm is not None and cfg.warmup_steps:
@@ -243,6 +245,7 @@ def run(
                 if step % cfg.gate_every == 0:
                     acc = gate_accuracy(cfg, model, words, encoder, cfg.stages[state.stage], step, dev)
                     gate(state, step=step, accuracy=acc, stages=cfg.stages, threshold=cfg.gate_threshold)
+                    done = solved(state, n_stages=len(cfg.stages), threshold=cfg.stop_gate, patience=cfg.stop_patience)
                 if step % cfg.log_every == 0 or acc is not None or step == cfg.max_steps:
                     now = time.monotonic()
                     tps = tok_window / max(now - t_window, 1e-9)
@@ -250,6 +253,10 @@ def run(
                     log.write({"step": step, "loss": loss_v, "lr": lr, "tokens": tokens, "stage": state.stage,
                                "gate_acc": acc, "tokens_per_s": tps, "elapsed_s": elapsed + loop.seconds()})
                 loop.tick(step, loss=f"{loss_v:.3f}", stage=cfg.stages[state.stage].name, gate=state.last_gate)
+                if done:
+                    print(f"{cfg.name}: final stage solved (gate >= {cfg.stop_gate} {cfg.stop_patience}x) at step {step}",
+                          file=sys.stderr)
+                    break
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         save_final(model, tokenizer, cfg, out / "final")

@@ -68,6 +68,10 @@ class PretrainConfig:
     betas: tuple[float, float] = (0.9, 0.95)
     grad_clip: float = 1.0
     max_steps: int = 20000  # cosine horizon and hard stop
+    # stop early once the final curriculum stage is solved: its gate accuracy reaches `stop_gate`
+    # on `stop_patience` consecutive evaluations (None: train to max_steps / the time budget)
+    stop_gate: float | None = None
+    stop_patience: int = 3
     # runtime
     seed: int = 0
     autocast: str = "auto"  # "auto" (bf16 on CUDA) | "bf16" | "off"
@@ -92,6 +96,8 @@ class PretrainConfig:
             (self.batch_size > 0 and self.lr > 0, "batch_size and lr must be positive"),
             (self.schedule in ("constant", "cosine"), f"schedule must be 'constant' or 'cosine', got {self.schedule!r}"),
             (self.max_steps > 0 and self.warmup_steps >= 0, "max_steps must be positive, warmup_steps >= 0"),
+            (self.stop_gate is None or 0.0 <= self.stop_gate <= 1.0, f"stop_gate must be in [0, 1], got {self.stop_gate}"),
+            (self.stop_patience >= 1, f"stop_patience must be at least 1, got {self.stop_patience}"),
             (self.autocast in ("auto", "bf16", "off"), f"autocast must be auto, bf16 or off, got {self.autocast!r}"),
             (self.save_every > 0 and self.log_every > 0, "save_every and log_every must be positive"),
             (self.keep_checkpoints >= 1, "keep_checkpoints must be at least 1"),
