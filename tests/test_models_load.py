@@ -146,6 +146,10 @@ def test_auto_batch_size_cpu(tmp_path):
     assert auto_batch_size(adapter, 1300) == 4
     assert auto_batch_size(adapter, 1300, max_batch=2) == 2
     assert bytes_per_token(adapter, 2000) > bytes_per_token(adapter, 100) > 0
+    # one logits row per sequence (Adapter.logits_at) instead of one per token
+    vocab = adapter.embedding_weight().shape[0]
+    saved = bytes_per_token(adapter, 1000) - bytes_per_token(adapter, 1000, full_logits=False)
+    assert saved == 8 * vocab - -(-8 * vocab // 1000)
     with pytest.raises(MasktaxError):
         auto_batch_size(adapter, 0)
 

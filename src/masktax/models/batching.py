@@ -3,7 +3,8 @@
 Estimated peak bytes per token of one forward pass without gradients, with `s` bytes per element:
 
     s * (6 d + 3 f)        hidden state, norm, q/k/v, attention output, SwiGLU's gate/up/product
-  + (s + 4) * V            the logits, plus the fp32 copy a softmax / log-softmax makes
+  + (s + 4) * V            the logits, plus the fp32 copy a softmax / log-softmax makes (only with
+                           full_logits; single-step probes use `Adapter.logits_at`, one row per sequence)
   + 4 * h * l              one fp32 attention-score row per head (SDPA's math fallback; an upper bound)
 
 d = hidden size, f = MLP width, V = vocabulary rows, h = heads, l = sequence length. Only one layer's
@@ -29,17 +30,21 @@ def _config_value(config: object, *names: str, default: int) -> int:
     return default
 
 
-def bytes_per_token(adapter: Adapter, seq_len: int) -> int:
-    """Estimated peak activation bytes per token of a no-grad forward at length `seq_len` (formula above)."""
+def bytes_per_token(adapter: Adapter, seq_len: int, *, full_logits: bool = True) -> int:
+    """Estimated peak activation bytes per token of a no-grad forward at length `seq_len` (formula above);
+    `full_logits=False` when only one position per sequence gets logits (`Adapter.logits_at`)."""
     rows, d = adapter.embedding_weight().shape
     config = getattr(adapter.model, "config", None)
     ff = _config_value(config, "mlp_hidden_size", "intermediate_size", default=4 * d)
     heads = _config_value(config, "n_heads", "num_attention_heads", default=max(1, d // 128))
     s = adapter.dtype.itemsize if hasattr(adapter.dtype, "itemsize") else torch.finfo(adapter.dtype).bits // 8
-    return s * (6 * d + 3 * ff) + (s + 4) * rows + 4 * heads * seq_len
+    logits = (s + 4) * rows if full_logits else -(-(s + 4) * rows // seq_len)
+    return s * (6 * d + 3 * ff) + logits + 4 * heads * seq_len
 
 
-def auto_batch_size(adapter: Adapter, seq_len: int, *, max_batch: int = 64, headroom: float = 0.8) -> int:
+def auto_batch_size(
+    adapter: Adapter, seq_len: int, *, max_batch: int = 64, headroom: float = 0.8, full_logits: bool = True
+) -> int:
     """A batch size for `seq_len`-token scoring passes that fits the free memory of the adapter's device."""
     if seq_len <= 0:
         from masktax.errors import MasktaxError
@@ -49,5 +54,5 @@ def auto_batch_size(adapter: Adapter, seq_len: int, *, max_batch: int = 64, head
     if device.type != "cuda":
         return min(CPU_BATCH_SIZE, max_batch)
     free, _total = torch.cuda.mem_get_info(device)
-    per_seq = seq_len * bytes_per_token(adapter, seq_len)
+    per_seq = seq_len * bytes_per_token(adapter, seq_len, full_logits=full_logits)
     return max(1, min(max_batch, int(headroom * free // per_seq)))

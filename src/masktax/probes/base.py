@@ -56,21 +56,23 @@ def token_budget(adapter: Adapter, max_len: int) -> int:
     """Tokens per forward for `--batch-size auto`.
 
     On accelerators: masktax.models.auto_batch_size (from free memory) rows of the longest prompt.
-    On CPU: CPU_TOKEN_BUDGET, capped so the [b, l, V] logits stay under LOGITS_BYTES_CPU. (Small
+    On CPU: CPU_TOKEN_BUDGET, capped so the [b, l, V] logits stay under LOGITS_BYTES_CPU where the
+    model computes logits at every position (with `Adapter.logits_at` only one row per sequence). (Small
     models gain ~10x from batching on CPU: forwards of 1 vs 16 1000-token rows of a 2-layer model
     ran at 6.5 vs 68 items/s on 2 cores; big models are compute-bound, where the cap keeps memory sane.)
     """
+    few_logits = adapter.kind != "uniform" and adapter.extra.get("logits_to_keep", True)  # Adapter.logits_at
     if adapter.device.type == "cpu":
         try:
             vocab = adapter.embedding_weight().shape[0]
         except (AttributeError, NotImplementedError):  # a model without input embeddings
             return CPU_TOKEN_BUDGET
+        if few_logits:
+            return max(max_len, CPU_TOKEN_BUDGET)
         return max(max_len, min(CPU_TOKEN_BUDGET, LOGITS_BYTES_CPU // (4 * vocab)))
-    try:
-        from masktax.models import auto_batch_size
-    except ImportError:
-        return CPU_TOKEN_BUDGET
-    return max(1, int(auto_batch_size(adapter, max_len))) * max_len
+    from masktax.models import auto_batch_size
+
+    return max(1, int(auto_batch_size(adapter, max_len, full_logits=not few_logits))) * max_len
 
 
 def plan_batches(

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Train (or resume) the embedded models on a CPU-only machine, in the background, one core each.
+#
+#   bash scripts/train_embedded_cpu.sh            # start or resume: ar + mdlm now; mdlm_dream once ar/final exists
+#   bash scripts/train_embedded_cpu.sh status     # the latest gate of each run
+#   bash scripts/train_embedded_cpu.sh stop       # SIGTERM: every run checkpoints and writes final/
+#
+# Runs live in runs/pretrain-cpu/<name>/ (configs/embedded/cpu/<name>.json: d128, 4 layers, the size
+# EMBEDDED_NOTES measured to learn the task on 2 cores). Each run stops by itself once the final
+# curriculum stage's gate reaches STOP_GATE three times in a row, or after MINUTES.
+# Rerunning the same command resumes every run from its latest checkpoint (exact resume); a solved
+# run just rewrites its final/ and exits.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS="${RUNS:-runs/pretrain-cpu}"
+MINUTES="${MINUTES:-600}"
+STOP_GATE="${STOP_GATE:-0.9}"
+PY="${PYTHON:-.venv/bin/python}"
+mkdir -p "$RUNS"
+
+running() { pgrep -f -- "--out $RUNS/$1 --device" >/dev/null 2>&1; }
+
+launch() {  # launch NAME [ARGS...]
+  local name=$1
+  shift
+  if running "$name"; then echo "$name: already running"; return; fi
+  OMP_NUM_THREADS=1 setsid nohup "$PY" -m masktax.cli.pretrain --config "configs/embedded/cpu/$name.json" \
+    --out "$RUNS/$name" --device cpu --max-minutes "$MINUTES" --stop-gate "$STOP_GATE" --no-progress "$@" \
+    >>"$RUNS/$name.log" 2>&1 &
+  echo "$name: launched (pid $!)"
+}
+
+case "${1:-start}" in
+  start)
+    launch ar
+    launch mdlm
+    if [ -d "$RUNS/ar/final" ] && ! running ar; then
+      launch mdlm_dream --init-from "$RUNS/ar/final"
+    else
+      echo "mdlm_dream: waits for ar/final (rerun this script once ar has finished)"
+    fi
+    ;;
+  status)
+    for f in "$RUNS"/*/metrics.csv; do
+      name=$(basename "$(dirname "$f")")
+      last=$(grep -v ',,' "$f" | tail -1)
+      echo "$name: step,loss,lr,tokens,stage,gate_acc,tokens_per_s,elapsed_s = $last $(running "$name" && echo '(running)')"
+    done
+    ;;
+  stop)
+    pkill -TERM -f -- "masktax.cli.pretrain --config configs/embedded/cpu/" || true
+    ;;
+  *) echo "usage: $0 [start|status|stop]" >&2; exit 2 ;;
+esac
