@@ -150,6 +150,9 @@ def test_auto_batch_size_cpu(tmp_path):
     vocab = adapter.embedding_weight().shape[0]
     saved = bytes_per_token(adapter, 1000) - bytes_per_token(adapter, 1000, full_logits=False)
     assert saved == 8 * vocab - -(-8 * vocab // 1000)
+    from masktax.models.batching import backward_bytes_per_token
+
+    assert backward_bytes_per_token(adapter, 1000) > bytes_per_token(adapter, 1000)  # every layer kept
     with pytest.raises(MasktaxError):
         auto_batch_size(adapter, 0)
 

@@ -42,10 +42,35 @@ def bytes_per_token(adapter: Adapter, seq_len: int, *, full_logits: bool = True)
     return s * (6 * d + 3 * ff) + logits + 4 * heads * seq_len
 
 
+def backward_bytes_per_token(adapter: Adapter, seq_len: int) -> int:
+    """Estimated peak bytes per token of a forward + backward to the input embeddings with frozen
+    weights (gradient attribution): every layer keeps what its backward needs,
+
+        n_layers * s * (10 d + 4 f)   norm inputs/outputs, q/k/v, attention output, residuals, and
+                                      SwiGLU's gate, up, activation and product
+      + 2 * (s + 4) * V               the logits (every position) and their gradient in fp32
+      + 4 * h * l                     one fp32 attention-score row per head (math fallback; bound)
+    """
+    rows, d = adapter.embedding_weight().shape
+    config = getattr(adapter.model, "config", None)
+    ff = _config_value(config, "mlp_hidden_size", "intermediate_size", default=4 * d)
+    heads = _config_value(config, "n_heads", "num_attention_heads", default=max(1, d // 128))
+    layers = _config_value(config, "n_layers", "num_hidden_layers", default=1)
+    s = adapter.dtype.itemsize if hasattr(adapter.dtype, "itemsize") else torch.finfo(adapter.dtype).bits // 8
+    return layers * s * (10 * d + 4 * ff) + 2 * (s + 4) * rows + 4 * heads * seq_len
+
+
 def auto_batch_size(
-    adapter: Adapter, seq_len: int, *, max_batch: int = 64, headroom: float = 0.8, full_logits: bool = True
+    adapter: Adapter,
+    seq_len: int,
+    *,
+    max_batch: int = 64,
+    headroom: float = 0.8,
+    full_logits: bool = True,
+    backward: bool = False,
 ) -> int:
-    """A batch size for `seq_len`-token scoring passes that fits the free memory of the adapter's device."""
+    """A batch size for `seq_len`-token scoring passes (`backward`: attribution passes) that fits the free
+    memory of the adapter's device."""
     if seq_len <= 0:
         from masktax.errors import MasktaxError
 
@@ -54,5 +79,8 @@ def auto_batch_size(
     if device.type != "cuda":
         return min(CPU_BATCH_SIZE, max_batch)
     free, _total = torch.cuda.mem_get_info(device)
-    per_seq = seq_len * bytes_per_token(adapter, seq_len, full_logits=full_logits)
+    per_token = (
+        backward_bytes_per_token(adapter, seq_len) if backward else bytes_per_token(adapter, seq_len, full_logits=full_logits)
+    )
+    per_seq = seq_len * per_token
     return max(1, min(max_batch, int(headroom * free // per_seq)))

@@ -167,7 +167,11 @@ def run_model(store: RunStore, cfg: ProbeConfig, opts: AttributionOptions, name:
 def _plan(adapter: Adapter, items: list[ProbeItem], batch_size: int | str) -> list[list[int]]:
     """Batches (a function of the items only, so resume is exact): the sorting puts the example first."""
     lengths = [len(it.ids) for it in items]
-    if batch_size == "auto":
+    if batch_size == "auto" and adapter.device.type == "cuda":
+        from masktax.models.batching import auto_batch_size
+
+        rows, tokens = auto_batch_size(adapter, max(lengths), backward=True), None  # from free memory
+    elif batch_size == "auto":
         rows, tokens = None, max(max(lengths), token_budget(adapter, max(lengths)) // BACKWARD_SHARE)
     else:
         rows, tokens = int(batch_size), None
