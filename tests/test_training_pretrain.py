@@ -212,3 +212,20 @@ def test_stop_gate_ends_the_run_once_the_last_stage_is_solved(tmp_path):
     assert state["step"] == 3 * 2  # gate_every 2, patience 3
     assert main(args) == 0  # rerunning a solved run does not train further
     assert json.loads((out / "final" / "training_state.json").read_text())["step"] == 6
+
+
+def test_snapshot_script_equals_final_at_the_same_step(tmp_path):
+    import importlib.util
+
+    from masktax.models import load
+
+    out = tmp_path / "run"
+    assert main(["pretrain", "--config", str(tiny_config(tmp_path)), "--out", str(out), "--max-steps", "3", "--no-progress"]) == 0
+    spec = importlib.util.spec_from_file_location("snapshot_run", REPO / "scripts" / "snapshot_run.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main([str(out), str(tmp_path / "snap")]) == 0
+    a, b = load(str(out / "final")), load(str(tmp_path / "snap"))
+    ids = torch.tensor([[5, 6, 7, 8, a.mask_id]])
+    with torch.no_grad():
+        torch.testing.assert_close(a.logits(ids), b.logits(ids))
