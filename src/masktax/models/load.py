@@ -17,6 +17,7 @@ Defaults: bf16 on CUDA, fp32 on CPU; model in eval mode.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -137,7 +138,9 @@ def load_tokenizer(path: Path, trust_remote_code: bool):
     # type; that is expected for the natively loaded families, so keep it off the user's terminal.
     hf_logging.set_verbosity_error()
     try:
-        return AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
+        with warnings.catch_warnings():  # and Dream's published `rope_scaling: null` is "deprecated"
+            warnings.filterwarnings("ignore", message=".*rope_scaling.*", category=FutureWarning)
+            return AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
     except (ValueError, OSError, ImportError, KeyError) as err:
         if (path / "tokenizer.json").is_file():
             return PreTrainedTokenizerFast.from_pretrained(str(path))
