@@ -247,5 +247,7 @@ def test_logits_at_equals_full_logits_at_those_positions(family):
     with torch.no_grad():
         want = a.logits(ids, am)[torch.arange(3), pos]  # [b, V]
         got = a.logits_at(ids, pos, am)  # [b, V]
+        from_embeds = a.logits_at(None, pos, am, embeds=a.embed(ids))  # [b, V]
     assert a.extra.get("logits_to_keep", True), "the fast path was not taken"
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(from_embeds, want, rtol=1e-5, atol=1e-5)

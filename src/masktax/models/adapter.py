@@ -72,7 +72,12 @@ class Adapter:
         return self._forward(input_ids=ids, attention_mask=attention_mask)
 
     def logits_at(
-        self, ids: torch.Tensor, positions: torch.Tensor, attention_mask: torch.Tensor | None = None
+        self,
+        ids: torch.Tensor | None,
+        positions: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        *,
+        embeds: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Aligned logits at one position per row, `[b, V]` (`positions` `[b]`), equal to
         `logits(ids, attention_mask)[arange(b), positions]`.
@@ -80,23 +85,27 @@ class Adapter:
         The vocabulary head runs only at those rows (transformers' `logits_to_keep` in its 2-D form,
         which the native families accept too): for the probes this saves the `[b, l, V]` tensor,
         0.65 GB per 1300-token row at LLaDA's vocabulary in fp32. Models without it fall back.
+        With `embeds` `[b, l, d]` (and ids None) the pass starts from input embeddings (attribution).
         """
-        rows = torch.arange(ids.shape[0], device=ids.device)  # [b]
+        ref = ids if embeds is None else embeds
+        rows = torch.arange(ref.shape[0], device=ref.device)  # [b]
         raw = (positions - 1).clamp_min(0) if self.shift else positions  # [b] raw positions
         if self.extra.get("logits_to_keep", True) and self.kind != "uniform":
             kwargs = {}
             if attention_mask is not None and self.extra.get("position_ids"):
                 kwargs["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp_min(0)  # [b, l]
             try:
-                out = self.model(input_ids=ids, attention_mask=attention_mask, logits_to_keep=raw[:, None], **kwargs)
+                out = self.model(input_ids=ids, inputs_embeds=embeds, attention_mask=attention_mask,
+                                 logits_to_keep=raw[:, None], **kwargs)
             except TypeError:  # a forward without logits_to_keep
                 self.extra["logits_to_keep"] = False
             else:
                 z = out.logits if hasattr(out, "logits") else out[0]
-                if z.shape[:2] == (ids.shape[0], 1):
+                if z.shape[:2] == (ref.shape[0], 1):
                     return z[:, 0]  # [b, V]
                 self.extra["logits_to_keep"] = False  # it ignored the 2-D form: do not trust it again
-        return self.logits(ids, attention_mask)[rows, positions]  # [b, V]
+        full = self.logits(ids, attention_mask) if embeds is None else self.logits_from_embeds(embeds, attention_mask)
+        return full[rows, positions]  # [b, V]
 
     def embedding_weight(self) -> torch.Tensor:
         """The input embedding matrix `[V, d]`."""

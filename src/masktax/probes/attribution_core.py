@@ -59,11 +59,9 @@ def embedding_gradients(
 
     Only the embedding output requires grad; the weights are frozen for the call.
     """
-    rows = torch.arange(ids.shape[0], device=ids.device)  # [b]
     with frozen_weights(adapter.model), torch.enable_grad():
         embeds = adapter.embed(ids).detach().requires_grad_(True)  # [b, l, d]
-        logits = adapter.logits_from_embeds(embeds, attention_mask)  # [b, l, V]
-        answer = logits[rows, answer_pos]  # [b, V]
+        answer = adapter.logits_at(None, answer_pos, attention_mask, embeds=embeds)  # [b, V], head at a_b only
         pred = answer.detach().argmax(dim=-1)  # [b]
         answer.gather(1, pred[:, None]).sum().backward()
     return embeds.grad.detach(), pred
