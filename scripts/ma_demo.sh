@@ -2,6 +2,7 @@
 # Mask-agnostic fine-tuning demo ([P1]) on the embedded MDLM, CPU-minutes budget (docs/finetune.md).
 #
 #   scripts/ma_demo.sh [OUT_DIR]        # default runs/ma_demo; N_ITEMS=100 by default
+#   BASE=runs/pretrain-cpu/mdlm_dream/final scripts/ma_demo.sh runs/ma_demo_dream   # any MDLM checkpoint
 #
 # 1. writes the synthetic instruction set (embedded vocabulary, OpenOrca layout);
 # 2. fully fine-tunes embedded-mdlm twice on it: CE+TV (beta 1) and the CE-only ablation (beta 0),
@@ -16,15 +17,19 @@ OUT=${1:-runs/ma_demo}
 N_ITEMS=${N_ITEMS:-100}
 GRID=${GRID:-0,1,2,5,10,20,50,100,200}
 MASKTAX=${MASKTAX:-masktax}
+BASE=${BASE:-embedded-mdlm}
+FT_STEPS=${FT_STEPS:-}   # e.g. FT_STEPS=2 for a smoke run of the whole pipeline
+STEPS_FLAG=()
+[ -n "$FT_STEPS" ] && STEPS_FLAG=(--max-steps "$FT_STEPS")
 
 $MASKTAX finetune make-data "$OUT/instruct.jsonl" --n 4000 --seed 0
 for loss in ce_tv ce; do
   $MASKTAX finetune --config "configs/finetune/embedded_${loss}.json" --data "$OUT/instruct.jsonl" \
-    --out "$OUT/ft_${loss}" --device cpu
+    --model "$BASE" --out "$OUT/ft_${loss}" --device cpu "${STEPS_FLAG[@]}"
 done
 
 # --full runs keep a complete checkpoint in final/, loadable as a --model (LoRA runs: `masktax finetune merge`).
-MODELS=(--model embedded-mdlm --model "$OUT/ft_ce_tv/final" --model "$OUT/ft_ce/final")
+MODELS=(--model "$BASE" --model "$OUT/ft_ce_tv/final" --model "$OUT/ft_ce/final")
 $MASKTAX probe masks "${MODELS[@]}" --n-items "$N_ITEMS" --grid "$GRID" --out "$OUT/masks" --device cpu
 $MASKTAX probe unmask "${MODELS[@]}" --n-items "$N_ITEMS" --grid "$GRID" --steps 2,4,6 --order random \
   --out "$OUT/unmask" --device cpu

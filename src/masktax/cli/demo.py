@@ -56,21 +56,25 @@ class DemoModels:
 
 
 def demo_models(out: Path, *, seed: int = 0) -> DemoModels:
-    """The demo's models: the embedded checkpoints if `embedded-mdlm` loads, else random stand-ins."""
+    """The demo's models: every installed embedded checkpoint (in EMBEDDED order), else stand-ins."""
     from masktax.errors import MasktaxError
     from masktax.models import load
 
-    try:
-        load("embedded-mdlm")
-    except MasktaxError as err:
-        print(f"masktax demo: embedded-mdlm is not available ({err}); using tiny random stand-ins", file=sys.stderr)
-        return DemoModels(build_stand_ins(out / "models", seed=seed), STAND_IN_NOTICE.format(reason=err, hidden=32))
-    names = ["embedded-mdlm", "embedded-ar"]
-    try:
-        load("embedded-mdlm-dream")
-        names.append("embedded-mdlm-dream")
-    except MasktaxError:
-        pass
+    names, reasons = [], []
+    for name in EMBEDDED:
+        try:
+            load(name)
+        except MasktaxError as err:
+            reasons.append(f"{name}: {err}")
+            continue
+        names.append(name)
+    if not names:
+        reason = "; ".join(reasons)
+        print(f"masktax demo: no embedded model is installed ({reason}); using tiny random stand-ins", file=sys.stderr)
+        return DemoModels(build_stand_ins(out / "models", seed=seed), STAND_IN_NOTICE.format(reason=reason, hidden=32))
+    missing = [n for n in EMBEDDED if n not in names]
+    if missing:
+        print(f"masktax demo: not installed yet: {', '.join(missing)}", file=sys.stderr)
     return DemoModels(tuple(names), None)
 
 

@@ -1,0 +1,45 @@
+"""`masktax demo`: which models it runs, and a tiny end-to-end run on the stand-ins."""
+
+from __future__ import annotations
+
+from masktax.cli import demo
+from masktax.errors import MasktaxError
+
+
+def fake_load(installed):
+    def load(name, **_):
+        if name not in installed:
+            raise MasktaxError(f"{name} is not installed")
+        return object()
+
+    return load
+
+
+def test_installed_embedded_models_are_used_in_order(monkeypatch, tmp_path):
+    monkeypatch.setattr("masktax.models.load", fake_load({"embedded-ar", "embedded-mdlm-dream"}))
+    chosen = demo.demo_models(tmp_path)
+    assert chosen.names == ("embedded-ar", "embedded-mdlm-dream") and chosen.notice is None
+    assert not (tmp_path / "models").exists()
+
+
+def test_without_embedded_models_the_demo_says_so_and_builds_stand_ins(monkeypatch, tmp_path):
+    monkeypatch.setattr("masktax.models.load", fake_load(set()))
+    chosen = demo.demo_models(tmp_path)
+    assert len(chosen.names) == 3 and all((tmp_path / "models").glob("*/config.json"))
+    assert "not installed" in chosen.notice and "RANDOM" in chosen.notice
+
+
+def test_demo_end_to_end_on_stand_ins_writes_one_report(monkeypatch, tmp_path):
+    monkeypatch.setattr(demo, "EMBEDDED", ("no-such-embedded-model",))  # as if none were installed
+    steps = tuple(s for s in demo.DEMO_STEPS if s.probe in ("accuracy", "masks", "uncertainty"))
+    monkeypatch.setattr(demo, "DEMO_STEPS", steps)
+    from masktax.cli.main import main
+
+    out = tmp_path / "demo"
+    code = main(["demo", "--out", str(out), "--n-items", "1", "--datasets", "country__smallest", "--no-progress"])
+    assert code == 0
+    report = (out / "report.md").read_text()
+    for probe in ("accuracy", "masks", "uncertainty"):
+        assert (out / probe / "summary.json").is_file()
+        assert f"masktax probe: {probe}" in report
+    assert "Untrained stand-ins" in report
