@@ -6,8 +6,9 @@
 #   bash scripts/train_embedded_cpu.sh stop       # SIGTERM: every run checkpoints and writes final/
 #
 # Runs live in runs/pretrain-cpu/<name>/ (configs/embedded/cpu/<name>.json: d128, 4 layers, the size
-# EMBEDDED_NOTES measured to learn the task on 2 cores). Each run stops by itself once the final
-# curriculum stage's gate reaches STOP_GATE three times in a row, or after MINUTES.
+# EMBEDDED_NOTES measured to learn the task on 2 cores). In the final curriculum stage every gate
+# also scores the probe suite (SUITE_ITEMS test points per dataset, runs/.../suite_eval.csv); a run
+# stops by itself once that accuracy reaches STOP_GATE three times in a row, or after MINUTES.
 # Rerunning the same command resumes every run from its latest checkpoint (exact resume); a solved
 # run just rewrites its final/ and exits.
 set -euo pipefail
@@ -15,6 +16,7 @@ cd "$(dirname "$0")/.."
 RUNS="${RUNS:-runs/pretrain-cpu}"
 MINUTES="${MINUTES:-600}"
 STOP_GATE="${STOP_GATE:-0.9}"
+SUITE_ITEMS="${SUITE_ITEMS:-4}"   # probe-suite test points per dataset scored at each final-stage gate
 PY="${PYTHON:-.venv/bin/python}"
 mkdir -p "$RUNS"
 
@@ -25,7 +27,8 @@ launch() {  # launch NAME [ARGS...]
   shift
   if running "$name"; then echo "$name: already running"; return; fi
   OMP_NUM_THREADS=1 setsid nohup "$PY" -m masktax.cli.pretrain --config "configs/embedded/cpu/$name.json" \
-    --out "$RUNS/$name" --device cpu --max-minutes "$MINUTES" --stop-gate "$STOP_GATE" --no-progress "$@" \
+    --out "$RUNS/$name" --device cpu --max-minutes "$MINUTES" --stop-gate "$STOP_GATE" \
+    --suite-items "$SUITE_ITEMS" --stop-on suite --no-progress "$@" \
     >>"$RUNS/$name.log" 2>&1 &
   echo "$name: launched (pid $!)"
 }

@@ -229,3 +229,49 @@ def test_snapshot_script_equals_final_at_the_same_step(tmp_path):
     ids = torch.tensor([[5, 6, 7, 8, a.mask_id]])
     with torch.no_grad():
         torch.testing.assert_close(a.logits(ids), b.logits(ids))
+
+
+def test_suite_accuracy_is_logged_and_can_stop_the_run(tmp_path):
+    """At final-stage gates the probe suite is scored (suite_eval.csv); stop_on suite uses it."""
+    cfg = tiny_config(tmp_path, stages=[{"name": "S4", "spec": {"n_examples": [2, 3], "max_tokens": 96}}])
+    out = tmp_path / "run"
+    args = ["pretrain", "--config", str(cfg), "--out", str(out), "--max-steps", "4", "--no-progress", "--device", "cpu",
+            "--suite-items", "1"]
+    assert main(args) == 0
+    rows = list(csv.DictReader((out / "suite_eval.csv").open()))
+    assert [int(r["step"]) for r in rows] == [2, 4]
+    assert all(0.0 <= float(r["suite_acc"]) <= 1.0 and r["n_items"] == "1" for r in rows)
+    out2 = tmp_path / "run2"
+    args2 = ["pretrain", "--config", str(cfg), "--out", str(out2), "--max-steps", "50", "--no-progress", "--device",
+             "cpu", "--suite-items", "1", "--stop-on", "suite", "--stop-gate", "0"]
+    assert main(args2) == 0
+    assert json.loads((out2 / "final" / "training_state.json").read_text())["step"] == 6  # patience 3 x gate_every 2
+    bad = ["pretrain", "--config", str(cfg), "--out", str(tmp_path / "run3"), "--stop-on", "suite", "--device", "cpu"]
+    assert main(bad) == 2  # stop_on suite needs --suite-items
+
+
+def test_suite_accuracy_of_a_model_that_always_answers_a():
+    """suite_accuracy reads the answer position like the accuracy probe: always-A scores exactly 1/3."""
+    from masktax.embedded.tokenizer import build_tokenizer
+    from masktax.prompts.encode import letter_token_ids
+    from masktax.tasks.words import all_words
+    from masktax.training.suite_eval import suite_accuracy
+
+    tok = build_tokenizer(all_words())
+    letters = letter_token_ids(tok)
+
+    class AlwaysA(torch.nn.Module):
+        """Every position predicts the letter A."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, input_ids=None, attention_mask=None, **_):
+            z = torch.zeros(*input_ids.shape, len(tok))
+            z[..., letters[0]] = 1.0
+            return type("Out", (), {"logits": z})()
+
+    acc = suite_accuracy(AlwaysA(), tok, causal=False, shift=False, mask_id=tok.mask_token_id,
+                         eos_id=tok.eos_token_id, max_length=4096, n_items=3)
+    assert acc == pytest.approx(1 / 3)  # test letters come in balanced triples: 'A' is right once per 3

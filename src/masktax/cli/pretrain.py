@@ -18,6 +18,10 @@ def pretrain(
     stop_gate: float | None = typer.Option(
         None, "--stop-gate", help="Stop once the final stage's gate accuracy reaches this 3 times in a row."
     ),
+    suite_items: int | None = typer.Option(
+        None, "--suite-items", help="Score the probe suite (N test points per dataset) at every final-stage gate."
+    ),
+    stop_on: str | None = typer.Option(None, "--stop-on", help="What --stop-gate applies to: gate or suite."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Pretrain an embedded MDLM / AR model with the gated curriculum; writes config, metrics, checkpoints, final/."""
@@ -25,7 +29,8 @@ def pretrain(
     from masktax.training.pretrain import run
     from masktax.training.pretrain_config import load_config
 
-    cfg = load_config(config).replace(max_steps=max_steps, seed=seed, init_from=init_from, stop_gate=stop_gate)
+    cfg = load_config(config).replace(max_steps=max_steps, seed=seed, init_from=init_from, stop_gate=stop_gate,
+                                          suite_items=suite_items, stop_on=stop_on)
     if max_minutes is not None and max_minutes <= 0:
         raise MasktaxError("--max-minutes must be positive")
     summary = run(cfg, out, device=device, max_minutes=max_minutes, progress=progress)

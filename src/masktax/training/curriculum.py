@@ -75,6 +75,7 @@ class CurriculumState:
     advances: list[list[int]] = field(default_factory=list)  # [step, new stage index]
     last_gate: float | None = None  # accuracy of the latest gate evaluation
     gates: list[list[float]] = field(default_factory=list)  # [step, stage, accuracy]
+    suite: list[list[float]] = field(default_factory=list)  # [step, probe-suite accuracy] (final stage)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -108,9 +109,16 @@ def pick_stage(rng: random.Random, state: CurriculumState, replay: float) -> int
     return state.stage
 
 
-def solved(state: CurriculumState, *, n_stages: int, threshold: float | None, patience: int) -> bool:
-    """True when the last `patience` gate evaluations were all on the final stage and >= threshold."""
-    if threshold is None or patience < 1 or len(state.gates) < patience:
+def solved(
+    state: CurriculumState, *, n_stages: int, threshold: float | None, patience: int, on: str = "gate"
+) -> bool:
+    """True when the last `patience` evaluations were all >= threshold: curriculum gates on the final
+    stage (`on="gate"`), or probe-suite accuracies (`on="suite"`, measured in the final stage only)."""
+    if threshold is None or patience < 1:
+        return False
+    if on == "suite":
+        return len(state.suite) >= patience and all(acc >= threshold for _, acc in state.suite[-patience:])
+    if len(state.gates) < patience:
         return False
     recent = state.gates[-patience:]
     return all(int(stage) == n_stages - 1 and acc >= threshold for _, stage, acc in recent)

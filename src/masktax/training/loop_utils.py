@@ -43,7 +43,7 @@ def lr_at(step: int, *, lr: float, warmup: int, schedule: str, max_steps: int, m
     return lr * (min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * frac)))
 
 
-RUN_LENGTH_FIELDS = ("max_steps", "init_from", "stop_gate", "stop_patience")
+RUN_LENGTH_FIELDS = ("max_steps", "init_from", "stop_gate", "stop_patience", "suite_items", "stop_on")
 
 
 def prepare_run_dir(out: Path, config: dict[str, Any], *, free: tuple[str, ...] = RUN_LENGTH_FIELDS) -> None:

@@ -41,6 +41,7 @@ from masktax.training.mdlm_loss import (
     sample_p,
 )
 from masktax.training.pretrain_config import PretrainConfig
+from masktax.training.suite_eval import suite_accuracy
 
 METRICS = ("step", "loss", "lr", "tokens", "stage", "gate_acc", "tokens_per_s", "elapsed_s")
 
@@ -214,7 +215,13 @@ def run(
     loop = lu.StepLoop(out, step=step, max_steps=cfg.max_steps, save_every=cfg.save_every, save=save,
                        max_minutes=max_minutes, progress=progress)
     try:
-        done = solved(state, n_stages=len(cfg.stages), threshold=cfg.stop_gate, patience=cfg.stop_patience)
+        def is_solved() -> bool:
+            return solved(state, n_stages=len(cfg.stages), threshold=cfg.stop_gate, patience=cfg.stop_patience,
+                          on=cfg.stop_on)
+
+        suite_log = lu.MetricsLog(out / "suite_eval.csv", ("step", "suite_acc", "n_items"),
+                                  resume_step=step if ckpt else None)
+        done = is_solved()
         with loop:
             while not done and loop.running(step):
                 lr = lu.lr_at(step, lr=cfg.lr, warmup=cfg.warmup_steps, schedule=cfg.schedule,
@@ -245,7 +252,14 @@ def run(
                 if step % cfg.gate_every == 0:
                     acc = gate_accuracy(cfg, model, words, encoder, cfg.stages[state.stage], step, dev)
                     gate(state, step=step, accuracy=acc, stages=cfg.stages, threshold=cfg.gate_threshold)
-                    done = solved(state, n_stages=len(cfg.stages), threshold=cfg.stop_gate, patience=cfg.stop_patience)
+                    if cfg.suite_items and state.stage == len(cfg.stages) - 1:
+                        suite_acc = suite_accuracy(
+                            model, tokenizer, causal=cfg.objective == "ar", shift=cfg.shift, mask_id=encoder.mask_id,
+                            eos_id=encoder.eos_id, max_length=cfg.model.max_length, n_items=cfg.suite_items,
+                        )
+                        state.suite.append([step, suite_acc])
+                        suite_log.write({"step": step, "suite_acc": suite_acc, "n_items": cfg.suite_items})
+                    done = is_solved()
                 if step % cfg.log_every == 0 or acc is not None or step == cfg.max_steps:
                     now = time.monotonic()
                     tps = tok_window / max(now - t_window, 1e-9)
@@ -254,7 +268,7 @@ def run(
                                "gate_acc": acc, "tokens_per_s": tps, "elapsed_s": elapsed + loop.seconds()})
                 loop.tick(step, loss=f"{loss_v:.3f}", stage=cfg.stages[state.stage].name, gate=state.last_gate)
                 if done:
-                    print(f"{cfg.name}: final stage solved (gate >= {cfg.stop_gate} {cfg.stop_patience}x) at step {step}",
+                    print(f"{cfg.name}: solved ({cfg.stop_on} >= {cfg.stop_gate} {cfg.stop_patience}x) at step {step}",
                           file=sys.stderr)
                     break
     finally:

@@ -72,6 +72,11 @@ class PretrainConfig:
     # on `stop_patience` consecutive evaluations (None: train to max_steps / the time budget)
     stop_gate: float | None = None
     stop_patience: int = 3
+    # the probe suite's one-mask accuracy (first `suite_items` test points of each dataset), measured
+    # at every gate of the final stage and logged to suite_eval.csv; stop_on "suite" applies
+    # stop_gate to it instead of the curriculum gate (0 items: off)
+    suite_items: int = 0
+    stop_on: str = "gate"
     # runtime
     seed: int = 0
     autocast: str = "auto"  # "auto" (bf16 on CUDA) | "bf16" | "off"
@@ -98,6 +103,9 @@ class PretrainConfig:
             (self.max_steps > 0 and self.warmup_steps >= 0, "max_steps must be positive, warmup_steps >= 0"),
             (self.stop_gate is None or 0.0 <= self.stop_gate <= 1.0, f"stop_gate must be in [0, 1], got {self.stop_gate}"),
             (self.stop_patience >= 1, f"stop_patience must be at least 1, got {self.stop_patience}"),
+            (self.suite_items >= 0, f"suite_items must be >= 0, got {self.suite_items}"),
+            (self.stop_on in ("gate", "suite"), f"stop_on must be gate or suite, got {self.stop_on!r}"),
+            (self.stop_on == "gate" or self.suite_items > 0, "stop_on 'suite' needs suite_items > 0"),
             (self.autocast in ("auto", "bf16", "off"), f"autocast must be auto, bf16 or off, got {self.autocast!r}"),
             (self.save_every > 0 and self.log_every > 0, "save_every and log_every must be positive"),
             (self.keep_checkpoints >= 1, "keep_checkpoints must be at least 1"),
