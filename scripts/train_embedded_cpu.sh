@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Train (or resume) the embedded models on a CPU-only machine, in the background, one core each.
 #
-#   bash scripts/train_embedded_cpu.sh            # start or resume: ar + mdlm now; mdlm_dream once ar/final exists
+#   bash scripts/train_embedded_cpu.sh            # start or resume ar, mdlm and (once ar/final exists) mdlm_dream
+#   bash scripts/train_embedded_cpu.sh start mdlm mdlm_dream   # only these (2 cores: two runs at a time)
 #   bash scripts/train_embedded_cpu.sh status     # the latest gate of each run
 #   bash scripts/train_embedded_cpu.sh stop       # SIGTERM: every run checkpoints and writes final/
 #
@@ -35,13 +36,21 @@ launch() {  # launch NAME [ARGS...]
 
 case "${1:-start}" in
   start)
-    launch ar
-    launch mdlm
-    if [ -d "$RUNS/ar/final" ] && ! running ar; then
-      launch mdlm_dream --init-from "$RUNS/ar/final"
-    else
-      echo "mdlm_dream: waits for ar/final (rerun this script once ar has finished)"
-    fi
+    shift || true
+    names=("$@")
+    [ ${#names[@]} -eq 0 ] && names=(ar mdlm mdlm_dream)
+    for name in "${names[@]}"; do
+      if [ "$name" = mdlm_dream ]; then
+        # initialised from the AR twin's final/ on its first start (ignored when resuming)
+        if [ -d "$RUNS/mdlm_dream" ] || [ -d "$RUNS/ar/final" ]; then
+          launch mdlm_dream --init-from "$RUNS/ar/final"
+        else
+          echo "mdlm_dream: waits for $RUNS/ar/final"
+        fi
+      else
+        launch "$name"
+      fi
+    done
     ;;
   status)
     for f in "$RUNS"/*/metrics.csv; do
