@@ -275,3 +275,51 @@ def test_suite_accuracy_of_a_model_that_always_answers_a():
     acc = suite_accuracy(AlwaysA(), tok, causal=False, shift=False, mask_id=tok.mask_token_id,
                          eos_id=tok.eos_token_id, max_length=4096, n_items=3)
     assert acc == pytest.approx(1 / 3)  # test letters come in balanced triples: 'A' is right once per 3
+
+
+def test_a_run_started_before_a_config_field_existed_still_resumes(tmp_path):
+    """config.json without a field added later (at its default) is the same config."""
+    cfg = tiny_config(tmp_path)
+    out = tmp_path / "run"
+    args = ["pretrain", "--config", str(cfg), "--out", str(out), "--max-steps", "2", "--no-progress", "--device", "cpu"]
+    assert main(args) == 0
+    stored = json.loads((out / "config.json").read_text())
+    del stored["mask_repeat"]
+    (out / "config.json").write_text(json.dumps(stored))
+    assert main(args[:5] + ["--max-steps", "3", "--no-progress", "--device", "cpu"]) == 0
+
+
+def test_mask_repeat_masks_the_repeated_word_with_its_letter():
+    """With the S0 stepping stone, answer-focused rows mask `B quirky` together when the letter is masked."""
+    from masktax.embedded.tokenizer import build_tokenizer
+    from masktax.training.batches import train_batch
+    from masktax.training.corpus import Encoder, all_words
+    from masktax.training.pretrain import step_loss
+
+    tok = build_tokenizer(all_words(WORDS))
+    enc = Encoder(tok)
+    stage = Stage.from_dict({"name": "S0", "spec": {"n_examples": [2, 3], "distractor_share": [0, 0],
+                                                    "repeat_prob": 1.0, "n_categories": 3, "rules": ["category"],
+                                                    "max_tokens": 96}})
+    batch = train_batch(seed=0, step=0, batch_size=4, words=WORDS, encoder=enc, stages=(stage,),
+                        state=CurriculumState(), replay=0.0, focus_share=1.0, eos_tail=False)
+    assert batch.repeat.sum() == batch.answer_pos.sum()  # every letter is followed by its repeated word
+    assert torch.equal(batch.repeat[:, 1:], batch.answer_pos[:, :-1])
+    seen = {}
+
+    class Spy(torch.nn.Module):
+        def forward(self, input_ids=None, attention_mask=None, **_):
+            seen["x"] = input_ids
+            return type("Out", (), {"logits": torch.zeros(*input_ids.shape, len(tok), requires_grad=True)})()
+
+    for flag in (False, True):
+        cfg = PretrainConfig.from_dict({"name": "t", "objective": "mdlm", "mask_repeat": flag,
+                                        "model": {"d_model": 8, "n_layers": 1, "n_heads": 1, "n_kv_heads": 1, "d_ff": 8}})
+        step_loss(cfg, Spy(), batch, enc.mask_id, torch.Generator().manual_seed(0))
+        x = seen["x"]
+        letter_masked = (x == enc.mask_id) & batch.answer_pos
+        after = torch.zeros_like(letter_masked)
+        after[:, 1:] = letter_masked[:, :-1]
+        repeat_masked = (x == enc.mask_id) & batch.repeat
+        assert letter_masked.any()
+        assert torch.equal(repeat_masked, after & batch.repeat) if flag else not repeat_masked.any()

@@ -24,9 +24,12 @@ class Batch:
     tail: torch.Tensor  # [b, l] bool: EOS tail after the episode (real only with eos_tail)
     focus: torch.Tensor  # [b] bool: answer-focused masking for this row
     stages: list[int]  # stage of each row (replay shows up here)
+    repeat: torch.Tensor | None = None  # [b, l] bool: the repeated word after a letter (S0/S1 stepping stone)
 
     def to(self, device: torch.device) -> Batch:
-        return Batch(*(t.to(device) for t in (self.ids, self.real, self.answer_pos, self.tail, self.focus)), self.stages)
+        tensors = (self.ids, self.real, self.answer_pos, self.tail, self.focus)
+        repeat = None if self.repeat is None else self.repeat.to(device)
+        return Batch(*(t.to(device) for t in tensors), self.stages, repeat)
 
 
 def _pad(encoded: Sequence[EncodedEpisode], tails: Sequence[int], eos_id: int, eos_tail: bool) -> tuple:
@@ -36,16 +39,18 @@ def _pad(encoded: Sequence[EncodedEpisode], tails: Sequence[int], eos_id: int, e
     ids = torch.full((b, width), eos_id, dtype=torch.long)  # [b, l]
     real = torch.zeros((b, width), dtype=torch.bool)  # [b, l]
     answer_pos = torch.zeros((b, width), dtype=torch.bool)  # [b, l]
+    repeat = torch.zeros((b, width), dtype=torch.bool)  # [b, l]
     tail = torch.zeros((b, width), dtype=torch.bool)  # [b, l]
     for r, e in enumerate(encoded):
         n = len(e.ids)
         ids[r, :n] = torch.tensor(e.ids)
         answer_pos[r, e.answer_positions] = True
+        repeat[r, list(e.repeat_positions)] = True
         tail[r, n:] = True
         # With eos_tail, the EOS run up to the batch width is text (LLaDA SFT pads with EOS that
         # the model must predict); without it, everything after the episode is padding.
         real[r, : (width if eos_tail else n)] = True
-    return ids, real, answer_pos, tail
+    return ids, real, answer_pos, tail, repeat
 
 
 def train_batch(
@@ -72,8 +77,8 @@ def train_batch(
         tails.append(rng.randint(0, spec.max_tail) if eos_tail else 0)
         which.append(k)
         focus.append(rng.random() < focus_share)
-    ids, real, answer_pos, tail = _pad(encoded, tails, encoder.eos_id, eos_tail)
-    return Batch(ids, real, answer_pos, tail, torch.tensor(focus, dtype=torch.bool), which)
+    ids, real, answer_pos, tail, repeat = _pad(encoded, tails, encoder.eos_id, eos_tail)
+    return Batch(ids, real, answer_pos, tail, torch.tensor(focus, dtype=torch.bool), which, repeat)
 
 
 @dataclass

@@ -185,6 +185,7 @@ class EncodedEpisode:
     answer_positions: list[int]  # every answer letter (context examples and query)
     query_pos: int  # the query's answer letter
     query_answer: int  # 0, 1, 2
+    repeat_positions: tuple[int, ...] = ()  # the repeated word right after a letter (stepping stone)
 
 
 class Encoder:
@@ -220,12 +221,15 @@ class Encoder:
             raise MasktaxError(f"one item needs {total} tokens, more than max_tokens={max_tokens}")
         ids: list[int] = []
         answers: list[int] = []
-        for k, (item_ids, off) in enumerate(parts[start:]):
+        repeats: list[int] = []
+        for k, ((item_ids, off), item) in enumerate(zip(parts[start:], ep.items[start:], strict=True)):
             if k:
                 ids.append(self.sep)
             answers.append(len(ids) + off)
+            if item.repeat:
+                repeats.append(len(ids) + off + 1)
             ids.extend(item_ids)
-        return EncodedEpisode(ids, answers, answers[-1], ep.items[-1].answer)
+        return EncodedEpisode(ids, answers, answers[-1], ep.items[-1].answer, tuple(repeats))
 
 
 def all_words(words: Mapping[str, Sequence[str]]) -> list[str]:

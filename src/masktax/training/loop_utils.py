@@ -46,16 +46,25 @@ def lr_at(step: int, *, lr: float, warmup: int, schedule: str, max_steps: int, m
 RUN_LENGTH_FIELDS = ("max_steps", "init_from", "stop_gate", "stop_patience", "suite_items", "stop_on")
 
 
-def prepare_run_dir(out: Path, config: dict[str, Any], *, free: tuple[str, ...] = RUN_LENGTH_FIELDS) -> None:
+def prepare_run_dir(
+    out: Path,
+    config: dict[str, Any],
+    *,
+    free: tuple[str, ...] = RUN_LENGTH_FIELDS,
+    normalize: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> None:
     """Create `out` with config.json, or check that an existing run dir holds the same config.
 
-    Fields in `free` may differ on resume (the run's length bounds and stopping rule; the start-only
+    `normalize` maps a stored config through the config class (fields added to the class since
+    the run started take their defaults, which keep the old behaviour). Fields in `free` may differ on resume (the run's length bounds and stopping rule; the start-only
     `init_from`, whose path moves when a run is carried to another machine); config.json is then updated.
     """
     out.mkdir(parents=True, exist_ok=True)
     file = out / "config.json"
     if file.is_file():
         old = json.loads(file.read_text())
+        if normalize is not None:  # an older run's config with the fields added since at their defaults
+            old = json.loads(json.dumps(normalize(old)))
         a = {k: v for k, v in old.items() if k not in free}
         b = {k: v for k, v in json.loads(json.dumps(config)).items() if k not in free}
         if a != b:

@@ -95,6 +95,12 @@ def step_loss(cfg: PretrainConfig, model: nn.Module, batch: Batch, mask_id: int,
     p = sample_p(b, p_min=cfg.p_min, generator=gen, device=ids.device)  # [b]
     _, masked_r = forward_mask(ids, maskable, p, mask_id=mask_id, generator=gen)  # [b, l]
     masked_f = answer_focused_mask(batch.answer_pos, generator=gen, q_lo=cfg.answer_q[0], q_hi=cfg.answer_q[1])
+    targets_f = batch.answer_pos  # [b, l]
+    if cfg.mask_repeat and batch.repeat is not None:
+        after_masked = torch.zeros_like(masked_f)  # [b, l]
+        after_masked[:, 1:] = masked_f[:, :-1]
+        masked_f = masked_f | (after_masked & batch.repeat)  # the letter's repeated word goes with it
+        targets_f = targets_f | batch.repeat
     if cfg.eos_tail:
         masked_f = masked_f | (batch.tail & real)  # trailing masks are EOS, as in LLaDA's SFT
     focus = batch.focus[:, None]  # [b, 1]
@@ -112,7 +118,7 @@ def step_loss(cfg: PretrainConfig, model: nn.Module, batch: Batch, mask_id: int,
         loss = loss + lr_ * (b - n_focus) / b
     if n_focus:
         rows = batch.focus
-        lf = masked_mean_ce(logits[rows], ids[rows], masked[rows] & batch.answer_pos[rows])
+        lf = masked_mean_ce(logits[rows], ids[rows], masked[rows] & targets_f[rows])
         loss = loss + lf * n_focus / b
     return loss
 
@@ -159,7 +165,7 @@ def run(
     """Train (or resume) the run in `out`; returns a summary dict (also the final state.json)."""
     out = Path(out)
     dev = resolve_device(device)
-    lu.prepare_run_dir(out, cfg.to_dict())
+    lu.prepare_run_dir(out, cfg.to_dict(), normalize=lambda old: PretrainConfig.from_dict(old).to_dict())
     lu.write_json(out / "env.json", lu.env_info(dev, cfg.seed))
     words = dict(words) if words is not None else load_corpus_words(cfg)
     tokenizer = build_tokenizer(all_words(words))

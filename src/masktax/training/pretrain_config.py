@@ -76,6 +76,9 @@ class PretrainConfig:
     # at every gate of the final stage and logged to suite_eval.csv; stop_on "suite" applies
     # stop_gate to it instead of the curriculum gate (0 items: off)
     suite_items: int = 0
+    # MDLM answer-focused rows: also mask the repeated word after a masked letter (S0/S1 stepping
+    # stone), so the query cannot be answered by copying the repeat back to its option's letter
+    mask_repeat: bool = False
     stop_on: str = "gate"
     # runtime
     seed: int = 0
