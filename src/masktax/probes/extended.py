@@ -23,7 +23,7 @@ from masktax.results.store import RunStore, atomic_write_json, read_json
 __all__ = [
     "ExtendedProbeSpec", "FLAGS", "ModelRunner", "check_option_names", "dataset_stats", "each_adapter",
     "each_model", "flag", "item_bar", "open_run", "parse_int", "parse_int_list", "probe_runner", "read_env", "rebuild_run",
-    "record_model", "render_run", "report_hooks", "resolve_format", "run_models", "what_was_run", "write_outputs",
+    "record_model", "render_run", "report_hooks", "resolve_format", "run_models", "write_outputs",
 ]  # loading's names are re-exported for the probes
 
 
@@ -205,21 +205,6 @@ def dataset_stats(by_dataset: Mapping[str, list[dict]], value: Callable[[dict], 
             per[name] = mean(values)
     m, ci = mean_ci95(list(per.values()))
     return {"mean": m if per else None, "ci95": ci, "per_dataset": per}
-
-
-def what_was_run(config: dict, env: dict, h: str) -> list[str]:
-    """The report's closing section: models, config and versions (as in every probe report)."""
-    import json
-
-    out = [f"{h}# What was run", "", "| model | kind | format | dtype | device | parameters | source |",
-           "|---|---|---|---|---|---|---|"]
-    for m, info in env.get("models", {}).items():
-        if m in config.get("models", []):
-            out.append(f"| {m} | {info.get('kind')} | {info.get('format')} | {info.get('dtype')} | "
-                       f"{info.get('device')} | {info.get('n_parameters')} | {info.get('source')} |")
-    versions = {k: env.get(k) for k in ("python", "torch", "transformers", "masktax", "git_commit", "platform")}
-    return out + ["", "Config:", "", "```json", json.dumps(config, indent=2), "```", "",
-                  "Environment:", "", "```json", json.dumps(versions, indent=2), "```", ""]
 
 
 def write_outputs(run_dir: Path, summary: dict, csv_text: str, report: str) -> None:

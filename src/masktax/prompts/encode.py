@@ -69,15 +69,6 @@ def _ids(tokenizer: Any, text: str) -> list[int]:
     return list(tokenizer.encode(text, add_special_tokens=False)) if text else []
 
 
-def _memo_ids(tokenizer: Any, text: str) -> list[int]:
-    texts = _cache(tokenizer).texts
-    if text not in texts:
-        if len(texts) > 4096:
-            texts.clear()
-        texts[text] = _ids(tokenizer, text)
-    return texts[text]
-
-
 def _special_prefix(tokenizer: Any) -> list[int]:
     """The special ids the tokenizer puts in front of a text by default (e.g. [BOS]); [] if none."""
     cache = _cache(tokenizer)

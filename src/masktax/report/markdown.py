@@ -108,13 +108,18 @@ def render(
     for name, caption in plots:
         out += [f"![{caption}]({prefix}plots/{name})", "", f"*{caption}*", ""]
     out += [f"{h}# Details", ""] + detail_table(summary) + [""]
-    out += [f"{h}# What was run", "", "| model | kind | format | dtype | device | parameters | source |",
-            "|---|---|---|---|---|---|---|"]
+    out += what_was_run(config, env, h)
+    return "\n".join(out)
+
+
+def what_was_run(config: dict, env: dict, h: str) -> list[str]:
+    """The report's closing section: models, config and versions (as in every probe report)."""
+    out = [f"{h}# What was run", "", "| model | kind | format | dtype | device | parameters | source |",
+           "|---|---|---|---|---|---|---|"]
     for m, info in env.get("models", {}).items():
         if m in config.get("models", []):
             out.append(f"| {m} | {info.get('kind')} | {info.get('format')} | {info.get('dtype')} | "
                        f"{info.get('device')} | {info.get('n_parameters')} | {info.get('source')} |")
     versions = {k: env.get(k) for k in ("python", "torch", "transformers", "masktax", "git_commit", "platform")}
-    out += ["", "Config:", "", "```json", json.dumps(config, indent=2), "```", "",
-            "Environment:", "", "```json", json.dumps(versions, indent=2), "```", ""]
-    return "\n".join(out)
+    return out + ["", "Config:", "", "```json", json.dumps(config, indent=2), "```", "",
+                  "Environment:", "", "```json", json.dumps(versions, indent=2), "```", ""]

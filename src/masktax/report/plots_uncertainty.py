@@ -18,8 +18,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from masktax.probes.extended import dataset_stats, what_was_run  # noqa: E402
-from masktax.report.markdown import pct  # noqa: E402
+from masktax.probes.extended import dataset_stats  # noqa: E402
+from masktax.report.markdown import pct, what_was_run  # noqa: E402
 from masktax.report.plots import _save, label  # noqa: E402
 from masktax.results.summary import SCHEMA_VERSION  # noqa: E402
 
