@@ -4,7 +4,7 @@
     masktax probe accuracy --model /tmp/ar-snapshot --n-items 20 --out /tmp/ar-acc
 
 `final/` is written only when a run stops; this gives the same layout (config.json, safetensors,
-tokenizer) for the newest `step-XXXXXX/` so a run can be probed mid-training.
+tokenizer) for the newest `step-NNNNNN/` so a run can be probed mid-training.
 """
 
 from __future__ import annotations

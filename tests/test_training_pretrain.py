@@ -175,14 +175,20 @@ def test_pack_round_trip_degrades_to_fit(tmp_path):
     assert opt is None or all(v.dtype == torch.bfloat16 for s in opt["state"].values() for k, v in s.items() if k != "step")
 
 
-def test_export_script_copies_final_with_training_record(tmp_path):
+def load_script(name: str):
+    """Import scripts/<name>.py as a module."""
     import importlib.util
 
-    out = tmp_path / "run"
-    assert main(["pretrain", "--config", str(tiny_config(tmp_path)), "--out", str(out), "--max-steps", "2", "--no-progress"]) == 0
-    spec = importlib.util.spec_from_file_location("export_embedded", REPO / "scripts" / "export_embedded.py")
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    return mod
+
+
+def test_export_script_copies_final_with_training_record(tmp_path):
+    out = tmp_path / "run"
+    assert main(["pretrain", "--config", str(tiny_config(tmp_path)), "--out", str(out), "--max-steps", "2", "--no-progress"]) == 0
+    mod = load_script("export_embedded")
     assert mod.main([str(out), "embedded-mdlm", "--dest-root", str(tmp_path / "w"), "--hardware", "cpu"]) == 0
     dest = tmp_path / "w" / "embedded-mdlm"
     info = json.loads((dest / "training.json").read_text())
@@ -215,15 +221,11 @@ def test_stop_gate_ends_the_run_once_the_last_stage_is_solved(tmp_path):
 
 
 def test_snapshot_script_equals_final_at_the_same_step(tmp_path):
-    import importlib.util
-
     from masktax.models import load
 
     out = tmp_path / "run"
     assert main(["pretrain", "--config", str(tiny_config(tmp_path)), "--out", str(out), "--max-steps", "3", "--no-progress"]) == 0
-    spec = importlib.util.spec_from_file_location("snapshot_run", REPO / "scripts" / "snapshot_run.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script("snapshot_run")
     assert mod.main([str(out), str(tmp_path / "snap")]) == 0
     a, b = load(str(out / "final")), load(str(tmp_path / "snap"))
     ids = torch.tensor([[5, 6, 7, 8, a.mask_id]])

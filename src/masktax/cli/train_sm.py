@@ -2,7 +2,7 @@
 
     masktax train-sm --config configs/train_sm/embedded.json --out runs/train_sm/embedded --max-minutes 30
 
-Writes config.json, env.json, metrics.csv (loss, omega_s/a/b, mean lambda), `step-XXXXXX/`
+Writes config.json, env.json, metrics.csv (loss, omega_s/a/b, mean lambda), `step-NNNNNN/`
 checkpoints and final/ (model, tokenizer, soft_mask.json). Rerunning the same command resumes.
 Decode with the trained omegas: `masktax generate --model RUN/final --soft-mask-from RUN/final`.
 """

@@ -57,13 +57,16 @@ class Adapter:
     def is_causal(self) -> bool:
         return self.kind == "ar"
 
+    def _position_kwargs(self, attention_mask: torch.Tensor | None) -> dict:
+        """HF models number positions 0..l-1 whatever the padding; count real tokens instead so a
+        left-padded row scores like the unpadded one (what HF generate does)."""
+        if attention_mask is None or not self.extra.get("position_ids"):
+            return {}
+        return {"position_ids": (attention_mask.long().cumsum(-1) - 1).clamp_min(0)}  # [b, l]
+
     def _forward(self, input_ids=None, inputs_embeds=None, attention_mask=None) -> torch.Tensor:
-        kwargs = {}
-        if attention_mask is not None and self.extra.get("position_ids"):
-            # HF models number positions 0..l-1 whatever the padding; count real tokens instead so a
-            # left-padded row scores like the unpadded one (what HF generate does).
-            kwargs["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp_min(0)  # [b, l]
-        out = self.model(input_ids=input_ids, inputs_embeds=inputs_embeds, attention_mask=attention_mask, **kwargs)
+        out = self.model(input_ids=input_ids, inputs_embeds=inputs_embeds, attention_mask=attention_mask,
+                         **self._position_kwargs(attention_mask))
         raw = out.logits if hasattr(out, "logits") else out[0]  # [b, l, V]
         return shift_logits(raw) if self.shift else raw
 
@@ -91,12 +94,9 @@ class Adapter:
         rows = torch.arange(ref.shape[0], device=ref.device)  # [b]
         raw = (positions - 1).clamp_min(0) if self.shift else positions  # [b] raw positions
         if self.extra.get("logits_to_keep", True) and self.kind != "uniform":
-            kwargs = {}
-            if attention_mask is not None and self.extra.get("position_ids"):
-                kwargs["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp_min(0)  # [b, l]
             try:
                 out = self.model(input_ids=ids, inputs_embeds=embeds, attention_mask=attention_mask,
-                                 logits_to_keep=raw[:, None], **kwargs)
+                                 logits_to_keep=raw[:, None], **self._position_kwargs(attention_mask))
             except TypeError:  # a forward without logits_to_keep
                 self.extra["logits_to_keep"] = False
             else:

@@ -30,14 +30,21 @@ def _config_value(config: object, *names: str, default: int) -> int:
     return default
 
 
-def bytes_per_token(adapter: Adapter, seq_len: int, *, full_logits: bool = True) -> int:
-    """Estimated peak activation bytes per token of a no-grad forward at length `seq_len` (formula above);
-    `full_logits=False` when only one position per sequence gets logits (`Adapter.logits_at`)."""
+def _dims(adapter: Adapter) -> tuple[int, int, int, int, int, int]:
+    """(vocabulary rows, hidden size, MLP width, heads, layers, bytes per element) of a model."""
     rows, d = adapter.embedding_weight().shape
     config = getattr(adapter.model, "config", None)
     ff = _config_value(config, "mlp_hidden_size", "intermediate_size", default=4 * d)
     heads = _config_value(config, "n_heads", "num_attention_heads", default=max(1, d // 128))
+    layers = _config_value(config, "n_layers", "num_hidden_layers", default=1)
     s = adapter.dtype.itemsize if hasattr(adapter.dtype, "itemsize") else torch.finfo(adapter.dtype).bits // 8
+    return rows, d, ff, heads, layers, s
+
+
+def bytes_per_token(adapter: Adapter, seq_len: int, *, full_logits: bool = True) -> int:
+    """Estimated peak activation bytes per token of a no-grad forward at length `seq_len` (formula above);
+    `full_logits=False` when only one position per sequence gets logits (`Adapter.logits_at`)."""
+    rows, d, ff, heads, _, s = _dims(adapter)
     logits = (s + 4) * rows if full_logits else -(-(s + 4) * rows // seq_len)
     return s * (6 * d + 3 * ff) + logits + 4 * heads * seq_len
 
@@ -51,12 +58,7 @@ def backward_bytes_per_token(adapter: Adapter, seq_len: int) -> int:
       + 2 * (s + 4) * V               the logits (every position) and their gradient in fp32
       + 4 * h * l                     one fp32 attention-score row per head (math fallback; bound)
     """
-    rows, d = adapter.embedding_weight().shape
-    config = getattr(adapter.model, "config", None)
-    ff = _config_value(config, "mlp_hidden_size", "intermediate_size", default=4 * d)
-    heads = _config_value(config, "n_heads", "num_attention_heads", default=max(1, d // 128))
-    layers = _config_value(config, "n_layers", "num_hidden_layers", default=1)
-    s = adapter.dtype.itemsize if hasattr(adapter.dtype, "itemsize") else torch.finfo(adapter.dtype).bits // 8
+    rows, d, ff, heads, layers, s = _dims(adapter)
     return layers * s * (10 * d + 4 * ff) + 2 * (s + 4) * rows + 4 * heads * seq_len
 
 

@@ -13,7 +13,7 @@ seeded permutation per epoch) with its own seeded views, so the data of an optim
 same however it is split over processes and accumulation, and a resumed run continues exactly.
 
 Run dir: config.json, env.json, data_stats.json (kept/truncated/dropped pairs), metrics.csv
-(total, ce, tv, lr, max_masks per step), tensorboard/ (if installed), `step-XXXXXX/` checkpoints
+(total, ce, tv, lr, max_masks per step), tensorboard/ (if installed), `step-NNNNNN/` checkpoints
 (trainable weights, optimiser, RNG, step and data position; `loop_utils`), and final/ (the peft
 adapter, or the full model in HF layout, plus tokenizer and finetune_config.json). The learning
 rate schedule is a pure function of the step, so the step is the scheduler's whole state.

@@ -2,7 +2,7 @@
 and the step loop's control (`StepLoop`: SIGTERM, time budget, progress bar, periodic and final
 checkpoints; `StopFlag`: SIGTERM as a flag).
 
-Checkpoint layout `step-XXXXXX/`: `model.safetensors` (fp32 state dict), `optimizer.pt`,
+Checkpoint layout `step-NNNNNN/`: `model.safetensors` (fp32 state dict), `optimizer.pt`,
 `state.json` (step, tokens, wall time, curriculum and data-generator state), `rng.pt` (torch/CUDA/
 python RNG states). A checkpoint is written to a temporary name and renamed, so a crash never
 leaves a half-written `step-*` directory.
@@ -103,7 +103,7 @@ def env_info(device: torch.device, seed: int) -> dict[str, Any]:
 
 
 def checkpoint_dirs(out: Path) -> list[Path]:
-    """Complete `step-XXXXXX` checkpoints, oldest first."""
+    """Complete `step-NNNNNN` checkpoints, oldest first."""
     return sorted(p for p in out.glob("step-[0-9]*") if p.is_dir() and (p / "state.json").is_file())
 
 
@@ -129,7 +129,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def save_checkpoint(
     out: Path, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any], *, keep: int
 ) -> Path:
-    """Write `step-XXXXXX/` atomically, then delete all but the newest `keep` checkpoints."""
+    """Write `step-NNNNNN/` atomically, then delete all but the newest `keep` checkpoints."""
     final = out / f"step-{step:06d}"
     tmp = out / f".tmp-step-{step:06d}"
     shutil.rmtree(tmp, ignore_errors=True)

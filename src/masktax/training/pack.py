@@ -1,6 +1,6 @@
 """Pack a run dir into one tar.gz under a size limit (to carry runs between GPU sessions), and unpack.
 
-The pack holds config.json, env.json, metrics.csv, final/ and the latest `step-XXXXXX/`. To fit
+The pack holds config.json, env.json, metrics.csv, final/ and the latest `step-NNNNNN/`. To fit
 `max_bytes` it degrades in order, recording what it did in `PACK.json`:
 1. everything as saved (exact resume);
 2. optimizer moments stored in bf16 (resume upcasts; close, not bit-exact);

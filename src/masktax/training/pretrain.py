@@ -5,7 +5,7 @@
 One step: draw a curriculum batch (`batches.train_batch`), apply the objective's loss
 (`mdlm_loss`: masked diffusion with 1/p weighting plus answer-focused rows; or next-token CE for
 the AR twin), AdamW with warm-up, gate the curriculum every `gate_every` steps. The run dir holds
-config.json, env.json, metrics.csv, `step-XXXXXX/` checkpoints (at `save_every`, on SIGTERM /
+config.json, env.json, metrics.csv, `step-NNNNNN/` checkpoints (at `save_every`, on SIGTERM /
 Ctrl-C / time budget, and at the end) and `final/` (HF layout + tokenizer). Rerunning the same
 command resumes from the latest checkpoint and reproduces the uninterrupted run's losses on CPU.
 """

@@ -16,7 +16,7 @@ on a batch whose per-step coin came up (probability p_sm), else one plain pass.
 Optimizer: AdamW with two learning rates, backbone (or adapter) `lr` and the omegas
 `omega_lr`, same warm-up and schedule. The run dir holds config.json, env.json, metrics.csv
 (loss, omega_s, omega_a, omega_b, mean lambda over the soft-masked positions, ...; also
-TensorBoard event files in tb/ when tensorboard is installed), `step-XXXXXX/` checkpoints (the
+TensorBoard event files in tb/ when tensorboard is installed), `step-NNNNNN/` checkpoints (the
 trainable tensors, omegas included, optimizer and RNG state: exact resume) and `final/`: an
 HF-layout model (for adapters: merged into the base weights, the adapter itself in
 final/adapter/), its tokenizer and `soft_mask.json` (omega_s, omega_a, omega_b, k, raw values,
