@@ -5,6 +5,8 @@
 #   bash scripts/train_embedded_cpu.sh start mdlm mdlm_dream   # only these (2 cores: two runs at a time)
 #   bash scripts/train_embedded_cpu.sh status     # the latest gate of each run
 #   bash scripts/train_embedded_cpu.sh stop       # SIGTERM: every run checkpoints and writes final/
+#   PRETRAIN_ARGS="--decay-start 3421 --decay-steps 600" bash scripts/train_embedded_cpu.sh start ar
+#                                                  # end a plateaued run with a learning-rate anneal (kept on resume)
 #
 # Runs live in runs/pretrain-cpu/<name>/ (configs/embedded/cpu/<name>.json: d128, 4 layers, the size
 # EMBEDDED_NOTES measured to learn the task on 2 cores). In the final curriculum stage every gate
@@ -29,7 +31,7 @@ launch() {  # launch NAME [ARGS...]
   if running "$name"; then echo "$name: already running"; return; fi
   OMP_NUM_THREADS=1 setsid nohup "$PY" -m masktax.cli.pretrain --config "configs/embedded/cpu/$name.json" \
     --out "$RUNS/$name" --device cpu --max-minutes "$MINUTES" --stop-gate "$STOP_GATE" \
-    --suite-items "$SUITE_ITEMS" --stop-on suite --no-progress "$@" \
+    --suite-items "$SUITE_ITEMS" --stop-on suite --no-progress ${PRETRAIN_ARGS:-} "$@" \
     >>"$RUNS/$name.log" 2>&1 &
   echo "$name: launched (pid $!)"
 }

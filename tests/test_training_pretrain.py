@@ -159,6 +159,26 @@ def test_lr_schedule():
     assert lr_at(10, schedule="cosine", **kw) == pytest.approx(1.0)
     assert lr_at(110, schedule="cosine", **kw) == pytest.approx(0.1)
     assert lr_at(60, schedule="cosine", **kw) == pytest.approx(0.55)
+    wsd = {**kw, "schedule": "wsd", "decay_start": 50, "decay_steps": 20}
+    assert lr_at(49, **wsd) == 1.0 and lr_at(50, **wsd) == pytest.approx(1.0)
+    assert lr_at(60, **wsd) == pytest.approx(0.55) and lr_at(70, **wsd) == pytest.approx(0.1)
+    assert lr_at(500, **wsd) == pytest.approx(0.1)
+
+
+def test_an_anneal_added_on_resume_is_kept_and_cannot_rewrite_history(tmp_path):
+    cfg = tiny_config(tmp_path)
+    out = tmp_path / "run"
+    args = ["pretrain", "--config", str(cfg), "--no-progress", "--device", "cpu", "--out", str(out)]
+    assert main([*args, "--max-steps", "4"]) == 0
+    assert main([*args, "--max-steps", "6", "--decay-start", "2", "--decay-steps", "2"]) == 2  # would change step 2
+    assert main([*args, "--max-steps", "6", "--decay-start", "4", "--decay-steps", "2"]) == 0
+    assert main([*args, "--max-steps", "8"]) == 0  # resumed without the flag: the anneal stays
+    lrs = [float(r["lr"]) for r in metrics(out)]
+    stored = json.loads((out / "config.json").read_text())
+    assert (stored["schedule"], stored["decay_start"], stored["decay_steps"]) == ("wsd", 4, 2)
+    peak = lrs[3]
+    assert lrs[4] == pytest.approx(peak) and lrs[5] == pytest.approx(peak * 0.55)
+    assert lrs[6] == lrs[7] == pytest.approx(peak * stored["min_lr_ratio"])
 
 
 def test_pack_round_trip_degrades_to_fit(tmp_path):

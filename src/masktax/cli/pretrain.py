@@ -22,6 +22,11 @@ def pretrain(
         None, "--suite-items", help="Score the probe suite (N test points per dataset) at every final-stage gate."
     ),
     stop_on: str | None = typer.Option(None, "--stop-on", help="What --stop-gate applies to: gate or suite."),
+    decay_start: int | None = typer.Option(
+        None, "--decay-start", help="Anneal from this step on (schedule 'wsd'); a resumed run may add it from its "
+        "latest checkpoint on."
+    ),
+    decay_steps: int | None = typer.Option(None, "--decay-steps", help="Length of the anneal (default 1000)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Pretrain an embedded MDLM / AR model with the gated curriculum; writes config, metrics, checkpoints, final/."""
@@ -30,7 +35,16 @@ def pretrain(
     from masktax.training.pretrain_config import load_config
 
     cfg = load_config(config).replace(max_steps=max_steps, seed=seed, init_from=init_from, stop_gate=stop_gate,
-                                          suite_items=suite_items, stop_on=stop_on)
+                                          suite_items=suite_items, stop_on=stop_on, decay_start=decay_start,
+                                          decay_steps=decay_steps, schedule="wsd" if decay_start is not None else None)
+    stored = out / "config.json"
+    if decay_start is None and stored.is_file():  # resuming an annealing run keeps its anneal
+        import json
+
+        old = json.loads(stored.read_text())
+        if old.get("schedule") == "wsd":
+            cfg = cfg.replace(schedule="wsd", decay_start=old.get("decay_start"),
+                              decay_steps=decay_steps or old.get("decay_steps"), min_lr_ratio=old.get("min_lr_ratio"))
     if max_minutes is not None and max_minutes <= 0:
         raise MasktaxError("--max-minutes must be positive")
     summary = run(cfg, out, device=device, max_minutes=max_minutes, progress=progress)

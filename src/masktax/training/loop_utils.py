@@ -33,12 +33,25 @@ from torch import nn
 from masktax.errors import MasktaxError
 
 
-def lr_at(step: int, *, lr: float, warmup: int, schedule: str, max_steps: int, min_ratio: float) -> float:
-    """Linear warm-up over `warmup` steps, then constant or cosine down to `min_ratio * lr` at `max_steps`."""
+def lr_at(
+    step: int, *, lr: float, warmup: int, schedule: str, max_steps: int, min_ratio: float,
+    decay_start: int | None = None, decay_steps: int = 0,
+) -> float:
+    """Linear warm-up over `warmup` steps, then one of three shapes.
+
+    "constant"; "cosine" down to `min_ratio * lr` at `max_steps`; "wsd" (warm-up, stable, decay):
+    constant until `decay_start`, then cosine down to `min_ratio * lr` over `decay_steps`, then
+    held there (the anneal that ends a run whose length was not known in advance).
+    """
     if warmup and step < warmup:
         return lr * (step + 1) / warmup
     if schedule == "constant":
         return lr
+    if schedule == "wsd":
+        if decay_start is None or step < decay_start:
+            return lr
+        frac = min(1.0, (step - decay_start) / max(1, decay_steps))
+        return lr * (min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * frac)))
     frac = min(1.0, (step - warmup) / max(1, max_steps - warmup))
     return lr * (min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * frac)))
 

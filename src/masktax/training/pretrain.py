@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import math
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -153,6 +154,33 @@ def save_final(model: nn.Module, tokenizer, cfg: PretrainConfig, path: Path) -> 
     tokenizer.save_pretrained(path)
 
 
+SCHEDULE_FIELDS = ("schedule", "decay_start", "decay_steps", "min_lr_ratio")
+
+
+def schedule_lr(cfg: PretrainConfig, step: int) -> float:
+    """The configured learning rate at `step` (before any re-warm-up after a packed checkpoint)."""
+    return lu.lr_at(step, lr=cfg.lr, warmup=cfg.warmup_steps, schedule=cfg.schedule, max_steps=cfg.max_steps,
+                    min_ratio=cfg.min_lr_ratio, decay_start=cfg.decay_start, decay_steps=cfg.decay_steps)
+
+
+def check_schedule_change(out: Path, cfg: PretrainConfig) -> None:
+    """A resumed run may change its learning-rate schedule (e.g. add the final anneal) or its
+    length only where the change leaves every step it already trained as it was, so that the
+    final config.json still describes the whole run exactly."""
+    file, ckpt = out / "config.json", lu.latest_checkpoint(out)
+    if not file.is_file() or ckpt is None:
+        return
+    old = PretrainConfig.from_dict(json.loads(file.read_text()))
+    done = int(json.loads((ckpt / "state.json").read_text())["step"])
+    for t in range(done):
+        if not math.isclose(schedule_lr(old, t), schedule_lr(cfg, t), rel_tol=1e-12):
+            raise MasktaxError(
+                f"'{out}' already trained {done} steps; this schedule would change the learning rate of step {t} "
+                f"({schedule_lr(old, t):.3g} -> {schedule_lr(cfg, t):.3g}). Start the anneal at or after step {done} "
+                f"(--decay-start {done}) or use another --out"
+            )
+
+
 def run(
     cfg: PretrainConfig,
     out: str | Path,
@@ -165,7 +193,9 @@ def run(
     """Train (or resume) the run in `out`; returns a summary dict (also the final state.json)."""
     out = Path(out)
     dev = resolve_device(device)
-    lu.prepare_run_dir(out, cfg.to_dict(), normalize=lambda old: PretrainConfig.from_dict(old).to_dict())
+    check_schedule_change(out, cfg)
+    lu.prepare_run_dir(out, cfg.to_dict(), free=lu.RUN_LENGTH_FIELDS + SCHEDULE_FIELDS,
+                       normalize=lambda old: PretrainConfig.from_dict(old).to_dict())
     lu.write_json(out / "env.json", lu.env_info(dev, cfg.seed))
     words = dict(words) if words is not None else load_corpus_words(cfg)
     tokenizer = build_tokenizer(all_words(words))
@@ -230,8 +260,7 @@ def run(
         done = is_solved()
         with loop:
             while not done and loop.running(step):
-                lr = lu.lr_at(step, lr=cfg.lr, warmup=cfg.warmup_steps, schedule=cfg.schedule,
-                              max_steps=cfg.max_steps, min_ratio=cfg.min_lr_ratio)
+                lr = schedule_lr(cfg, step)
                 if rewarm is not None and cfg.warmup_steps:
                     lr *= min(1.0, (step - rewarm + 1) / cfg.warmup_steps)
                 for group in opt.param_groups:

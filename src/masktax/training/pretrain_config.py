@@ -62,7 +62,9 @@ class PretrainConfig:
     batch_size: int = 16  # episodes per step
     lr: float = 1.5e-3
     min_lr_ratio: float = 0.1  # cosine floor
-    schedule: str = "constant"  # "constant" | "cosine" (after warm-up)
+    schedule: str = "constant"  # "constant" | "cosine" (after warm-up) | "wsd" (constant, then a cosine anneal)
+    decay_start: int | None = None  # wsd: the step at which the anneal begins
+    decay_steps: int = 1000  # wsd: length of the anneal (down to min_lr_ratio * lr)
     warmup_steps: int = 100
     weight_decay: float = 0.01
     betas: tuple[float, float] = (0.9, 0.95)
@@ -102,7 +104,10 @@ class PretrainConfig:
             (self.gate_every > 0 and self.gate_size > 0, "gate_every and gate_size must be positive"),
             (0.0 <= self.replay < 1.0, "replay must be in [0, 1)"),
             (self.batch_size > 0 and self.lr > 0, "batch_size and lr must be positive"),
-            (self.schedule in ("constant", "cosine"), f"schedule must be 'constant' or 'cosine', got {self.schedule!r}"),
+            (self.schedule in ("constant", "cosine", "wsd"),
+             f"schedule must be 'constant', 'cosine' or 'wsd', got {self.schedule!r}"),
+            (self.schedule != "wsd" or (self.decay_start is not None and self.decay_start >= 0 and self.decay_steps > 0),
+             "schedule 'wsd' needs decay_start >= 0 and decay_steps > 0"),
             (self.max_steps > 0 and self.warmup_steps >= 0, "max_steps must be positive, warmup_steps >= 0"),
             (self.stop_gate is None or 0.0 <= self.stop_gate <= 1.0, f"stop_gate must be in [0, 1], got {self.stop_gate}"),
             (self.stop_patience >= 1, f"stop_patience must be at least 1, got {self.stop_patience}"),
