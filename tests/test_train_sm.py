@@ -163,3 +163,15 @@ def test_dora_on_shifted_model_with_instruction_data(tmp_path):
     bad.write_text(json.dumps({"question": "no response"}) + "\n")
     with pytest.raises(MasktaxError, match="response"):
         run(cfg.replace(data=str(bad)), tmp_path / "bad", device="cpu", progress=False)
+
+
+def test_shipped_train_sm_configs_load() -> None:
+    from pathlib import Path
+
+    from masktax.training.train_sm import load_sm_config
+
+    files = sorted((Path(__file__).parent.parent / "configs" / "train_sm").glob("*.json"))
+    cfgs = {f.stem: load_sm_config(f) for f in files}
+    assert {"embedded", "embedded_cpu", "llada_lora", "dream_dora"} <= set(cfgs)
+    assert all(c.p_sm == 0.8 for c in cfgs.values())
+    assert cfgs["embedded_cpu"].omega_lr > cfgs["embedded"].omega_lr

@@ -49,17 +49,25 @@ def bytes_per_token(adapter: Adapter, seq_len: int, *, full_logits: bool = True)
     return s * (6 * d + 3 * ff) + logits + 4 * heads * seq_len
 
 
-def backward_bytes_per_token(adapter: Adapter, seq_len: int) -> int:
+def backward_bytes_per_token(adapter: Adapter, seq_len: int, *, full_logits: bool = True) -> int:
     """Estimated peak bytes per token of a forward + backward to the input embeddings with frozen
     weights (gradient attribution): every layer keeps what its backward needs,
 
         n_layers * s * (10 d + 4 f)   norm inputs/outputs, q/k/v, attention output, residuals, and
                                       SwiGLU's gate, up, activation and product
-      + 2 * (s + 4) * V               the logits (every position) and their gradient in fp32
+      + n_layers * (4 - s) * 12 d     the fp32 copies that RMSNorm and RoPE make of half-precision
+                                      inputs (two norms' inputs and outputs, q and k)
+      + 2 * (s + 4) * V               the logits and their gradient in fp32 (every position with
+                                      full_logits; one row per sequence with `Adapter.logits_at`)
       + 4 * h * l                     one fp32 attention-score row per head (math fallback; bound)
+
+    Checked against measured peaks by bench/bench_attribution_memory.py.
     """
     rows, d, ff, heads, layers, s = _dims(adapter)
-    return layers * s * (10 * d + 4 * ff) + 2 * (s + 4) * rows + 4 * heads * seq_len
+    logits = 2 * (s + 4) * rows
+    if not full_logits:
+        logits = -(-logits // seq_len)
+    return layers * (s * (10 * d + 4 * ff) + max(0, 4 - s) * 12 * d) + logits + 4 * heads * seq_len
 
 
 def auto_batch_size(
@@ -82,7 +90,9 @@ def auto_batch_size(
         return min(CPU_BATCH_SIZE, max_batch)
     free, _total = torch.cuda.mem_get_info(device)
     per_token = (
-        backward_bytes_per_token(adapter, seq_len) if backward else bytes_per_token(adapter, seq_len, full_logits=full_logits)
+        backward_bytes_per_token(adapter, seq_len, full_logits=full_logits)
+        if backward
+        else bytes_per_token(adapter, seq_len, full_logits=full_logits)
     )
     per_seq = seq_len * per_token
     return max(1, min(max_batch, int(headroom * free // per_seq)))

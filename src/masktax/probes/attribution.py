@@ -170,7 +170,7 @@ def _plan(adapter: Adapter, items: list[ProbeItem], batch_size: int | str) -> li
     if batch_size == "auto" and adapter.device.type == "cuda":
         from masktax.models.batching import auto_batch_size
 
-        rows, tokens = auto_batch_size(adapter, max(lengths), backward=True), None  # from free memory
+        rows, tokens = auto_batch_size(adapter, max(lengths), backward=True, full_logits=False), None  # from free memory
     elif batch_size == "auto":
         rows, tokens = None, max(max(lengths), token_budget(adapter, max(lengths)) // BACKWARD_SHARE)
     else:
