@@ -146,7 +146,7 @@ def main() -> None:
                         "per_seq_bytes": per_seq, "estimate_per_seq_bytes": est, "max_batch_80gb": fits})
         print(f"batch {batch}: per layer {per_layer / GIB:.3f} GiB -> 32 layers {act32 / GIB:.2f} GiB "
               f"({per_seq / GIB:.2f} GiB/row; estimate {est / GIB:.2f} GiB/row, ratio {est / per_seq:.2f}); "
-              f"peak at batch 1 {(weights + per_seq) / 1e9:.1f} GB; rows that fit 80 GB: {fits}")
+              f"weights + one row {(weights + per_seq) / 1e9:.1f} GB; rows that fit 80 GB: {fits}")
     if args.json:
         Path(args.json).write_text(json.dumps({"seq_len": args.seq_len, "weights_bytes": weights, "rows": rows,
                                                "summary": summary}, indent=2) + "\n")
