@@ -144,15 +144,16 @@ def test_bad_inputs_raise_masktax_error(llada_dir: Path, tmp_path: Path) -> None
     assert paper_defaults("base", beta=0.0, lr=None) == (0.0, 1e-6)
 
 
-@pytest.mark.slow
 def test_two_process_ddp_matches_one_process(llada_dir: Path, tmp_path: Path) -> None:
-    """Two CPU processes (torchrun; accelerate picks MULTI_CPU with gloo): same losses as one process on the
-    same global batch. (`accelerate launch --cpu` hands several CPU processes to mpirun, absent here.)"""
+    """`accelerate launch --multi_gpu --num_processes 2` on a CPU-only machine starts two gloo processes
+    (accelerate's `--cpu` would hand them to mpirun, or silently start one): same losses as one process
+    on the same global batch."""
     args = ["finetune", "--model", str(llada_dir), "--data", "synthetic", "--max-steps", "2", "--full",
             "--max-context", "96", "--min-masks", "4", "--max-masks", "16", "--grad-accum", "1", "--lr", "1e-3", "--no-progress",
             "--device", "cpu"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29517",
               "-m", "masktax.cli.main"]
     subprocess.run([*launch, *args, "--batch-size", "2", "--out", str(tmp_path / "ddp")], check=True, env=env,
                    timeout=600)
