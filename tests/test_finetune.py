@@ -162,3 +162,10 @@ def test_two_process_ddp_matches_one_process(llada_dir: Path, tmp_path: Path) ->
     assert json.loads((tmp_path / "ddp" / "env.json").read_text())["world_size"] == 2
     for r1, r2 in zip(ddp, single, strict=True):
         assert float(r1["total"]) == pytest.approx(float(r2["total"]), rel=1e-4)
+
+
+def test_fsdp_on_cpu_is_a_clear_error(llada_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")  # what `accelerate launch --use_fsdp` sets
+    rc = main(["finetune", "--model", str(llada_dir), "--data", "synthetic", "--max-steps", "1", "--full",
+               "--device", "cpu", "--no-progress", "--out", str(tmp_path / "r")])
+    assert rc == 2 and "--multi_gpu" in capsys.readouterr().err

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -116,6 +117,9 @@ def run(cfg: FinetuneConfig, out: str | Path, *, device: str = "auto", max_minut
         raise MasktaxError(f"device '{device}' requested but CUDA is not available")
     cpu = device == "cpu" or not torch.cuda.is_available()
     mp = cfg.mixed_precision if cfg.mixed_precision != "auto" else ("no" if cpu else "bf16")
+    if cpu and os.environ.get("ACCELERATE_USE_FSDP", "false").lower() in ("1", "true"):
+        raise MasktaxError("FSDP (accelerate launch --use_fsdp) needs GPUs; on CPU use DDP: "
+                           "accelerate launch --multi_gpu --num_processes N")
     acc = Accelerator(cpu=cpu, mixed_precision=mp)
     main = acc.is_main_process
     dev = torch.device("cpu") if acc.device.type == "cpu" else acc.device  # multi-CPU reports "cpu:<rank>"
