@@ -98,26 +98,12 @@ def tokenizer_dir(name: str) -> Path:
     model card (`masktax models`) or a Hub id already in the local cache.
     """
     from masktax.models.cards import card_for
-    from masktax.models.load import resolve_path
+    from masktax.models.load import hub_snapshot, resolve_path
 
     card = card_for(name)
     if name.lower().startswith("embedded-") or Path(name).expanduser().exists():
         return resolve_path(name, card)
-    from huggingface_hub import snapshot_download
-
-    repo = card.hf_id if card is not None and card.hf_id else name
-    try:
-        return Path(snapshot_download(repo, local_files_only=True, allow_patterns=TOKENIZER_PATTERNS))
-    except Exception as offline_err:  # not cached (any hub error means the same here)
-        if card is None:
-            raise MasktaxError(
-                f"unknown model '{name}': not a directory, not in the local Hugging Face cache, and not a known "
-                "name; `masktax models` lists known names"
-            ) from offline_err
-    try:
-        return Path(snapshot_download(repo, allow_patterns=TOKENIZER_PATTERNS))
-    except Exception as err:
-        raise MasktaxError(f"could not download the tokenizer of '{repo}' from the Hugging Face Hub: {err}") from err
+    return hub_snapshot(name, card, TOKENIZER_PATTERNS)
 
 
 def model_tokenizer(name: str, *, trust_remote_code: bool = False, mask_token_id: int | None = None) -> tuple[Any, int]:

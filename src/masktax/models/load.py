@@ -75,11 +75,20 @@ def resolve_path(name: str, card: ModelCard | None) -> Path:
         return local
     if local.exists():
         raise MasktaxError(f"'{name}' is a file; pass the checkpoint directory that holds config.json")
+    return hub_snapshot(name, card, MODEL_PATTERNS)
+
+
+MODEL_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt"]
+
+
+def hub_snapshot(name: str, card: ModelCard | None, patterns: list[str]) -> Path:
+    """A Hub snapshot of `name` (a card's Hub id, or the name itself): the local cache first; a
+    download of the files matching `patterns` only for known cards (a clear error otherwise)."""
     from huggingface_hub import snapshot_download
 
     repo = card.hf_id if card is not None and card.hf_id else name
     try:
-        return Path(snapshot_download(repo, local_files_only=True))
+        return Path(snapshot_download(repo, local_files_only=True, allow_patterns=patterns))
     except Exception as offline_err:  # not in the local cache (any hub error means the same here)
         if card is None:
             raise MasktaxError(
@@ -87,7 +96,7 @@ def resolve_path(name: str, card: ModelCard | None) -> Path:
                 "name; `masktax models` lists known names"
             ) from offline_err
     try:
-        return Path(snapshot_download(repo, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt"]))
+        return Path(snapshot_download(repo, allow_patterns=patterns))
     except Exception as err:
         raise MasktaxError(f"could not download '{repo}' from the Hugging Face Hub: {err}") from err
 
