@@ -56,3 +56,9 @@ def test_compare_errors(tmp_path: Path) -> None:
         compare_cli.compare_runs([run], tmp_path / "o", ["a", "b"])
     with pytest.raises(MasktaxError, match="same name"):
         compare_cli.compare_runs([run, run], tmp_path / "o")
+
+
+def test_short_names_for_checkpoint_paths() -> None:
+    assert compare_cli.short_name("runs/ma_demo/ft_ce_tv/final") == "ft_ce_tv"
+    assert compare_cli.short_name("embedded-mdlm") == "embedded-mdlm"
+    assert compare_cli.short_name("GSAI-ML/LLaDA-8B-Base") == "GSAI-ML/LLaDA-8B-Base"

@@ -96,28 +96,56 @@ def write_markdown(curves: list[dict], averaged: list[dict], probes: list[str]) 
     return "\n".join(lines) + "\n"
 
 
+def short_name(model: str) -> str:
+    """A legend name for a model: a checkpoint path's directory name (its parent for `.../final`)."""
+    parts = [p for p in model.replace("\\", "/").split("/") if p]
+    if len(parts) < 2:
+        return model
+    return "/".join(parts[-2:]) if parts[-1] not in ("final",) else parts[-2]
+
+
 def plot(curves: list[dict], path: Path, xlabel: str) -> None:
+    """One panel per (run, series), one colour per model across panels, 95% CI bands."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.2, 4.6))
+    panels = list(dict.fromkeys((c["run"], c["series"]) for c in curves))
+    models = list(dict.fromkeys(c["model"] for c in curves))
+    colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(models)}
+    ncols = min(4, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 2.9 * nrows), squeeze=False, sharey=True)
     numeric = all(isinstance(p["x"], (int, float)) for c in curves for p in c["points"])
-    for c in curves:
-        xs = [p["x"] for p in c["points"]] if numeric else [str(p["x"]) for p in c["points"]]
-        ys = [p["accuracy"] for p in c["points"]]
-        (line,) = ax.plot(xs, ys, marker="o", markersize=3, label=c["label"])
-        cis = [p.get("ci95") for p in c["points"]]
-        if all(ci for ci in cis):
-            ax.fill_between(xs, [ci[0] for ci in cis], [ci[1] for ci in cis], color=line.get_color(), alpha=0.12,
-                            linewidth=0)
-    if numeric:
-        ax.set_xscale("symlog", linthresh=1)
-    ax.axhline(1 / 3, color="grey", linestyle=":", linewidth=1, label="chance (1/3)")
-    ax.set(xlabel=xlabel, ylabel="accuracy (mean over datasets, 95% CI)", ylim=(-0.02, 1.02))
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
+    for ax, (run, series) in zip(axes.flat, panels, strict=False):
+        for c in (c for c in curves if (c["run"], c["series"]) == (run, series)):
+            xs = [p["x"] for p in c["points"]] if numeric else [str(p["x"]) for p in c["points"]]
+            ys = [p["accuracy"] for p in c["points"]]
+            colour = colours[c["model"]]
+            ax.plot(xs, ys, marker="o", markersize=3, color=colour, label=short_name(c["model"]))
+            cis = [p.get("ci95") for p in c["points"]]
+            if all(ci for ci in cis):
+                ax.fill_between(xs, [ci[0] for ci in cis], [ci[1] for ci in cis], color=colour, alpha=0.10,
+                                linewidth=0)
+        if numeric:
+            ax.set_xscale("symlog", linthresh=1)
+        ax.axhline(1 / 3, color="grey", linestyle=":", linewidth=1)
+        ax.set_title(" / ".join(s for s in (run, series) if s), fontsize=8)
+        ax.set(ylim=(-0.02, 1.02))
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=7)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("accuracy (95% CI)", fontsize=8)
+    for ax in axes.flat[max(0, len(panels) - ncols):len(panels)]:  # the lowest panel of each column
+        ax.set_xlabel(xlabel, fontsize=8)
+    handles = [plt.Line2D([], [], color=colours[m], marker="o", markersize=3) for m in models]
+    handles.append(plt.Line2D([], [], color="grey", linestyle=":"))
+    fig.legend(handles, [short_name(m) for m in models] + ["chance (1/3)"], loc="lower center",
+               ncol=min(4, len(models) + 1), fontsize=8, bbox_to_anchor=(0.5, -0.02 - 0.03 * (len(models) // 4)))
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
 
