@@ -6,7 +6,7 @@
 #
 # 1. writes the synthetic instruction set (embedded vocabulary, OpenOrca layout);
 # 2. fully fine-tunes embedded-mdlm twice on it: CE+TV (beta 1) and the CE-only ablation (beta 0),
-#    configs/finetune/embedded_ce_tv.json and embedded_ce.json (200 steps each, ~10 min on 2 cores);
+#    configs/finetune/embedded_ce_tv.json and embedded_ce.json (200 steps each, about a minute each on CPU);
 # 3. probes the base model and both fine-tuned models: `masks` (single-step accuracy against the
 #    number of extra masks) and `unmask` (steps 2,4,6, random order: [P1]'s relative-degradation metric);
 # 4. `masktax compare` puts the curves in one plot and one table with each curve's relative degradation.
@@ -17,7 +17,10 @@ OUT=${1:-runs/ma_demo}
 N_ITEMS=${N_ITEMS:-100}
 GRID=${GRID:-0,1,2,5,10,20,50,100,200}
 MASKTAX=${MASKTAX:-masktax}
-BASE=${BASE:-embedded-mdlm}
+if [ -z "${BASE:-}" ]; then  # the LLaDA-like embedded-mdlm once shipped, else the Dream-like one
+  BASE=embedded-mdlm
+  $MASKTAX models | grep -E "^embedded-mdlm +" | grep -q "not installed" && BASE=embedded-mdlm-dream
+fi
 FT_STEPS=${FT_STEPS:-}   # e.g. FT_STEPS=2 for a smoke run of the whole pipeline
 STEPS_FLAG=()
 [ -n "$FT_STEPS" ] && STEPS_FLAG=(--max-steps "$FT_STEPS")
