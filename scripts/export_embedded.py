@@ -1,6 +1,7 @@
 """Copy a pretraining run's final/ into the package as a shipped embedded checkpoint.
 
-    python scripts/export_embedded.py runs/pretrain/mdlm embedded-mdlm [--hardware "1x H100"] [--command "..."]
+    python scripts/export_embedded.py runs/pretrain/mdlm embedded-mdlm [--hardware "1x H100"] [--command "..."] \
+        [--suite-run runs/eval/mdlm]     # a `masktax probe accuracy --model RUN/final` run, recorded with the weights
 
 Writes src/masktax/embedded/weights/<NAME>/ = final/ (config.json, model.safetensors, tokenizer
 files) plus training.json (run config, steps, tokens, wall time, curriculum advances, last gate
@@ -21,7 +22,22 @@ WEIGHTS = ROOT / "src" / "masktax" / "embedded" / "weights"
 SKIP = ("training_state.json",)
 
 
-def export(run: Path, name: str, *, hardware: str, command: str, dest_root: Path = WEIGHTS) -> Path:
+def suite_result(probe_run: Path) -> dict:
+    """The one-mask / next-token accuracy of an accuracy-probe run dir (summary.json) on the export."""
+    summary = json.loads((probe_run / "summary.json").read_text())
+    (model, points), *rest = summary["models"].items()
+    if rest or len(points) != 1:
+        raise SystemExit(f"error: '{probe_run}' should be a `masktax probe accuracy` run of one model")
+    point = points[0]
+    config = json.loads((probe_run / "config.json").read_text())
+    return {"accuracy": point["accuracy"], "ci95": point.get("ci95"), "n_items": point.get("n_items"),
+            "n_datasets": point.get("n_datasets"), "probe_run": str(probe_run), "probe_config": config,
+            "note": "mean over the probe datasets of one-mask (MDLM) / next-token (AR) accuracy; 95% t-interval "
+                    "over datasets"}
+
+
+def export(run: Path, name: str, *, hardware: str, command: str, dest_root: Path = WEIGHTS,
+           suite: dict | None = None) -> Path:
     final = run / "final"
     if not (final / "config.json").is_file() or not (final / "model.safetensors").is_file():
         raise SystemExit(f"error: '{final}' is not a finished run's final/ directory")
@@ -41,6 +57,8 @@ def export(run: Path, name: str, *, hardware: str, command: str, dest_root: Path
         "advances": [{"step": s, "stage": stages[k]} for s, k in cur["advances"]],
         "env": env, "config": config,
     }
+    if suite is not None:
+        info["suite_accuracy"] = suite
     (dest / "training.json").write_text(json.dumps(info, indent=2) + "\n")
     adv = ", ".join(f"{a['stage']} at step {a['step']}" for a in info["advances"]) or "none"
     gate = "n/a" if cur["last_gate"] is None else f"{cur['last_gate']:.3f}"
@@ -54,7 +72,12 @@ def export(run: Path, name: str, *, hardware: str, command: str, dest_root: Path
         f"- steps {state['step']}, tokens {state['tokens']}, wall time {state['elapsed_s'] / 60:.1f} min\n"
         f"- curriculum: final stage {state['stage_name']}, last gate accuracy {gate}; advances: {adv}\n"
         f"- hardware: {hardware}; torch {env.get('torch', '?')}, device {env.get('device', '?')}\n"
-        f"- command: `{command}`\n\nFull record: training.json.\n"
+        f"- command: `{command}`\n"
+        + ("" if suite is None else
+           f"- probe-suite accuracy: **{100 * suite['accuracy']:.1f}%"
+           + ("" if not suite.get("ci95") else f" [{100 * suite['ci95'][0]:.1f}, {100 * suite['ci95'][1]:.1f}]")
+           + f"** ({suite['n_items']} items over {suite['n_datasets']} datasets; run {suite['probe_run']})\n")
+        + "\nFull record: training.json.\n"
     )
     return dest
 
@@ -66,8 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hardware", default="unknown", help='e.g. "1x NVIDIA H100 80GB, shared by 6 runs"')
     ap.add_argument("--command", default="", help="the command that trained the run")
     ap.add_argument("--dest-root", type=Path, default=WEIGHTS)
+    ap.add_argument("--suite-run", type=Path, default=None,
+                    help="a `masktax probe accuracy` run dir of the final/ weights, recorded with them")
     a = ap.parse_args(argv)
-    dest = export(a.run, a.name, hardware=a.hardware, command=a.command, dest_root=a.dest_root)
+    suite = suite_result(a.suite_run) if a.suite_run is not None else None
+    dest = export(a.run, a.name, hardware=a.hardware, command=a.command, dest_root=a.dest_root, suite=suite)
     size = sum(f.stat().st_size for f in dest.rglob("*") if f.is_file())
     print(f"{dest} ({size / 2**20:.1f} MB)")
     return 0

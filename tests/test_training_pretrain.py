@@ -215,6 +215,14 @@ def test_export_script_copies_final_with_training_record(tmp_path):
     assert info["steps"] == 2 and info["hardware"] == "cpu" and info["config"]["objective"] == "mdlm"
     assert (dest / "model.safetensors").is_file() and (dest / "TRAINING.md").is_file()
     assert not (dest / "training_state.json").exists()
+    # with the accuracy probe of final/, the suite accuracy is recorded with the weights
+    probe = tmp_path / "acc"
+    assert main(["probe", "accuracy", "--model", str(out / "final"), "--n-items", "1", "--datasets",
+                 "animal__smallest,verb__largest", "--out", str(probe), "--device", "cpu", "--no-progress"]) == 0
+    assert mod.main([str(out), "embedded-mdlm", "--dest-root", str(tmp_path / "w"), "--suite-run", str(probe)]) == 0
+    suite = json.loads((dest / "training.json").read_text())["suite_accuracy"]
+    assert suite["n_items"] == 2 and suite["n_datasets"] == 2 and 0.0 <= suite["accuracy"] <= 1.0
+    assert "probe-suite accuracy" in (dest / "TRAINING.md").read_text()
 
 
 def test_solved_needs_patience_consecutive_final_stage_gates():
