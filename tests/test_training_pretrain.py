@@ -170,6 +170,7 @@ def test_an_anneal_added_on_resume_is_kept_and_cannot_rewrite_history(tmp_path):
     out = tmp_path / "run"
     args = ["pretrain", "--config", str(cfg), "--no-progress", "--device", "cpu", "--out", str(out)]
     assert main([*args, "--max-steps", "4"]) == 0
+    assert main([*args, "--max-steps", "6", "--decay-steps", "2"]) == 2  # no anneal to lengthen
     assert main([*args, "--max-steps", "6", "--decay-start", "2", "--decay-steps", "2"]) == 2  # would change step 2
     assert main([*args, "--max-steps", "6", "--decay-start", "4", "--decay-steps", "2"]) == 0
     assert main([*args, "--max-steps", "8"]) == 0  # resumed without the flag: the anneal stays

@@ -101,7 +101,7 @@ def short_name(model: str) -> str:
     parts = [p for p in model.replace("\\", "/").split("/") if p]
     if len(parts) < 2:
         return model
-    return "/".join(parts[-2:]) if parts[-1] not in ("final",) else parts[-2]
+    return parts[-2] if parts[-1] == "final" else "/".join(parts[-2:])
 
 
 def plot(curves: list[dict], path: Path, xlabel: str) -> None:

@@ -47,6 +47,8 @@ def pretrain(
                               decay_steps=decay_steps or old.get("decay_steps"), min_lr_ratio=old.get("min_lr_ratio"))
     if max_minutes is not None and max_minutes <= 0:
         raise MasktaxError("--max-minutes must be positive")
+    if decay_steps is not None and cfg.schedule != "wsd":
+        raise MasktaxError("--decay-steps needs --decay-start (or a run that already anneals)")
     summary = run(cfg, out, device=device, max_minutes=max_minutes, progress=progress)
     gate = summary["curriculum"]["last_gate"]
     gate_txt = "n/a" if gate is None else f"{gate:.3f}"
