@@ -153,6 +153,9 @@ def test_auto_batch_size_cpu(tmp_path):
     from masktax.models.batching import backward_bytes_per_token
 
     assert backward_bytes_per_token(adapter, 1000) > bytes_per_token(adapter, 1000)  # every layer kept
+    rows = adapter.embedding_weight().shape[0]
+    one_row = backward_bytes_per_token(adapter, 1000) - backward_bytes_per_token(adapter, 1000, full_logits=False)
+    assert one_row == 2 * 8 * rows - -(-2 * 8 * rows // 1000)  # fp32 model: logits + their gradient, one row kept
     with pytest.raises(MasktaxError):
         auto_batch_size(adapter, 0)
 
