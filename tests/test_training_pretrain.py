@@ -354,3 +354,23 @@ def test_mask_repeat_masks_the_repeated_word_with_its_letter():
         repeat_masked = (x == enc.mask_id) & batch.repeat
         assert letter_masked.any()
         assert torch.equal(repeat_masked, after & batch.repeat) if flag else not repeat_masked.any()
+
+
+def test_init_from_accepts_a_shipped_embedded_name(tmp_path):
+    from safetensors.torch import load_file
+
+    from masktax.models import load
+    from masktax.training.build import load_init
+
+    ar = load("embedded-ar", device="cpu")
+    out = tmp_path / "run"
+    args = ["pretrain", "--config", str(REPO / "configs" / "embedded" / "cpu" / "mdlm_dream.json"), "--out", str(out),
+            "--max-steps", "1", "--no-progress", "--device", "cpu"]
+    assert main([*args, "--init-from", "embedded-ar"]) == 0
+    # after one step the weights are still the AR twin's (bf16 export), not a random init
+    weights = load_file(str(out / "final" / "model.safetensors"))
+    key = next(k for k in weights if "embed_tokens" in k)
+    emb = ar.embedding_weight().float()
+    assert (weights[key].float() - emb).abs().max() < 0.05 < emb.abs().max()
+    with pytest.raises(MasktaxError, match="unknown model 'embedded-mdlm-nope'"):
+        load_init(ar.model, "embedded-mdlm-nope")

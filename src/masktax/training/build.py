@@ -89,13 +89,21 @@ def build_model(cfg: PretrainConfig, *, vocab: int, mask_id: int, eos_id: int, i
 def load_init(model: nn.Module, path: str) -> None:
     """Copy the weights of the HF checkpoint at `path` (same parameter names, e.g. AR twin -> Dream).
 
+    `path` is a checkpoint directory or a shipped embedded model's name (`embedded-ar`, ...).
     Tensors the source lacks (Dream's q/k/v biases, absent from Llama) keep their init (zeros).
     """
     from safetensors.torch import load_file
 
-    file = Path(path) / "model.safetensors"
+    if path.lower().startswith("embedded-") and not Path(path).exists():
+        from masktax.models.cards import card_for
+        from masktax.models.load import resolve_path
+
+        file = resolve_path(path, card_for(path)) / "model.safetensors"
+    else:
+        file = Path(path) / "model.safetensors"
     if not file.is_file():
-        raise MasktaxError(f"init_from '{path}' has no model.safetensors; point it at a run's final/ directory")
+        raise MasktaxError(f"init_from '{path}' has no model.safetensors; point it at a run's final/ directory "
+                           "or a shipped embedded model's name")
     source = load_file(str(file))
     target = model.state_dict()
     for name, t in source.items():
