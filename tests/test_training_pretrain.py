@@ -122,6 +122,19 @@ def test_shipped_configs_load_and_share_dimensions():
     assert cfgs["ar"].objective == "ar" and cfgs["mdlm_dream"].shift and cfgs["mdlm_dream"].init_from
 
 
+def test_cpu_configs_load_and_controlled_continuations_differ_in_one_choice():
+    cpu = REPO / "configs" / "embedded" / "cpu"
+    cfgs = {p.stem: load_config(p) for p in sorted(cpu.glob("*.json"))}
+    assert {"mdlm", "ar", "mdlm_dream", "mdlm_dream_sft"} <= set(cfgs)
+    raw = {p.stem: json.loads(p.read_text()) for p in cpu.glob("mdlm_dream_cont_*.json")}
+    control = raw.pop("mdlm_dream_cont_default")
+    expected = {"eostail": {"eos_tail"}, "noinvp": {"weighting"}, "nofocus": {"answer_focus_share"}}
+    assert {k.removeprefix("mdlm_dream_cont_") for k in raw} == set(expected)
+    for key, cfg in raw.items():
+        changed = {f for f in cfg.keys() | control.keys() if cfg.get(f) != control.get(f)} - {"name", "_comment"}
+        assert changed == expected[key.removeprefix("mdlm_dream_cont_")], key
+
+
 def test_gate_advances_only_after_threshold_and_min_steps():
     stages = default_stages(min_steps=100)
     st = CurriculumState()
