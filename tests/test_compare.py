@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from masktax.cli import compare as compare_cli
 from masktax.errors import MasktaxError
+from masktax.report.names import label
 
 
 def _summary(path: Path, accs: dict[str, list[float]], probe: str = "masks", rd: dict | None = None) -> Path:
@@ -58,7 +59,10 @@ def test_compare_errors(tmp_path: Path) -> None:
         compare_cli.compare_runs([run, run], tmp_path / "o")
 
 
-def test_short_names_for_checkpoint_paths() -> None:
-    assert compare_cli.short_name("runs/ma_demo/ft_ce_tv/final") == "ft_ce_tv"
-    assert compare_cli.short_name("embedded-mdlm") == "embedded-mdlm"
-    assert compare_cli.short_name("GSAI-ML/LLaDA-8B-Base") == "GSAI-ML/LLaDA-8B-Base"
+def test_short_names_for_checkpoint_paths(tmp_path) -> None:
+    assert label("runs/ma_demo/ft_ce_tv/final") == "ft_ce_tv"
+    assert label("runs/controlled/x/default/final") != label("runs/controlled/x/eostail/final")
+    assert label("embedded-mdlm") == "embedded-mdlm"
+    assert label("GSAI-ML/LLaDA-8B-Base") == "GSAI-ML/LLaDA-8B-Base"
+    assert label(str(tmp_path / "snap_200")) == "snap_200"
+    assert label("runs/eval/mdlm_s13000/") == "mdlm_s13000"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from masktax.report import markdown
 from masktax.report.build import rebuild, rebuild_combined
 from masktax.report.plots import make_plots
@@ -47,9 +49,18 @@ def test_markdown_tables_and_mask_tax():
         plots=[("masks.png", "cap")], spec_text={"description": "d", "x_meaning": "x = extra masks"},
     )
     assert "| 0 | 80.0 [75.0, 85.0] |" in text
-    assert "| mdlm | masks | 0 | 200 | +25.0 |" in text  # 80.0 - 55.0 points
-    assert "ar: NOT APPLICABLE" in text and "75.0 [70.0, 80.0]" in text
+    assert "| org/mdlm | masks | 0 | 200 | +25.0 | [+25.0, +25.0] |" in text  # 80.0 - 55.0 points, paired
+    assert "org/ar: NOT APPLICABLE" in text and "75.0 [70.0, 80.0]" in text
     assert "![cap](plots/masks.png)" in text and "## How to read this" in text
+
+
+def test_paired_difference_ci_uses_datasets_in_both_points():
+    first = {"per_dataset": {"d1": 1.0, "d2": 0.5, "d3": 0.75}}
+    last = {"per_dataset": {"d1": 0.5, "d2": 0.5, "d3": 0.25, "d4": 0.0}}  # d4 only at one x: ignored
+    m, ci = markdown.paired_difference_ci(first, last)  # differences 0.5, 0, 0.5
+    half = 4.303 * (1 / 12) ** 0.5 / 3**0.5  # t_{0.975,2} * s / sqrt(n), s = sqrt(1/12)
+    assert m == pytest.approx(1 / 3) and ci == pytest.approx([1 / 3 - half, 1 / 3 + half])
+    assert markdown.paired_difference_ci({"per_dataset": {"d1": 1.0}}, {"per_dataset": {"d1": 0.0}})[1] is None
 
 
 def test_rebuild_combined_links_every_run(tmp_path):

@@ -126,13 +126,14 @@ def test_cpu_configs_load_and_controlled_continuations_differ_in_one_choice():
     cpu = REPO / "configs" / "embedded" / "cpu"
     cfgs = {p.stem: load_config(p) for p in sorted(cpu.glob("*.json"))}
     assert {"mdlm", "ar", "mdlm_dream", "mdlm_dream_sft"} <= set(cfgs)
-    raw = {p.stem: json.loads(p.read_text()) for p in cpu.glob("mdlm_dream_cont_*.json")}
-    control = raw.pop("mdlm_dream_cont_default")
     expected = {"eostail": {"eos_tail"}, "noinvp": {"weighting"}, "nofocus": {"answer_focus_share"}}
-    assert {k.removeprefix("mdlm_dream_cont_") for k in raw} == set(expected)
-    for key, cfg in raw.items():
-        changed = {f for f in cfg.keys() | control.keys() if cfg.get(f) != control.get(f)} - {"name", "_comment"}
-        assert changed == expected[key.removeprefix("mdlm_dream_cont_")], key
+    for prefix in ("mdlm_dream_cont_", "mdlm_branch_"):
+        raw = {p.stem.removeprefix(prefix): json.loads(p.read_text()) for p in cpu.glob(prefix + "*.json")}
+        control = raw.pop("default")
+        assert set(raw) == set(expected), prefix
+        for key, cfg in raw.items():
+            changed = {f for f in cfg.keys() | control.keys() if cfg.get(f) != control.get(f)} - {"name", "_comment"}
+            assert changed == expected[key], (prefix, key)
 
 
 def test_gate_advances_only_after_threshold_and_min_steps():

@@ -21,6 +21,7 @@ from pathlib import Path
 import typer
 
 from masktax.errors import MasktaxError
+from masktax.report.names import label as short_name
 
 
 def relative_degradation(accuracies: list[float]) -> float | None:
@@ -94,14 +95,6 @@ def write_markdown(curves: list[dict], averaged: list[dict], probes: list[str]) 
             lines.append(f"| {a['run']} | {a['model']} | {a['order']} | {','.join(map(str, a['steps']))} | {pct(a['rd'])} |")
     lines += ["", "RD = (max_x acc − min_x acc) / max_x acc over each curve's sweep ([P1])."]
     return "\n".join(lines) + "\n"
-
-
-def short_name(model: str) -> str:
-    """A legend name for a model: a checkpoint path's directory name (its parent for `.../final`)."""
-    parts = [p for p in model.replace("\\", "/").split("/") if p]
-    if len(parts) < 2:
-        return model
-    return parts[-2] if parts[-1] == "final" else "/".join(parts[-2:])
 
 
 def plot(curves: list[dict], path: Path, xlabel: str) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from masktax.report.plots import label
+from masktax.report.names import label
+from masktax.results.stats import mean_ci95
 
 HOW_TO_READ = """\
 Every item is a 3-way multiple choice whose answer is one letter token. The score is exact match of
@@ -72,18 +73,29 @@ def tax_lines(summary: dict, probe: str) -> list[str]:
     what = names.get(probe)
     if what is None:
         return []
-    lines = [f"Points of accuracy, {what}: accuracy at the first x minus accuracy at the last x.", ""]
-    lines += ["| model | series | from x | to x | points |", "|---|---|---|---|---|"]
+    lines = [f"Points of accuracy, {what}: accuracy at the first x minus accuracy at the last x. The "
+             "paired 95% CI is over the per-dataset differences (the same items at both x), so it is "
+             "much narrower than the two accuracies' CIs suggest; an interval that excludes 0 is a "
+             "real change on these items.", ""]
+    lines += ["| model | series | from x | to x | points | paired 95% CI |", "|---|---|---|---|---|---|"]
     for m, pts in summary["models"].items():
         for s in dict.fromkeys(p["series"] for p in pts):
             sp = [p for p in pts if p["series"] == s]
             if len(sp) >= 2:
                 first, last = sp[0], sp[-1]
+                _, ci = paired_difference_ci(first, last)
+                cell = "n/a" if ci is None else f"[{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"
                 lines.append(f"| {label(m)} | {s} | {first['x']} | {last['x']} | "
-                             f"{100 * (first['accuracy'] - last['accuracy']):+.1f} |")
+                             f"{100 * (first['accuracy'] - last['accuracy']):+.1f} | {cell} |")
     for m in summary.get("references", {}):
-        lines.append(f"| {label(m)} | reference | n/a | n/a | not applicable (AR) |")
+        lines.append(f"| {label(m)} | reference | n/a | n/a | not applicable (AR) | |")
     return lines
+
+
+def paired_difference_ci(first: dict, last: dict) -> tuple[float, list[float] | None]:
+    """Mean and 95% t-CI over datasets of accuracy(first) - accuracy(last), datasets in both points."""
+    a, b = first.get("per_dataset") or {}, last.get("per_dataset") or {}
+    return mean_ci95([a[d] - b[d] for d in a if d in b])
 
 
 def render(

@@ -15,15 +15,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from masktax.report.names import label  # noqa: E402,F401  (re-exported for the report modules)
 from masktax.results.store import atomic_write_bytes  # noqa: E402
 
 CHANCE = 1 / 3
 SERIES_STYLE = {"2-masks": "-", "20%-masks": "--", "next-token": ":"}
-
-
-def label(model: str) -> str:
-    """A short legend label: the last path component of a model name or path."""
-    return Path(model.rstrip("/")).name or model
 
 
 def _save(fig, path: Path) -> None:
