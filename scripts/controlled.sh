@@ -8,7 +8,8 @@
 # variants train one after another on one core (rerunning resumes or skips finished ones), then
 # one masks probe scores every variant's final/ on the same items, and `masktax compare` plots
 # them together: runs/controlled/<prefix>/{<variant>/, masks/, compare/}.
-# Environment: N_ITEMS (6 test points per dataset), GRID (0,2,10,50,200), DEVICE (cpu).
+# Environment: N_ITEMS (6 test points per dataset), GRID (0,2,10,50,200), DEVICE (cpu), PROBE (1; 0
+# trains only, e.g. two lanes of variants on two cores, then one run with PROBE=1 scores them all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 prefix=${1:?usage: $0 PREFIX [VARIANT ...]}
@@ -36,6 +37,7 @@ for v in "${variants[@]}"; do
     --suite-items 4 --no-progress
   models+=(--model "$OUT/$v/final")
 done
+[ "${PROBE:-1}" = 1 ] || { echo "== trained (PROBE=0: no probe)"; exit 0; }
 echo "== masks probe on ${#variants[@]} variants ($(date -u +%H:%M:%S) UTC)"
 OMP_NUM_THREADS=1 "$PY" -m masktax.cli.main probe masks "${models[@]}" --n-items "$N_ITEMS" --grid "$GRID" \
   --out "$OUT/masks" --device "$DEVICE" --no-progress
