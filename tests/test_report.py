@@ -63,6 +63,18 @@ def test_paired_difference_ci_uses_datasets_in_both_points():
     assert markdown.paired_difference_ci({"per_dataset": {"d1": 1.0}}, {"per_dataset": {"d1": 0.0}})[1] is None
 
 
+def test_glance_table_signs_and_missing_models():
+    locality = {"probe": "locality", "models": {"org/mdlm": [point(0, 0.5, "block"), point(40, 0.9, "block")],
+                                                "org/ar": [point(0, 0.6, "block"), point(40, 0.6, "block")]}}
+    accuracy = {"probe": "accuracy", "models": {"org/mdlm": [point(0, 0.8, "one_mask")], "org/ar": []}}
+    text = "\n".join(markdown.glance_lines({"masks": SUMMARY, "locality": locality, "accuracy": accuracy}))
+    assert "| | org/mdlm | org/ar |" in text
+    assert "| accuracy with one mask (AR: next token), % [95% CI] | 80.0 [75.0, 85.0] | n/a |" in text
+    assert "| +25.0 [+25.0, +25.0] | n/a |" in text  # mask tax: first minus last; AR has no masks points
+    assert "| +40.0 [+40.0, +40.0] | +0.0 [+0.0, +0.0] |" in text  # locality: near (last x) minus far
+    assert "filler" not in text and markdown.glance_lines({}) == []
+
+
 def test_rebuild_combined_links_every_run(tmp_path):
     for probe in ("masks", "accuracy"):
         store = RunStore.open(tmp_path / probe, {"probe": probe, "models": [], "grid": None, "datasets": None})

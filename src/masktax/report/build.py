@@ -80,9 +80,10 @@ def rebuild_combined(root: str | Path, *, title: str = "masktax demo") -> list[s
     )
     if not runs:
         raise MasktaxError(f"{root} holds no masktax run (no config.json here or in a sub-directory)")
-    sections, toc = [], []
+    sections, toc, summaries = [], [], {}
     for run in runs:
         summary, plots = _rebuild(run)
+        summaries.setdefault(summary["probe"], summary)
         sections.append(render_run(run, summary=summary, plots=plots, level=2, prefix=f"{run.name}/"))
         anchor = f"masktax-probe-{summary['probe']}".lower()
         toc.append(f"- [{summary['probe']}](#{anchor}) ([report]({run.name}/report.md), "
@@ -91,6 +92,7 @@ def rebuild_combined(root: str | Path, *, title: str = "masktax demo") -> list[s
     head = [f"# {title}", ""]
     if notice:
         head += [f"> {line}" for line in notice.strip().splitlines()] + [""]
+    head += markdown.glance_lines(summaries)
     head += ["Sections:", "", *toc, ""]
     atomic_write_text(root / "report.md", "\n".join(head + sections))
     return [r.name for r in runs]

@@ -135,3 +135,72 @@ def what_was_run(config: dict, env: dict, h: str) -> list[str]:
     versions = {k: env.get(k) for k in ("python", "torch", "transformers", "masktax", "git_commit", "platform")}
     return out + ["", "Config:", "", "```json", json.dumps(config, indent=2), "```", "",
                   "Environment:", "", "```json", json.dumps(versions, indent=2), "```", ""]
+
+
+# The combined report's first table: (probe, row title, sign); sign +1 reports first x minus last x
+# (a tax is positive), -1 reports last minus first (locality: block near the mask minus far).
+GLANCE_SWEEPS = (
+    ("masks", "mask tax: acc(x first) - acc(x last), points [paired 95% CI]", 1),
+    ("filler", "filler tax: acc(x first) - acc(x last), points [paired 95% CI]", 1),
+    ("locality", "locality: acc(block near the mask) - acc(far), points [paired 95% CI]", -1),
+    ("context-length", "context length: acc(fewest distractors) - acc(most), points [paired 95% CI]", 1),
+)
+
+
+def points_text(v: float) -> str:
+    """A signed difference of accuracies in points, never '-0.0'."""
+    return f"{round(100 * v, 1) + 0.0:+.1f}"
+
+
+def _first_series(points: list[dict]) -> list[dict]:
+    series = points[0]["series"] if points else None
+    return [p for p in points if p["series"] == series]
+
+
+def _sweep_cell(points: list[dict], sign: int) -> str:
+    sp = _first_series(points)
+    if len(sp) < 2:
+        return "n/a"
+    d, ci = paired_difference_ci(sp[0], sp[-1])
+    lo, hi = (None, None) if ci is None else sorted((sign * ci[0], sign * ci[1]))
+    text = points_text(sign * d) + ("" if lo is None else f" [{points_text(lo)}, {points_text(hi)}]")
+    return text + (f" ({sp[0]['series']})" if len({p['series'] for p in points}) > 1 else "")
+
+
+def glance_lines(summaries: dict[str, dict]) -> list[str]:
+    """One table over the runs of a combined report: one column per model, one row per headline.
+
+    `summaries` maps probe name -> summary.json object. Rows whose probe is absent are left out;
+    a model a probe does not apply to (a causal model under appended masks) gets "n/a".
+    """
+    models = list(dict.fromkeys(m for s in summaries.values() for m in s.get("models", {})))
+    if not models:
+        return []
+    rows: list[tuple[str, list[str]]] = []
+    if "accuracy" in summaries:
+        acc = summaries["accuracy"]["models"]
+        rows.append(("accuracy with one mask (AR: next token), % [95% CI]",
+                     [cell(acc[m][0]) if acc.get(m) else "n/a" for m in models]))
+    for probe, title, sign in GLANCE_SWEEPS:
+        if probe in summaries:
+            pts = summaries[probe]["models"]
+            rows.append((title, [_sweep_cell(pts.get(m) or [], sign) for m in models]))
+    if "unmask" in summaries:
+        rd = summaries["unmask"].get("relative_degradation", {})
+        rows.append(("relative degradation, random-order unmasking (mean over steps), %",
+                     [pct(rd[m]["mean_over_steps"].get("random")) if m in rd else "n/a" for m in models]))
+    if "attribution" in summaries:
+        att = summaries["attribution"]["models"]
+
+        def groups(m: str) -> str:
+            if not att.get(m):
+                return "n/a"
+            g = att[m][0]["groups"]
+            return " / ".join(prob(g[k]["mean"]) if k in g else "n/a" for k in ("masks", "last50", "nonmask"))
+
+        rows.append(("attribution, normalised mean: masks / last 50 / all non-mask", [groups(m) for m in models]))
+    lines = ["## At a glance", "", "Each cell is per model; the sections below have the curves, CIs and plots.", ""]
+    lines.append("| | " + " | ".join(label(m) for m in models) + " |")
+    lines.append("|---|" + "---|" * len(models))
+    lines += [f"| {title} | " + " | ".join(cells) + " |" for title, cells in rows]
+    return lines + [""]
