@@ -2,10 +2,14 @@
 
     python scripts/export_embedded.py runs/pretrain/mdlm embedded-mdlm [--hardware "1x H100"] [--command "..."] \
         [--suite-run runs/eval/mdlm]     # a `masktax probe accuracy --model RUN/final` run, recorded with the weights
+        [--previous DIR]                 # RUN continued a shipped checkpoint: keep that phase's record
 
 Writes src/masktax/embedded/weights/<NAME>/ = final/ (config.json, model.safetensors, tokenizer
 files) plus training.json (run config, steps, tokens, wall time, curriculum advances, last gate
-accuracy, environment, hardware, command) and TRAINING.md (the same, for people).
+accuracy, environment, hardware, command) and TRAINING.md (the same, for people). A run that
+continues an earlier phase (`init_from` a shipped checkpoint or its run) names that checkpoint with
+`--previous`: its training.json is nested as `previous_phase`, and TRAINING.md lists every phase
+and the totals over them.
 """
 
 from __future__ import annotations
@@ -36,8 +40,39 @@ def suite_result(probe_run: Path) -> dict:
                     "over datasets"}
 
 
+def read_previous(directory: Path) -> dict:
+    """The training.json of the checkpoint a run continued (read before the export replaces it)."""
+    path = directory / "training.json"
+    if not path.is_file():
+        raise SystemExit(f"error: '{directory}' holds no training.json (a shipped embedded checkpoint)")
+    return json.loads(path.read_text())
+
+
+def phases(info: dict) -> list[dict]:
+    """Every phase of a checkpoint's training, oldest first (previous_phase chain, then this one)."""
+    chain = []
+    while info is not None:
+        chain.append(info)
+        info = info.get("previous_phase")
+    return chain[::-1]
+
+
+def phase_lines(info: dict) -> str:
+    """TRAINING.md's list of phases and totals; empty for a single-phase checkpoint."""
+    chain = phases(info)
+    if len(chain) < 2:
+        return ""
+    lines = ["", "Phases (each continues the previous one's weights):", ""]
+    for i, ph in enumerate(chain, 1):
+        lines.append(f"{i}. {ph['config']['name']} ({ph['source_run']}): {ph['steps']} steps, {ph['tokens']} tokens, "
+                     f"{ph['wall_seconds'] / 60:.1f} min; `{ph['command']}`")
+    total = (sum(p["steps"] for p in chain), sum(p["tokens"] for p in chain), sum(p["wall_seconds"] for p in chain))
+    lines += ["", f"Total over the phases: {total[0]} steps, {total[1]} tokens, {total[2] / 60:.1f} min.", ""]
+    return "\n".join(lines)
+
+
 def export(run: Path, name: str, *, hardware: str, command: str, dest_root: Path = WEIGHTS,
-           suite: dict | None = None) -> Path:
+           suite: dict | None = None, previous: dict | None = None) -> Path:
     final = run / "final"
     if not (final / "config.json").is_file() or not (final / "model.safetensors").is_file():
         raise SystemExit(f"error: '{final}' is not a finished run's final/ directory")
@@ -59,6 +94,8 @@ def export(run: Path, name: str, *, hardware: str, command: str, dest_root: Path
     }
     if suite is not None:
         info["suite_accuracy"] = suite
+    if previous is not None:
+        info["previous_phase"] = previous
     (dest / "training.json").write_text(json.dumps(info, indent=2) + "\n")
     adv = ", ".join(f"{a['stage']} at step {a['step']}" for a in info["advances"]) or "none"
     gate = "n/a" if cur["last_gate"] is None else f"{cur['last_gate']:.3f}"
@@ -77,6 +114,7 @@ def export(run: Path, name: str, *, hardware: str, command: str, dest_root: Path
            f"- probe-suite accuracy: **{100 * suite['accuracy']:.1f}%"
            + ("" if not suite.get("ci95") else f" [{100 * suite['ci95'][0]:.1f}, {100 * suite['ci95'][1]:.1f}]")
            + f"** ({suite['n_items']} items over {suite['n_datasets']} datasets; run {suite['probe_run']})\n")
+        + phase_lines(info)
         + "\nFull record: training.json.\n"
     )
     return dest
@@ -91,9 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dest-root", type=Path, default=WEIGHTS)
     ap.add_argument("--suite-run", type=Path, default=None,
                     help="a `masktax probe accuracy` run dir of the final/ weights, recorded with them")
+    ap.add_argument("--previous", type=Path, default=None,
+                    help="the shipped checkpoint dir this run continued (its training.json is kept as a phase)")
     a = ap.parse_args(argv)
     suite = suite_result(a.suite_run) if a.suite_run is not None else None
-    dest = export(a.run, a.name, hardware=a.hardware, command=a.command, dest_root=a.dest_root, suite=suite)
+    previous = read_previous(a.previous) if a.previous is not None else None
+    dest = export(a.run, a.name, hardware=a.hardware, command=a.command, dest_root=a.dest_root, suite=suite,
+                  previous=previous)
     size = sum(f.stat().st_size for f in dest.rglob("*") if f.is_file())
     print(f"{dest} ({size / 2**20:.1f} MB)")
     return 0

@@ -238,6 +238,13 @@ def test_export_script_copies_final_with_training_record(tmp_path):
     suite = json.loads((dest / "training.json").read_text())["suite_accuracy"]
     assert suite["n_items"] == 2 and suite["n_datasets"] == 2 and 0.0 <= suite["accuracy"] <= 1.0
     assert "probe-suite accuracy" in (dest / "TRAINING.md").read_text()
+    # a second phase continuing the exported checkpoint keeps the first phase's record
+    assert mod.main([str(out), "embedded-mdlm", "--dest-root", str(tmp_path / "w"), "--previous", str(dest)]) == 0
+    info2 = json.loads((dest / "training.json").read_text())
+    assert info2["previous_phase"]["suite_accuracy"] == suite and "previous_phase" not in info2["previous_phase"]
+    assert "Total over the phases: 4 steps" in (dest / "TRAINING.md").read_text()
+    with pytest.raises(SystemExit):
+        mod.main([str(out), "embedded-mdlm", "--dest-root", str(tmp_path / "w"), "--previous", str(tmp_path)])
 
 
 def test_solved_needs_patience_consecutive_final_stage_gates():
