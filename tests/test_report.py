@@ -70,9 +70,19 @@ def test_glance_table_signs_and_missing_models():
     text = "\n".join(markdown.glance_lines({"masks": SUMMARY, "locality": locality, "accuracy": accuracy}))
     assert "| | org/mdlm | org/ar |" in text
     assert "| accuracy with one mask (AR: next token), % [95% CI] | 80.0 [75.0, 85.0] | n/a |" in text
-    assert "| +25.0 [+25.0, +25.0] | n/a |" in text  # mask tax: first minus last; AR has no masks points
+    assert "| +25.0 [+25.0, +25.0] (from x = 0) | n/a |" in text  # no x = 2 in this grid; AR: no points
     assert "| +40.0 [+40.0, +40.0] | +0.0 [+0.0, +0.0] |" in text  # locality: near (last x) minus far
     assert "filler" not in text and markdown.glance_lines({}) == []
+
+
+def test_mask_tax_is_measured_from_the_format_length():
+    pts = [point(0, 0.3), point(1, 0.5), point(2, 0.8), point(200, 0.6)]
+    assert [p["x"] for p in markdown.sweep_ends("masks", pts)] == [2, 200]  # x = 0, 1 end the text early
+    assert [p["x"] for p in markdown.sweep_ends("locality", pts)] == [0, 200]
+    assert [p["x"] for p in markdown.sweep_ends("masks", pts[:3])] == [0, 2]  # x = 2 is the last point
+    summary = {"probe": "masks", "models": {"m": pts}}
+    assert "| m | masks | 2 | 200 | +20.0 | [+20.0, +20.0] |" in "\n".join(markdown.tax_lines(summary, "masks"))
+    assert "| +20.0 [+20.0, +20.0] |" in "\n".join(markdown.glance_lines({"masks": summary}))
 
 
 def test_rebuild_combined_links_every_run(tmp_path):

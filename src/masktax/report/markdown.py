@@ -66,15 +66,35 @@ def detail_table(summary: dict) -> list[str]:
     return lines
 
 
+# The masks / filler sweeps measure the tax from x = 2: the first x whose prompt has the length of the
+# one-mask format `Answer:[<mask>].` (`]` and `.` are two tokens in the embedded tokenizer). At x = 0
+# and 1 the text ends early, a format change that an in-place MDLM (trained on episodes that always
+# close `].`) can suffer from more than from any number of masks; the curves still show those points.
+FORMAT_X = 2
+APPENDED = ("masks", "filler")
+
+
+def sweep_ends(probe: str, points: list[dict]) -> tuple[dict, dict]:
+    """(baseline, last) points of one series: x = FORMAT_X for masks / filler when the grid has it."""
+    if probe in APPENDED and points[0]["x"] < FORMAT_X:
+        base = next((p for p in points if p["x"] == FORMAT_X), None)
+        if base is not None and base is not points[-1]:
+            return base, points[-1]
+    return points[0], points[-1]
+
+
 def tax_lines(summary: dict, probe: str) -> list[str]:
-    """Accuracy at the first x minus at the last x, per model and series (the mask tax for sweeps)."""
+    """Accuracy at the baseline x minus at the last x, per model and series (the mask tax for sweeps)."""
     names = {"masks": "mask tax", "filler": "filler tax", "context-length": "drop from d=first to d=last",
              "locality": "block far (x first) minus block near (x last)"}
     what = names.get(probe)
     if what is None:
         return []
-    lines = [f"Points of accuracy, {what}: accuracy at the first x minus accuracy at the last x. The "
-             "paired 95% CI is over the per-dataset differences (the same items at both x), so it is "
+    base_note = (f" For {probe} the baseline is x = {FORMAT_X} when the grid has it: the first prompt with the "
+                 "length of the one-mask format `Answer:[<mask>].`; x = 0 and 1 end the text early."
+                 if probe in APPENDED else "")
+    lines = [f"Points of accuracy, {what}: accuracy at the baseline (first) x minus accuracy at the last x."
+             f"{base_note} The paired 95% CI is over the per-dataset differences (the same items at both x), so it is "
              "much narrower than the two accuracies' CIs suggest; an interval that excludes 0 is a "
              "real change on these items.", ""]
     lines += ["| model | series | from x | to x | points | paired 95% CI |", "|---|---|---|---|---|---|"]
@@ -82,7 +102,7 @@ def tax_lines(summary: dict, probe: str) -> list[str]:
         for s in dict.fromkeys(p["series"] for p in pts):
             sp = [p for p in pts if p["series"] == s]
             if len(sp) >= 2:
-                first, last = sp[0], sp[-1]
+                first, last = sweep_ends(probe, sp)
                 _, ci = paired_difference_ci(first, last)
                 cell = "n/a" if ci is None else f"[{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"
                 lines.append(f"| {label(m)} | {s} | {first['x']} | {last['x']} | "
@@ -140,8 +160,8 @@ def what_was_run(config: dict, env: dict, h: str) -> list[str]:
 # The combined report's first table: (probe, row title, sign); sign +1 reports first x minus last x
 # (a tax is positive), -1 reports last minus first (locality: block near the mask minus far).
 GLANCE_SWEEPS = (
-    ("masks", "mask tax: acc(x first) - acc(x last), points [paired 95% CI]", 1),
-    ("filler", "filler tax: acc(x first) - acc(x last), points [paired 95% CI]", 1),
+    ("masks", "mask tax: acc(x = 2) - acc(x last), points [paired 95% CI]", 1),
+    ("filler", "filler tax: acc(x = 2) - acc(x last), points [paired 95% CI]", 1),
     ("locality", "locality: acc(block near the mask) - acc(far), points [paired 95% CI]", -1),
     ("context-length", "context length: acc(fewest distractors) - acc(most), points [paired 95% CI]", 1),
 )
@@ -157,14 +177,16 @@ def _first_series(points: list[dict]) -> list[dict]:
     return [p for p in points if p["series"] == series]
 
 
-def _sweep_cell(points: list[dict], sign: int) -> str:
+def _sweep_cell(probe: str, points: list[dict], sign: int) -> str:
     sp = _first_series(points)
     if len(sp) < 2:
         return "n/a"
-    d, ci = paired_difference_ci(sp[0], sp[-1])
+    first, last = sweep_ends(probe, sp)
+    d, ci = paired_difference_ci(first, last)
+    base = "" if probe not in APPENDED or first["x"] == FORMAT_X else f" (from x = {first['x']})"
     lo, hi = (None, None) if ci is None else sorted((sign * ci[0], sign * ci[1]))
     text = points_text(sign * d) + ("" if lo is None else f" [{points_text(lo)}, {points_text(hi)}]")
-    return text + (f" ({sp[0]['series']})" if len({p['series'] for p in points}) > 1 else "")
+    return text + base + (f" ({sp[0]['series']})" if len({p['series'] for p in points}) > 1 else "")
 
 
 def glance_lines(summaries: dict[str, dict]) -> list[str]:
@@ -184,7 +206,7 @@ def glance_lines(summaries: dict[str, dict]) -> list[str]:
     for probe, title, sign in GLANCE_SWEEPS:
         if probe in summaries:
             pts = summaries[probe]["models"]
-            rows.append((title, [_sweep_cell(pts.get(m) or [], sign) for m in models]))
+            rows.append((title, [_sweep_cell(probe, pts.get(m) or [], sign) for m in models]))
     if "unmask" in summaries:
         rd = summaries["unmask"].get("relative_degradation", {})
         rows.append(("relative degradation, random-order unmasking (mean over steps), %",
