@@ -49,6 +49,19 @@ def test_compare_end_to_end(tmp_path: Path) -> None:
     assert "| after | embedded-mdlm | random | 2 | 5.0% |" in md and "50.0%" in md
 
 
+def test_overlay_puts_runs_in_one_panel_with_distinct_legend_names(tmp_path: Path) -> None:
+    a = _summary(tmp_path / "a", {"masks": [0.8, 0.7, 0.6]})
+    b = _summary(tmp_path / "b", {"masks": [0.8, 0.8, 0.8]})
+    curves = compare_cli.compare_runs([a, b], tmp_path / "one", overlay=True)["curves"]
+    assert (tmp_path / "one" / "compare.png").is_file() and all("_key" not in c for c in curves)
+    # the same model in two runs: the overlaid legend names carry the run
+    assert compare_cli.curve_names(curves, overlay=True) == ["a: embedded-mdlm", "b: embedded-mdlm"]
+    assert compare_cli.curve_names(curves, overlay=False) == ["embedded-mdlm", "embedded-mdlm"]
+    side = compare_cli.compare_runs([a, b], tmp_path / "two")["curves"]
+    assert (tmp_path / "one" / "compare.png").read_bytes() != (tmp_path / "two" / "compare.png").read_bytes()
+    assert len(side) == len(curves) == 2
+
+
 def test_compare_errors(tmp_path: Path) -> None:
     run = _summary(tmp_path / "r", {"single-step": [0.5, 0.4, 0.3]})
     with pytest.raises(MasktaxError, match="no summary.json"):

@@ -97,26 +97,43 @@ def write_markdown(curves: list[dict], averaged: list[dict], probes: list[str]) 
     return "\n".join(lines) + "\n"
 
 
-def plot(curves: list[dict], path: Path, xlabel: str) -> None:
-    """One panel per (run, series), one colour per model across panels, 95% CI bands."""
+def curve_names(curves: list[dict], *, overlay: bool) -> list[str]:
+    """Legend keys: the model's short name; with --overlay, prefixed by the run where models repeat."""
+    names = [short_name(c["model"]) for c in curves]
+    if overlay and len({(c["run"], n) for c, n in zip(curves, names, strict=True)}) > len(set(names)):
+        names = [f"{c['run']}: {n}" for c, n in zip(curves, names, strict=True)]
+    return names
+
+
+def plot(curves: list[dict], path: Path, xlabel: str, *, overlay: bool = False) -> None:
+    """One panel per (run, series), one colour per model across panels, 95% CI bands.
+
+    overlay: one panel per series with every run's curves in it (runs of one probe and grid).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = list(dict.fromkeys((c["run"], c["series"]) for c in curves))
-    models = list(dict.fromkeys(c["model"] for c in curves))
+    def panel(c: dict) -> tuple[str, str]:
+        return ("", c["series"]) if overlay else (c["run"], c["series"])
+
+    keys = curve_names(curves, overlay=overlay)
+    for c, k in zip(curves, keys, strict=True):
+        c["_key"] = k
+    panels = list(dict.fromkeys(panel(c) for c in curves))
+    models = list(dict.fromkeys(keys))
     colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(models)}
     ncols = min(4, len(panels))
     nrows = -(-len(panels) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 2.9 * nrows), squeeze=False, sharey=True)
     numeric = all(isinstance(p["x"], (int, float)) for c in curves for p in c["points"])
     for ax, (run, series) in zip(axes.flat, panels, strict=False):
-        for c in (c for c in curves if (c["run"], c["series"]) == (run, series)):
+        for c in (c for c in curves if panel(c) == (run, series)):
             xs = [p["x"] for p in c["points"]] if numeric else [str(p["x"]) for p in c["points"]]
             ys = [p["accuracy"] for p in c["points"]]
-            colour = colours[c["model"]]
-            ax.plot(xs, ys, marker="o", markersize=3, color=colour, label=short_name(c["model"]))
+            colour = colours[c["_key"]]
+            ax.plot(xs, ys, marker="o", markersize=3, color=colour, label=c["_key"])
             cis = [p.get("ci95") for p in c["points"]]
             if all(ci for ci in cis):
                 ax.fill_between(xs, [ci[0] for ci in cis], [ci[1] for ci in cis], color=colour, alpha=0.10,
@@ -136,14 +153,14 @@ def plot(curves: list[dict], path: Path, xlabel: str) -> None:
         ax.set_xlabel(xlabel, fontsize=8)
     handles = [plt.Line2D([], [], color=colours[m], marker="o", markersize=3) for m in models]
     handles.append(plt.Line2D([], [], color="grey", linestyle=":"))
-    fig.legend(handles, [short_name(m) for m in models] + ["chance (1/3)"], loc="lower center",
+    fig.legend(handles, models + ["chance (1/3)"], loc="lower center",
                ncol=min(4, len(models) + 1), fontsize=8, bbox_to_anchor=(0.5, -0.02 - 0.03 * (len(models) // 4)))
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
 
 
-def compare_runs(run_dirs: list[Path], out: Path, labels: list[str] | None = None) -> dict:
+def compare_runs(run_dirs: list[Path], out: Path, labels: list[str] | None = None, *, overlay: bool = False) -> dict:
     """Write compare.png / .csv / .md for `run_dirs` into `out`; returns {"curves", "averaged"}."""
     if len(run_dirs) < 1:
         raise MasktaxError("give at least one run dir")
@@ -159,7 +176,9 @@ def compare_runs(run_dirs: list[Path], out: Path, labels: list[str] | None = Non
     out.mkdir(parents=True, exist_ok=True)
     probes = [str(s.get("probe", "?")) for s in summaries]
     xlabel = "extra masks after the answer position" if set(probes) <= {"masks", "unmask"} else "x"
-    plot(curves, out / "compare.png", xlabel)
+    plot(curves, out / "compare.png", xlabel, overlay=overlay)
+    for c in curves:
+        c.pop("_key", None)
     (out / "compare.csv").write_text(write_csv(curves))
     (out / "compare.md").write_text(write_markdown(curves, averaged, probes))
     return {"curves": curves, "averaged": averaged}
@@ -169,9 +188,10 @@ def compare(
     run_dirs: list[Path] = typer.Argument(..., metavar="RUN_DIR...", help="Probe run dirs holding summary.json."),
     out: Path = typer.Option(..., "--out", help="Where to write compare.png, compare.csv, compare.md."),
     label: list[str] = typer.Option(None, "--label", help="Names for the runs, in order (default: dir names)."),
+    overlay: bool = typer.Option(False, "--overlay", help="One panel per series with every run's curves in it."),
 ) -> None:
     """Put several probe runs' curves in one plot and one table, with each curve's relative degradation."""
-    result = compare_runs(list(run_dirs), out, list(label) if label else None)
+    result = compare_runs(list(run_dirs), out, list(label) if label else None, overlay=overlay)
     for c in result["curves"]:
         rd = "n/a" if c["rd"] is None else f"{100 * c['rd']:.1f}%"
         typer.echo(f"{c['label']}: relative degradation {rd}")
