@@ -9,6 +9,7 @@ import pytest
 
 from masktax.embedded.tokenizer import build_tokenizer
 from masktax.errors import MasktaxError
+from masktax.training.batches import gate_batch
 from masktax.training.corpus import (
     LETTERS,
     RULES,
@@ -20,6 +21,7 @@ from masktax.training.corpus import (
     render_item,
     sample_episode,
 )
+from masktax.training.curriculum import Stage
 
 WORDS = {
     "animals": ("cat", "dog", "horse", "sheep", "goat", "mouse"),
@@ -98,6 +100,18 @@ def test_n_categories_limits_foils():
         assert len({CAT_OF[o] for it in ep.items for o in it.options}) <= 3
 
 
+def test_n_categories_range_is_drawn_per_episode():
+    spec = EpisodeSpec(n_examples=(30, 30), distractor_share=(0.0, 0.0), rules=("category",), n_categories=(2, 4))
+    counts = set()
+    for seed in range(40):
+        ep = sample_episode(random.Random(seed), WORDS, spec)
+        counts.add(len({CAT_OF[o] for it in ep.items for o in it.options}))
+    assert counts == {2, 3, 4}  # every size in the range occurs, none outside it
+    # a stage read from JSON gives the range as a list
+    stage = Stage.from_dict({"name": "S", "spec": {"n_categories": [2, 4]}})
+    assert stage.spec.n_categories == (2, 4)
+
+
 def test_encoder_matches_tokenizer_and_marks_answers():
     tok = build_tokenizer(all_words(WORDS))
     enc = Encoder(tok)
@@ -109,6 +123,38 @@ def test_encoder_matches_tokenizer_and_marks_answers():
         assert e.ids[e.query_pos - 1] == tok.convert_tokens_to_ids("[")
         assert e.query_answer == ep.items[-1].answer
         assert tok.unk_token_id not in e.ids
+
+
+def test_examples_after_the_query_keep_the_query_addressable():
+    tok = build_tokenizer(all_words(WORDS))
+    enc = Encoder(tok)
+    spec = EpisodeSpec(n_examples=(4, 8), max_after=5)
+    n_after = []
+    for seed in range(30):
+        ep = sample_episode(random.Random(seed), WORDS, spec)
+        roles = [it.role for it in ep.items]
+        q = roles.index("query")
+        assert roles[q + 1 :] == ["after"] * (len(roles) - q - 1) and "after" not in roles[:q]
+        n_after.append(len(roles) - q - 1)
+        e = enc.episode(ep, 1300)
+        assert e.ids[e.query_pos] == enc.letter_ids[ep.items[q].answer] == enc.letter_ids[e.query_answer]
+        if n_after[-1]:
+            # the query's item ends where the separator before the first later example is
+            assert e.ids[e.query_end - 2 : e.query_end + 1] == enc.ids("].") + [enc.sep]
+            assert len(e.answer_positions) == len(ep.items)
+        else:
+            assert e.query_end is None
+    assert set(n_after) == set(range(6))
+    # over budget: later examples go first, then leading ones; the query stays
+    ep = sample_episode(random.Random(1), WORDS, EpisodeSpec(n_examples=(20, 20), max_after=20))
+    e = enc.episode(ep, 300)
+    assert len(e.ids) <= 300 and e.query_end is None and e.query_pos == e.answer_positions[-1]
+    # the gate's prompt stops at the query's item, as the suite's prompts do
+    stage = Stage("S", EpisodeSpec(n_examples=(4, 8), max_after=5))
+    g = gate_batch(seed=0, step=0, size=8, words=WORDS, encoder=enc, stage=stage, causal=False)
+    for row, att in zip(g.ids.tolist(), g.attention.tolist(), strict=True):
+        row = row[: sum(att)]
+        assert row[-2:] == enc.ids("].") and row.count(enc.mask_id) == 1
 
 
 def test_long_episodes_fit_the_token_budget():
@@ -128,7 +174,7 @@ def test_long_episodes_fit_the_token_budget():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"n_examples": (5, 2)}, {"distractor_share": (0.5, 1.5)}, {"repeat_prob": 2.0}, {"n_categories": 1},
+    [{"n_examples": (5, 2)}, {"distractor_share": (0.5, 1.5)}, {"repeat_prob": 2.0}, {"n_categories": 1}, {"n_categories": (1, 3)}, {"n_categories": (4, 2)}, {"max_after": -1},
      {"rules": ("bogus",)}, {"max_tokens": 8}],
 )
 def test_bad_spec_raises(kwargs):

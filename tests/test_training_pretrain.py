@@ -127,13 +127,19 @@ def test_cpu_configs_load_and_controlled_continuations_differ_in_one_choice():
     cfgs = {p.stem: load_config(p) for p in sorted(cpu.glob("*.json"))}
     assert {"mdlm", "ar", "mdlm_dream", "mdlm_dream_sft"} <= set(cfgs)
     expected = {"eostail": {"eos_tail"}, "noinvp": {"weighting"}, "nofocus": {"answer_focus_share"}}
-    for prefix in ("mdlm_dream_cont_", "mdlm_branch_"):
+    after = {"after": {"stages"}}  # the corpus choice sits in the stage spec: checked below
+    for prefix, variants in (("mdlm_dream_cont_", expected), ("mdlm_branch_", expected | after)):
         raw = {p.stem.removeprefix(prefix): json.loads(p.read_text()) for p in cpu.glob(prefix + "*.json")}
         control = raw.pop("default")
-        assert set(raw) == set(expected), prefix
+        assert set(raw) == set(variants), prefix
         for key, cfg in raw.items():
             changed = {f for f in cfg.keys() | control.keys() if cfg.get(f) != control.get(f)} - {"name", "_comment"}
-            assert changed == expected[key], (prefix, key)
+            assert changed == variants[key], (prefix, key)
+    branch = json.loads((cpu / "mdlm_branch_after.json").read_text())["stages"]
+    control = json.loads((cpu / "mdlm_branch_default.json").read_text())["stages"]
+    assert len(branch) == len(control) == 1
+    spec, base = branch[0]["spec"], control[0]["spec"]
+    assert {f for f in spec.keys() | base.keys() if spec.get(f) != base.get(f)} == {"max_after"}
 
 
 def test_gate_advances_only_after_threshold_and_min_steps():

@@ -101,8 +101,8 @@ def gate_batch(
     rows, pos, ans = [], [], []
     for _ in range(size):
         e = encoder.episode(sample_episode(rng, words, stage.spec, query_repeat=False), stage.spec.max_tokens)
-        q = e.query_pos
-        rows.append(e.ids[:q] if causal else e.ids[:q] + [encoder.mask_id] + e.ids[q + 1 :])
+        q, end = e.query_pos, e.query_end  # the prompt ends with the query's item, as in the suite
+        rows.append(e.ids[:q] if causal else e.ids[:q] + [encoder.mask_id] + e.ids[q + 1 : end])
         pos.append(q)
         ans.append(e.query_answer)
     width = max(len(r) for r in rows)

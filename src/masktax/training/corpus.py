@@ -46,10 +46,15 @@ class EpisodeSpec:
     n_examples: tuple[int, int] = (10, 50)  # context examples before the query
     distractor_share: tuple[float, float] = (0.0, 0.8)  # share of context examples of the 2nd rule
     repeat_prob: float = 0.0  # stepping stone: repeat the chosen word after the letter
-    n_categories: int = 0  # categories in a category episode (target + foils); 0 = all
+    # categories in a category episode (target + foils); 0 = all; a (lo, hi) range is drawn per
+    # episode (the suite's tasks use 2-4: one target and one to three foil categories)
+    n_categories: int | tuple[int, int] = 0
     rules: tuple[str, ...] = RULES  # relevant rule families drawn from
     max_tail: int = 0  # trailing EOS tokens appended (0..max_tail), see pretrain's eos_tail
     max_tokens: int = 1300  # episode tokens (before the tail); leading examples dropped to fit
+    # examples AFTER the query (0..max_after, same rule mix as the context): the query's answer is
+    # followed by text of uncertain length, as an answer is in natural text (0 = the query ends it)
+    max_after: int = 0
 
     def __post_init__(self) -> None:
         lo, hi = self.n_examples
@@ -60,20 +65,24 @@ class EpisodeSpec:
             raise MasktaxError(f"distractor_share must be within [0, 1], got {self.distractor_share}")
         if not 0.0 <= self.repeat_prob <= 1.0:
             raise MasktaxError(f"repeat_prob must be within [0, 1], got {self.repeat_prob}")
-        if self.n_categories == 1 or self.n_categories < 0:
-            raise MasktaxError(f"n_categories must be 0 (all) or at least 2, got {self.n_categories}")
+        n_cat = self.n_categories
+        ok = (n_cat == 0 or n_cat >= 2) if isinstance(n_cat, int) else (
+            len(n_cat) == 2 and 2 <= n_cat[0] <= n_cat[1])
+        if not ok:
+            raise MasktaxError(f"n_categories must be 0 (all), at least 2, or a range [lo, hi] with 2 <= lo <= hi, "
+                               f"got {n_cat}")
         bad = [r for r in self.rules if r not in RULES]
         if bad or not self.rules:
             raise MasktaxError(f"unknown rule families {bad}; choose from {', '.join(RULES)}")
-        if self.max_tail < 0 or self.max_tokens < 32:
-            raise MasktaxError("max_tail must be >= 0 and max_tokens >= 32")
+        if self.max_tail < 0 or self.max_after < 0 or self.max_tokens < 32:
+            raise MasktaxError("max_tail and max_after must be >= 0 and max_tokens >= 32")
 
 
 @dataclass(frozen=True)
 class Item:
     options: tuple[str, str, str]
     answer: int  # 0, 1, 2 -> A, B, C
-    role: str  # "relevant" | "distractor" | "query"
+    role: str  # "relevant" | "distractor" | "query" | "after" (an example after the query)
     repeat: bool = False
 
 
@@ -100,7 +109,8 @@ def render_episode(ep: Episode) -> str:
 class _Rule:
     """Draws (options, answer) for one rule instance fixed for an episode."""
 
-    def __init__(self, family: str, words: Mapping[str, Sequence[str]], rng: random.Random, n_cat: int):
+    def __init__(self, family: str, words: Mapping[str, Sequence[str]], rng: random.Random,
+                 n_cat: int | tuple[int, int]):
         self.family = family
         self.words = words
         cats = sorted(words)
@@ -110,6 +120,8 @@ class _Rule:
         if family == "category":
             self.target = rng.choice(cats)
             others = [c for c in cats if c != self.target]
+            if not isinstance(n_cat, int):
+                n_cat = rng.randint(*n_cat)
             k = len(others) if n_cat == 0 else min(n_cat - 1, len(others))
             self.foils = rng.sample(others, k)
         self.name = {
@@ -176,6 +188,10 @@ def sample_episode(
         items.append(Item(opts, ans, role, rng.random() < spec.repeat_prob))
     opts, ans = relevant.draw(rng)
     items.append(Item(opts, ans, "query", query_repeat and rng.random() < spec.repeat_prob))
+    if spec.max_after:  # drawn only when asked, so episodes without it keep their random stream
+        for _ in range(rng.randint(0, spec.max_after)):
+            opts, ans = (distractor if rng.random() < share else relevant).draw(rng)
+            items.append(Item(opts, ans, "after"))
     return Episode(relevant.name, distractor.name, tuple(items))
 
 
@@ -186,6 +202,7 @@ class EncodedEpisode:
     query_pos: int  # the query's answer letter
     query_answer: int  # 0, 1, 2
     repeat_positions: tuple[int, ...] = ()  # the repeated word right after a letter (stepping stone)
+    query_end: int | None = None  # end of the query item (None: the episode ends with it)
 
 
 class Encoder:
@@ -210,11 +227,16 @@ class Encoder:
         return head + [self.letter_ids[item.answer]] + self.ids(f"{rep}]."), len(head)
 
     def episode(self, ep: Episode, max_tokens: int) -> EncodedEpisode:
-        """Encode, dropping leading context examples until the episode fits `max_tokens`."""
+        """Encode, dropping leading context examples (then trailing ones after the query) until the
+        episode fits `max_tokens`."""
         parts = [self.item(it) for it in ep.items]
         lengths = [len(p[0]) + 1 for p in parts]  # + separator
-        start, total = 0, sum(lengths) - 1
-        while total > max_tokens and start < len(parts) - 1:
+        qi = next(i for i, it in enumerate(ep.items) if it.role == "query")
+        start, stop, total = 0, len(parts), sum(lengths) - 1
+        while total > max_tokens and stop > qi + 1:
+            stop -= 1
+            total -= lengths[stop]
+        while total > max_tokens and start < qi:
             total -= lengths[start]
             start += 1
         if total > max_tokens:
@@ -222,14 +244,19 @@ class Encoder:
         ids: list[int] = []
         answers: list[int] = []
         repeats: list[int] = []
-        for k, ((item_ids, off), item) in enumerate(zip(parts[start:], ep.items[start:], strict=True)):
-            if k:
+        query_end = None
+        for k in range(start, stop):
+            item_ids, off = parts[k]
+            if k > start:
                 ids.append(self.sep)
             answers.append(len(ids) + off)
-            if item.repeat:
+            if ep.items[k].repeat:
                 repeats.append(len(ids) + off + 1)
             ids.extend(item_ids)
-        return EncodedEpisode(ids, answers, answers[-1], ep.items[-1].answer, tuple(repeats))
+            if k == qi and stop > qi + 1:
+                query_end = len(ids)
+        query_pos = answers[qi - start]
+        return EncodedEpisode(ids, answers, query_pos, ep.items[qi].answer, tuple(repeats), query_end)
 
 
 def all_words(words: Mapping[str, Sequence[str]]) -> list[str]:

@@ -40,6 +40,8 @@ class Stage:
         for key in ("n_examples", "distractor_share", "rules"):
             if key in spec:
                 spec[key] = tuple(spec[key])
+        if isinstance(spec.get("n_categories"), list):
+            spec["n_categories"] = tuple(spec["n_categories"])
         try:
             return cls(name=str(data["name"]), spec=EpisodeSpec(**spec), min_steps=int(data.get("min_steps", 0)))
         except (KeyError, TypeError) as err:
