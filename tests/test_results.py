@@ -23,6 +23,15 @@ def test_ci_matches_hand_computation():
     assert mean_ci95([0.3, 0.3, 0.3])[1] == pytest.approx([0.3, 0.3])
 
 
+def test_accuracy_ci_is_clipped_to_the_unit_interval():
+    values = [1.0] * 14 + [0.5, 0.6]
+    m, (lo, hi) = mean_ci95(values)
+    assert hi > 1.0  # the plain t-interval leaves the range
+    m2, (lo2, hi2) = mean_ci95(values, bounds=(0.0, 1.0))
+    assert m2 == m and lo2 == pytest.approx(lo) and hi2 == 1.0
+    assert mean_ci95([0.0, 0.0, 0.1], bounds=(0.0, 1.0))[1][0] == 0.0
+
+
 def test_t_quantiles():
     assert t_quantile_975(15) == 2.131  # 16 datasets
     assert t_quantile_975(40) == pytest.approx(2.021, abs=1e-3)
@@ -93,7 +102,8 @@ def test_summary_schema_and_aggregation():
     assert p["x"] == 5 and p["per_dataset"] == {"d1": 0.5, "d2": 0.75}
     assert p["accuracy"] == pytest.approx(0.625)
     half = 12.706 * math.sqrt(((0.5 - 0.625) ** 2 + (0.75 - 0.625) ** 2) / 1) / math.sqrt(2)
-    assert p["ci95"] == pytest.approx([0.625 - half, 0.625 + half])
+    assert half > 0.625  # two datasets: the t-interval spans more than [0, 1] and is clipped to it
+    assert p["ci95"] == pytest.approx([max(0.0, 0.625 - half), min(1.0, 0.625 + half)]) == [0.0, 1.0]
     assert p["p_answer"] == 0.5 and p["n_items"] == 8
     assert s["models"]["ar"] == []
     assert s["references"]["ar"]["applicable"] is False

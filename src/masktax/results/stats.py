@@ -41,12 +41,19 @@ def mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else math.nan
 
 
-def mean_ci95(values: Sequence[float]) -> tuple[float, list[float] | None]:
-    """(mean, [lo, hi]) with the t-interval above; the interval is None for fewer than 2 values."""
+def mean_ci95(values: Sequence[float], bounds: tuple[float, float] | None = None) -> tuple[float, list[float] | None]:
+    """(mean, [lo, hi]) with the t-interval above; the interval is None for fewer than 2 values.
+
+    `bounds` clips the interval to the quantity's range (accuracies: (0, 1)); with a few datasets
+    near 100% the symmetric t-interval would otherwise claim accuracies above 100%.
+    """
     n = len(values)
     m = mean(values)
     if n < 2:
         return m, None
     var = sum((v - m) ** 2 for v in values) / (n - 1)
     half = t_quantile_975(n - 1) * math.sqrt(var / n)
-    return m, [m - half, m + half]
+    lo, hi = m - half, m + half
+    if bounds is not None:
+        lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+    return m, [lo, hi]

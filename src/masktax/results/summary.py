@@ -25,8 +25,8 @@ def _point(series: str, x, by_dataset: dict[str, list[dict]], datasets_order: Se
     names = [d for d in datasets_order if d in by_dataset] + sorted(set(by_dataset) - set(datasets_order))
     acc = {d: mean([float(r["correct"]) for r in by_dataset[d]]) for d in names}
     abc = {d: mean([float(r["choice_correct"]) for r in by_dataset[d]]) for d in names}
-    accuracy, ci = mean_ci95([acc[d] for d in names])
-    accuracy_abc, ci_abc = mean_ci95([abc[d] for d in names])
+    accuracy, ci = mean_ci95([acc[d] for d in names], bounds=(0.0, 1.0))
+    accuracy_abc, ci_abc = mean_ci95([abc[d] for d in names], bounds=(0.0, 1.0))
     point = {
         "series": series, "x": x, "accuracy": accuracy, "ci95": ci, "per_dataset": acc,
         "accuracy_abc": accuracy_abc, "ci95_abc": ci_abc, "per_dataset_abc": abc,
