@@ -212,7 +212,7 @@ def test_pack_round_trip_degrades_to_fit(tmp_path):
     assert pack_run(out, tmp_path / "b.tar.gz", max_bytes=int(size * 0.8)) != "exact"
     run = unpack_run(tmp_path / "b.tar.gz", tmp_path / "unpacked")
     assert (run / "final" / "model.safetensors").is_file() and (run / "step-000003" / "state.json").is_file()
-    opt = torch.load(run / "step-000003" / "optimizer.pt", weights_only=False) if (run / "step-000003" / "optimizer.pt").exists() else None
+    opt = torch.load(run / "step-000003" / "optimizer.pt", weights_only=True) if (run / "step-000003" / "optimizer.pt").exists() else None
     assert opt is None or all(v.dtype == torch.bfloat16 for s in opt["state"].values() for k, v in s.items() if k != "step")
 
 

@@ -181,7 +181,7 @@ def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
         model.tie_weights()
     opt_file = path / "optimizer.pt"
     if opt_file.is_file():
-        opt_state = torch.load(opt_file, map_location=device, weights_only=False)
+        opt_state = torch.load(opt_file, map_location=device, weights_only=True)
         for s in opt_state["state"].values():
             for k, v in s.items():
                 if torch.is_tensor(v) and v.is_floating_point() and k != "step":
@@ -189,7 +189,7 @@ def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
         optimizer.load_state_dict(opt_state)
     rng_file = path / "rng.pt"
     if rng_file.is_file():
-        set_rng_state(torch.load(rng_file, weights_only=False))
+        set_rng_state(torch.load(rng_file, weights_only=True))
     return json.loads((path / "state.json").read_text())
 
 

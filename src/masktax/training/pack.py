@@ -29,7 +29,7 @@ LEVELS = ("exact", "bf16_moments", "bf16_checkpoint", "no_optimizer")
 
 
 def _bytes_of_optimizer(path: Path, bf16: bool) -> bytes:
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = torch.load(path, map_location="cpu", weights_only=True)
     if bf16:
         for s in state["state"].values():
             for k, v in s.items():
