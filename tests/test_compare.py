@@ -60,6 +60,11 @@ def test_overlay_puts_runs_in_one_panel_with_distinct_legend_names(tmp_path: Pat
     side = compare_cli.compare_runs([a, b], tmp_path / "two")["curves"]
     assert (tmp_path / "one" / "compare.png").read_bytes() != (tmp_path / "two" / "compare.png").read_bytes()
     assert len(side) == len(curves) == 2
+    # different series (e.g. a masks run and a filler run of the same model): one panel each, so the
+    # model keeps its plain name and one colour across the panels
+    f = _summary(tmp_path / "f", {"filler": [0.8, 0.8, 0.7]})
+    mixed = compare_cli.compare_runs([a, f], tmp_path / "three", overlay=True)["curves"]
+    assert compare_cli.curve_names(mixed, overlay=True) == ["embedded-mdlm", "embedded-mdlm"]
 
 
 def test_compare_errors(tmp_path: Path) -> None:

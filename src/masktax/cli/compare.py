@@ -98,9 +98,10 @@ def write_markdown(curves: list[dict], averaged: list[dict], probes: list[str]) 
 
 
 def curve_names(curves: list[dict], *, overlay: bool) -> list[str]:
-    """Legend keys: the model's short name; with --overlay, prefixed by the run where models repeat."""
+    """Legend keys: the model's short name; with --overlay, prefixed by the run when a model would
+    appear twice in one panel (one series)."""
     names = [short_name(c["model"]) for c in curves]
-    if overlay and len({(c["run"], n) for c, n in zip(curves, names, strict=True)}) > len(set(names)):
+    if overlay and len({(c["series"], n) for c, n in zip(curves, names, strict=True)}) < len(curves):
         names = [f"{c['run']}: {n}" for c, n in zip(curves, names, strict=True)]
     return names
 
