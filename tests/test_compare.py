@@ -67,6 +67,16 @@ def test_overlay_puts_runs_in_one_panel_with_distinct_legend_names(tmp_path: Pat
     assert compare_cli.curve_names(mixed, overlay=True) == ["embedded-mdlm", "embedded-mdlm"]
 
 
+def test_tables_name_a_final_dir_by_its_run_and_the_csv_keeps_the_id(tmp_path: Path) -> None:
+    run = _summary(tmp_path / "r", {"masks": [0.8, 0.7, 0.6]})
+    summary = json.loads((run / "summary.json").read_text())
+    summary["models"] = {"runs/ma/ft_ce_tv/final": summary["models"]["embedded-mdlm"]}
+    (run / "summary.json").write_text(json.dumps(summary))
+    compare_cli.compare_runs([run], tmp_path / "out")
+    assert "| r | ft_ce_tv | masks |" in (tmp_path / "out" / "compare.md").read_text()
+    assert "runs/ma/ft_ce_tv/final" in (tmp_path / "out" / "compare.csv").read_text()
+
+
 def test_compare_errors(tmp_path: Path) -> None:
     run = _summary(tmp_path / "r", {"single-step": [0.5, 0.4, 0.3]})
     with pytest.raises(MasktaxError, match="no summary.json"):

@@ -86,14 +86,16 @@ def write_markdown(curves: list[dict], averaged: list[dict], probes: list[str]) 
              "|---|---|---|---|---|---|---|---|---|---|"]
     for c in curves:
         acc = [p["accuracy"] for p in c["points"]]
-        lines.append(f"| {c['run']} | {c['model']} | {c['series']} | {len(acc)} | {c['points'][0]['x']} | "
+        lines.append(f"| {c['run']} | {short_name(c['model'])} | {c['series']} | {len(acc)} | {c['points'][0]['x']} | "
                      f"{pct(acc[0])} | {pct(acc[-1])} | {pct(max(acc))} | {pct(min(acc))} | {pct(c['rd'])} |")
     if averaged:
         lines += ["", "Relative degradation averaged over the unmask probe's steps list:", "",
                   "| run | model | order | steps | mean RD |", "|---|---|---|---|---|"]
         for a in averaged:
-            lines.append(f"| {a['run']} | {a['model']} | {a['order']} | {','.join(map(str, a['steps']))} | {pct(a['rd'])} |")
-    lines += ["", "RD = (max_x acc − min_x acc) / max_x acc over each curve's sweep ([P1])."]
+            lines.append(f"| {a['run']} | {short_name(a['model'])} | {a['order']} | {','.join(map(str, a['steps']))} | {pct(a['rd'])} |")
+    lines += ["", "RD = (max_x acc − min_x acc) / max_x acc over each curve's sweep ([P1]): any change with x "
+              "counts, a rise as much as a fall. Models are named as in the plots (`.../final` by its run); "
+              "compare.csv keeps the full model ids."]
     return "\n".join(lines) + "\n"
 
 
