@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("paired_points", REPO / "scripts" / "paired_points.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from scripts_loader import load_script
 
 
 def fake_run(path: Path, series: str, per_x: dict[int, dict[str, float]], n_items: int = 6) -> Path:
@@ -28,7 +19,7 @@ def fake_run(path: Path, series: str, per_x: dict[int, dict[str, float]], n_item
 
 
 def test_paired_difference_and_its_ci(tmp_path, capsys):
-    mod = load_script()
+    mod = load_script("paired_points")
     a = fake_run(tmp_path / "a", "one_mask", {0: {"d1": 1.0, "d2": 0.9, "d3": 0.8}})
     b = fake_run(tmp_path / "b", "masks", {2: {"d1": 0.8, "d2": 0.7, "d3": 0.6}, 200: {"d1": 1.0, "d2": 0.9, "d3": 0.8}})
     assert mod.main([f"{a}:one_mask:0", f"{b}:masks:2"]) == 0
@@ -39,7 +30,7 @@ def test_paired_difference_and_its_ci(tmp_path, capsys):
 
 
 def test_refuses_unpaired_runs_and_missing_points(tmp_path):
-    mod = load_script()
+    mod = load_script("paired_points")
     a = fake_run(tmp_path / "a", "one_mask", {0: {"d1": 1.0, "d2": 0.5}})
     b = fake_run(tmp_path / "b", "masks", {2: {"d1": 0.5, "d2": 0.5}}, n_items=16)
     with pytest.raises(SystemExit, match="different items"):

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
+from scripts_loader import load_script
 from tiny import tiny_checkpoint
 
 from masktax.training.soft_mask_training import SoftMaskParams
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "sm_eval.py"
-
 
 def _script():
-    spec = importlib.util.spec_from_file_location("sm_eval", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("sm_eval")
 
 
 def test_sm_eval_runs_on_a_tiny_model(tmp_path, capsys):

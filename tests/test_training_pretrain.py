@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from scripts_loader import load_script
 
 from masktax.cli.main import main
 from masktax.errors import MasktaxError
@@ -214,16 +215,6 @@ def test_pack_round_trip_degrades_to_fit(tmp_path):
     assert (run / "final" / "model.safetensors").is_file() and (run / "step-000003" / "state.json").is_file()
     opt = torch.load(run / "step-000003" / "optimizer.pt", weights_only=True) if (run / "step-000003" / "optimizer.pt").exists() else None
     assert opt is None or all(v.dtype == torch.bfloat16 for s in opt["state"].values() for k, v in s.items() if k != "step")
-
-
-def load_script(name: str):
-    """Import scripts/<name>.py as a module."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def test_export_script_copies_final_with_training_record(tmp_path):

@@ -122,8 +122,6 @@ def plot(curves: list[dict], path: Path, xlabel: str, *, overlay: bool = False) 
         return ("", c["series"]) if overlay else (c["run"], c["series"])
 
     keys = curve_names(curves, overlay=overlay)
-    for c, k in zip(curves, keys, strict=True):
-        c["_key"] = k
     panels = list(dict.fromkeys(panel(c) for c in curves))
     models = list(dict.fromkeys(keys))
     colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(models)}
@@ -132,11 +130,11 @@ def plot(curves: list[dict], path: Path, xlabel: str, *, overlay: bool = False) 
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 2.9 * nrows), squeeze=False, sharey=True)
     numeric = all(isinstance(p["x"], (int, float)) for c in curves for p in c["points"])
     for ax, (run, series) in zip(axes.flat, panels, strict=False):
-        for c in (c for c in curves if panel(c) == (run, series)):
+        for c, key in ((c, k) for c, k in zip(curves, keys, strict=True) if panel(c) == (run, series)):
             xs = [p["x"] for p in c["points"]] if numeric else [str(p["x"]) for p in c["points"]]
             ys = [p["accuracy"] for p in c["points"]]
-            colour = colours[c["_key"]]
-            ax.plot(xs, ys, marker="o", markersize=3, color=colour, label=c["_key"])
+            colour = colours[key]
+            ax.plot(xs, ys, marker="o", markersize=3, color=colour, label=key)
             cis = [p.get("ci95") for p in c["points"]]
             if all(ci for ci in cis):
                 ax.fill_between(xs, [ci[0] for ci in cis], [ci[1] for ci in cis], color=colour, alpha=0.10,
@@ -180,8 +178,6 @@ def compare_runs(run_dirs: list[Path], out: Path, labels: list[str] | None = Non
     probes = [str(s.get("probe", "?")) for s in summaries]
     xlabel = "extra masks after the answer position" if set(probes) <= {"masks", "unmask"} else "x"
     plot(curves, out / "compare.png", xlabel, overlay=overlay)
-    for c in curves:
-        c.pop("_key", None)
     (out / "compare.csv").write_text(write_csv(curves))
     (out / "compare.md").write_text(write_markdown(curves, averaged, probes))
     return {"curves": curves, "averaged": averaged}
