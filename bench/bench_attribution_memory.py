@@ -46,9 +46,9 @@ def _child(layers: int, seq_len: int, batch: int) -> dict:
     sys.path.insert(0, str(Path(__file__).parent))
     from bench_llada_forward import SHAPES
 
-    from masktax.models.adapter import Adapter
     from masktax.models.batching import backward_bytes_per_token
     from masktax.models.llada import LLaDAConfig, LLaDAModelLM
+    from masktax.models.loaded import LoadedModel
     from masktax.probes.attribution_core import embedding_gradients
 
     torch.manual_seed(0)
@@ -60,21 +60,21 @@ def _child(layers: int, seq_len: int, batch: int) -> dict:
         for name, p in model.named_parameters():
             p.fill_(1.0) if name.endswith("norm.weight") or name.endswith("ln_f.weight") else p.normal_(0.0, 0.02)
     model.eval()
-    adapter = Adapter(name=f"llada-8b-width-{layers}l", model=model, tokenizer=None, kind="mdlm", mask_id=None,
+    lm = LoadedModel(name=f"llada-8b-width-{layers}l", model=model, tokenizer=None, kind="mdlm", mask_id=None,
                       shift=False, max_length=cfg.max_sequence_length)
     ids = torch.randint(0, cfg.vocab_size, (batch, seq_len))
     answer = torch.full((batch,), seq_len - 50)
-    embedding_gradients(adapter, ids[:, :64], torch.full((batch,), 10))  # warm the kernels up
+    embedding_gradients(lm, ids[:, :64], torch.full((batch,), 10))  # warm the kernels up
     Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
     base = _status("VmRSS")
     start = time.perf_counter()
-    grads, _ = embedding_gradients(adapter, ids, answer)
+    grads, _ = embedding_gradients(lm, ids, answer)
     seconds = time.perf_counter() - start
     assert torch.isfinite(grads.float()).all()
     return {
         "layers": layers, "batch": batch, "seq_len": seq_len, "seconds": seconds,
         "activation_bytes": _status("VmHWM") - base,
-        "estimate_bytes": batch * seq_len * backward_bytes_per_token(adapter, seq_len, full_logits=False),
+        "estimate_bytes": batch * seq_len * backward_bytes_per_token(lm, seq_len, full_logits=False),
     }
 
 
@@ -102,15 +102,15 @@ def estimate_8b_bytes_per_seq(seq_len: int) -> int:
     sys.path.insert(0, str(Path(__file__).parent))
     from bench_llada_forward import SHAPES
 
-    from masktax.models.adapter import Adapter
     from masktax.models.batching import backward_bytes_per_token
     from masktax.models.llada import LLaDAConfig, LLaDAModelLM
+    from masktax.models.loaded import LoadedModel
 
     with torch.device("meta"):
         model = LLaDAModelLM(LLaDAConfig(**SHAPES["8b"])).to(torch.bfloat16)
-    adapter = Adapter(name="llada-8b", model=model, tokenizer=None, kind="mdlm", mask_id=None, shift=False,
+    lm = LoadedModel(name="llada-8b", model=model, tokenizer=None, kind="mdlm", mask_id=None, shift=False,
                       max_length=4096)
-    return seq_len * backward_bytes_per_token(adapter, seq_len, full_logits=False)
+    return seq_len * backward_bytes_per_token(lm, seq_len, full_logits=False)
 
 
 def main() -> None:

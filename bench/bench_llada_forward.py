@@ -23,9 +23,9 @@ import time
 
 import torch
 
-from masktax.models.adapter import Adapter
 from masktax.models.batching import auto_batch_size, bytes_per_token
 from masktax.models.llada import LLaDAConfig, LLaDAModelLM
+from masktax.models.loaded import LoadedModel
 
 SHAPES = {
     # GSAI-ML/LLaDA-8B-Base config.json
@@ -103,7 +103,7 @@ def main() -> None:
     torch.manual_seed(0)
     model = build(args.shape, device, dtype)
     cfg = model.config
-    adapter = Adapter(name=f"llada-{args.shape}", model=model, tokenizer=None, kind="mdlm", mask_id=None,
+    lm = LoadedModel(name=f"llada-{args.shape}", model=model, tokenizer=None, kind="mdlm", mask_id=None,
                       shift=False, max_length=cfg.max_sequence_length)
     n = args.matmul_n or (8192 if device.type == "cuda" else 1024)
     ceiling = matmul_ceiling(n, device, dtype, iters=args.iters)
@@ -112,7 +112,7 @@ def main() -> None:
     print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}), "
           f"dtype {str(dtype).removeprefix('torch.')}, shape {args.shape}, seq_len {args.seq_len}")
     print(f"matmul ceiling ({n}^3): {ceiling / 1e12:.2f} TFLOP/s; model {fpt / 1e9:.2f} GFLOP/token")
-    print(f"auto_batch_size -> {auto_batch_size(adapter, args.seq_len)}")
+    print(f"auto_batch_size -> {auto_batch_size(lm, args.seq_len)}")
     print("| batch | tokens/s | MFU vs matmul | peak GiB | activations GiB/seq | estimate GiB/seq |")
     print("|---|---|---|---|---|---|")
     rows = []
@@ -131,7 +131,7 @@ def main() -> None:
         mfu = tps * fpt / ceiling
         peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
         act = (peak - weights_bytes) / bs if peak is not None else None
-        est = args.seq_len * bytes_per_token(adapter, args.seq_len)
+        est = args.seq_len * bytes_per_token(lm, args.seq_len)
         gib = 2**30
         print(f"| {bs} | {tps:,.0f} | {mfu:.1%} | {'-' if peak is None else f'{peak / gib:.2f}'} | "
               f"{'-' if act is None else f'{act / gib:.3f}'} | {est / gib:.3f} |")

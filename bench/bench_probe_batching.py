@@ -16,24 +16,24 @@ from pathlib import Path
 import torch
 
 
-def build_items(adapter, *, model: str, n_items: int, datasets: int, grid: tuple[int, ...], seed: int = 0) -> list:
+def build_items(lm, *, model: str, n_items: int, datasets: int, grid: tuple[int, ...], seed: int = 0) -> list:
     from masktax.probes.items import encode_cell
     from masktax.probes.masks import masks_cells
     from masktax.tasks.suite import build_suite
 
     suite = build_suite(seed=seed)[:datasets]
     items = []
-    for cell in masks_cells(grid, adapter.kind):
+    for cell in masks_cells(grid, lm.kind):
         for ds in suite:
-            items += encode_cell(adapter, ds, cell, model=model, probe="masks", seed=seed, fmt="base", n_items=n_items)
+            items += encode_cell(lm, ds, cell, model=model, probe="masks", seed=seed, fmt="base", n_items=n_items)
     return items
 
 
-def timed(adapter, items, batch_size) -> tuple[float, list[dict]]:
+def timed(lm, items, batch_size) -> tuple[float, list[dict]]:
     from masktax.probes.base import score_items
 
     start = time.perf_counter()
-    records = [r for batch in score_items(adapter, items, batch_size=batch_size) for r in batch]
+    records = [r for batch in score_items(lm, items, batch_size=batch_size) for r in batch]
     return time.perf_counter() - start, records
 
 
@@ -56,13 +56,13 @@ def main(argv: list[str] | None = None) -> None:
             path = build_stand_ins(Path(tmp))[0]  # random-llada
         else:
             path = args.model
-        adapter = load(path)
+        lm = load(path)
         grid = tuple(int(x) for x in args.grid.split(","))
-        items = build_items(adapter, model=str(path), n_items=args.n_items, datasets=args.datasets, grid=grid)
+        items = build_items(lm, model=str(path), n_items=args.n_items, datasets=args.datasets, grid=grid)
         batch_size = args.batch_size if args.batch_size == "auto" else int(args.batch_size)
-        timed(adapter, items[:2], 1)  # warm-up
-        t_one, one = timed(adapter, items, 1)
-        t_batched, batched = timed(adapter, items, batch_size)
+        timed(lm, items[:2], 1)  # warm-up
+        t_one, one = timed(lm, items, 1)
+        t_batched, batched = timed(lm, items, batch_size)
     same = [r["pred_id"] for r in one] == [r["pred_id"] for r in batched]
     max_dp = max(abs(a["p_answer"] - b["p_answer"]) for a, b in zip(one, batched, strict=True))
     n = len(items)

@@ -23,14 +23,14 @@ import time
 
 import torch
 
-from masktax.models.adapter import Adapter
+from masktax.models.loaded import LoadedModel
 from masktax.samplers import SoftMaskConfig, generate_dream, generate_semi_ar, generate_threshold
 
 SOFT = SoftMaskConfig(k=3, omega_s=0.5, omega_a=6.66, omega_b=-0.75, fraction=1.0)
 
 
-def random_llada(vocab: int, d_model: int, n_layers: int, logit_scale: float, seed: int) -> Adapter:
-    """A random native LLaDA (in-place logits) as an Adapter; mask = last id, EOS = 1."""
+def random_llada(vocab: int, d_model: int, n_layers: int, logit_scale: float, seed: int) -> LoadedModel:
+    """A random native LLaDA (in-place logits) as an LoadedModel; mask = last id, EOS = 1."""
     from masktax.models.llada import LLaDAConfig, LLaDAModelLM
 
     cfg = LLaDAConfig(d_model=d_model, n_heads=4, n_kv_heads=4, n_layers=n_layers, mlp_hidden_size=3 * d_model,
@@ -40,7 +40,7 @@ def random_llada(vocab: int, d_model: int, n_layers: int, logit_scale: float, se
     model.reset_parameters(seed)
     with torch.no_grad():
         model.get_output_embeddings().weight.mul_(logit_scale)
-    return Adapter(name="random-llada", model=model.eval(), tokenizer=None, kind="mdlm", mask_id=vocab - 1,
+    return LoadedModel(name="random-llada", model=model.eval(), tokenizer=None, kind="mdlm", mask_id=vocab - 1,
                    shift=False, max_length=4096, pad_id=1, eos_id=1)
 
 
@@ -56,7 +56,7 @@ def configs(gen: int, block: int) -> list[tuple[str, object, dict]]:
     ]
 
 
-def measure(adapter: Adapter, fn, ids: torch.Tensor, gen: int, repeats: int, **kwargs) -> dict[str, float]:
+def measure(lm: LoadedModel, fn, ids: torch.Tensor, gen: int, repeats: int, **kwargs) -> dict[str, float]:
     """Fastest of `repeats` decodes without and with soft-masking, interleaved so that load from
     other processes hits both alike (one untimed warm-up of each first)."""
     out: dict[str, list[float]] = {"plain": [], "soft": []}
@@ -64,7 +64,7 @@ def measure(adapter: Adapter, fn, ids: torch.Tensor, gen: int, repeats: int, **k
     for rep in range(repeats + 1):
         for key, soft in (("plain", None), ("soft", SOFT)):
             t0 = time.perf_counter()
-            _, hist = fn(adapter, ids, gen_length=gen, return_history=True, soft_mask=soft, **kwargs)
+            _, hist = fn(lm, ids, gen_length=gen, return_history=True, soft_mask=soft, **kwargs)
             if ids.device.type == "cuda":
                 torch.cuda.synchronize(ids.device)
             if rep > 0:
@@ -93,23 +93,23 @@ def main() -> None:
     if args.model:
         from masktax.models import load
 
-        adapter = load(args.model, device=args.device)
+        lm = load(args.model, device=args.device)
     else:
-        adapter = random_llada(args.vocab, args.d_model, args.layers, args.logit_scale, args.seed)
+        lm = random_llada(args.vocab, args.d_model, args.layers, args.logit_scale, args.seed)
         if args.device:
-            adapter.model.to(args.device)
-    vocab = adapter.embedding_weight().shape[0]
+            lm.model.to(args.device)
+    vocab = lm.embedding_weight().shape[0]
     gen = torch.Generator().manual_seed(args.seed)
-    ids = torch.randint(2, min(vocab, adapter.mask_id) - 1, (args.batch, args.prompt_length), generator=gen)
-    ids = ids.to(adapter.device)
+    ids = torch.randint(2, min(vocab, lm.mask_id) - 1, (args.batch, args.prompt_length), generator=gen)
+    ids = ids.to(lm.device)
     tokens = args.batch * args.gen_length
-    print(f"model {adapter.name}, device {adapter.device}, threads {torch.get_num_threads()}, batch {args.batch}, "
+    print(f"model {lm.name}, device {lm.device}, threads {torch.get_num_threads()}, batch {args.batch}, "
           f"prompt {args.prompt_length}, gen {args.gen_length}, block {args.block_length}, "
           f"fastest of {args.repeats}")
     print(f"{'sampler':34s} {'tokens/s':>9s} {'speed':>7s} {'passes/token':>13s} {'soft overhead':>14s}")
     base_tps = None
     for label, fn, kw in configs(args.gen_length, args.block_length):
-        m = measure(adapter, fn, ids, args.gen_length, args.repeats, **kw)
+        m = measure(lm, fn, ids, args.gen_length, args.repeats, **kw)
         secs, passes = m["secs"], m["passes"]
         tps = tokens / secs
         base_tps = base_tps or tps

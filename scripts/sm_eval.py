@@ -85,50 +85,50 @@ def heldout_episodes(encoder: Encoder, n: int, seed: int, stage: str):
 
 
 @torch.no_grad()
-def validation_bound(adapter, episodes, t_samples: int, seed: int, params: SoftMaskParams | None) -> float:
+def validation_bound(lm, episodes, t_samples: int, seed: int, params: SoftMaskParams | None) -> float:
     """Mean over episodes and t's of sum_{masked} CE / t / n_tokens (plain, or two-pass with `params`)."""
-    mask_id, total = adapter.mask_id, 0.0
-    dev = adapter.device
+    mask_id, total = lm.mask_id, 0.0
+    dev = lm.device
     for i, ep in enumerate(episodes):
         gen = torch.Generator().manual_seed(seed * 1_000_003 + i)
         ids = torch.tensor([ep.ids] * t_samples)  # [n, l]
         t = P_MIN + (1 - P_MIN) * torch.rand(t_samples, generator=gen)  # [n]
         maskable = torch.ones_like(ids, dtype=torch.bool)  # [n, l]
-        if adapter.shift:
+        if lm.shift:
             maskable[:, 0] = False
         xt, masked = forward_mask(ids, maskable, t, mask_id=mask_id, generator=gen)  # [n, l]
         xt, ids, masked, t = xt.to(dev), ids.to(dev), masked.to(dev), t.to(dev)
         if params is None:
-            logits = adapter.logits(xt)  # [n, l, V]
+            logits = lm.logits(xt)  # [n, l, V]
         else:
-            logits, _ = two_pass_logits(adapter, xt, None, params, mask_id=mask_id)  # [n, l, V]
+            logits, _ = two_pass_logits(lm, xt, None, params, mask_id=mask_id)  # [n, l, V]
         total += float(mdlm_loss(logits, ids, masked, t, n_tokens=masked.shape[0] * int(maskable[0].sum())))
     return total / len(episodes)
 
 
 @torch.no_grad()
-def decode_rows(adapter, prompts, gen_length: int, steps: int, sm: SoftMaskConfig | None, batch: int):
+def decode_rows(lm, prompts, gen_length: int, steps: int, sm: SoftMaskConfig | None, batch: int):
     """Greedy semi-AR decode (one block) of each prompt; returns the generated ids per row."""
     outs = []
     for s in range(0, len(prompts), batch):
-        ids, att = left_pad(prompts[s : s + batch], adapter.eos_id if adapter.eos_id is not None else 0)
-        dev = adapter.device
-        x = generate_semi_ar(adapter, ids.to(dev), attention_mask=att.to(dev), steps=steps, gen_length=gen_length,
+        ids, att = left_pad(prompts[s : s + batch], lm.eos_id if lm.eos_id is not None else 0)
+        dev = lm.device
+        x = generate_semi_ar(lm, ids.to(dev), attention_mask=att.to(dev), steps=steps, gen_length=gen_length,
                              block_length=gen_length, soft_mask=sm)  # [b, lp + g]
         outs.extend(x[:, ids.shape[1] :].tolist())
     return outs
 
 
-def few_step(adapter, episodes, gen_length: int, sm: SoftMaskConfig, batch: int, letters) -> dict:
+def few_step(lm, episodes, gen_length: int, sm: SoftMaskConfig, batch: int, letters) -> dict:
     prompts = [ep.ids[: ep.query_pos] for ep in episodes]
     answers = [letters[ep.query_answer] for ep in episodes]
-    ref = decode_rows(adapter, prompts, gen_length, gen_length, None, batch)
+    ref = decode_rows(lm, prompts, gen_length, gen_length, None, batch)
     rows = {}
     for tps in TOKENS_PER_STEP:
         if gen_length % tps:
             continue
         for mode, cfg in (("off", None), ("on", sm)):
-            got = decode_rows(adapter, prompts, gen_length, gen_length // tps, cfg, batch)
+            got = decode_rows(lm, prompts, gen_length, gen_length // tps, cfg, batch)
             acc = sum(g[0] == a for g, a in zip(got, answers, strict=True)) / len(got)
             agree = sum(x == y for g, r in zip(got, ref, strict=True) for x, y in zip(g, r, strict=True))
             rows[f"{tps}/{mode}"] = {"tokens_per_step": tps, "soft_mask": mode, "accuracy": acc,
@@ -136,7 +136,7 @@ def few_step(adapter, episodes, gen_length: int, sm: SoftMaskConfig, batch: int,
     return rows
 
 
-def mask_scaling(adapter, grid, items: int, steps_cap: int, sm: SoftMaskConfig, batch: int, seed: int,
+def mask_scaling(lm, grid, items: int, steps_cap: int, sm: SoftMaskConfig, batch: int, seed: int,
                  n_datasets: int = 16) -> dict:
     from masktax.prompts.encode import encode_item
     from masktax.prompts.render import arrange
@@ -145,11 +145,11 @@ def mask_scaling(adapter, grid, items: int, steps_cap: int, sm: SoftMaskConfig, 
     suite = build_suite(seed=seed, n_test=max(items, 1))[:n_datasets]
     rows = {}
     for x in grid:
-        enc = [encode_item(adapter.tokenizer, arrange(d, "mixed", seed=seed), q, suffix="masks", n_extra=x,
-                           mask_id=adapter.mask_id) for d in suite for q in d.tests[:items]]
+        enc = [encode_item(lm.tokenizer, arrange(d, "mixed", seed=seed), q, suffix="masks", n_extra=x,
+                           mask_id=lm.mask_id) for d in suite for q in d.tests[:items]]
         prompts = [e.ids[: e.answer_pos] for e in enc]
         for mode, cfg in (("off", None), ("on", sm)):
-            got = decode_rows(adapter, prompts, 1 + x, min(1 + x, steps_cap), cfg, batch)
+            got = decode_rows(lm, prompts, 1 + x, min(1 + x, steps_cap), cfg, batch)
             acc = sum(g[0] == e.answer_id for g, e in zip(got, enc, strict=True)) / len(enc)
             rows[f"{x}/{mode}"] = {"x": x, "soft_mask": mode, "accuracy": acc, "n": len(enc)}
     for mode in ("off", "on"):
@@ -168,21 +168,21 @@ def evaluate(args: argparse.Namespace) -> dict:
     for spec in args.model:
         label, _, path = spec.rpartition("=")
         label = label or Path(path).name
-        adapter = load(path, device=args.device, dtype=torch.float32)
-        adapter.model.eval()
-        if adapter.kind != "mdlm" or adapter.tokenizer is None:
+        lm = load(path, device=args.device, dtype=torch.float32)
+        lm.model.eval()
+        if lm.kind != "mdlm" or lm.tokenizer is None:
             raise MasktaxError(f"'{path}' is not a masked diffusion LM with a tokenizer")
-        encoder = Encoder(adapter.tokenizer)
+        encoder = Encoder(lm.tokenizer)
         sm, source = soft_config(Path(path), args.soft_mask_from)
         params = SoftMaskParams(k=sm.k, omega_s=min(max(sm.omega_s, 1e-12), 1 - 1e-7), omega_a=sm.omega_a,
-                                omega_b=min(sm.omega_b, -1.1e-6)).to(adapter.device)
+                                omega_b=min(sm.omega_b, -1.1e-6)).to(lm.device)
         episodes = heldout_episodes(encoder, max(args.episodes, args.queries), args.seed, args.stage)
         res = {"path": str(path), "soft_mask": {**sm.__dict__, "source": source}}
-        res["val_loss"] = {mode: validation_bound(adapter, episodes[: args.episodes], args.t_samples, args.seed, p)
+        res["val_loss"] = {mode: validation_bound(lm, episodes[: args.episodes], args.t_samples, args.seed, p)
                            for mode, p in (("off", None), ("on", params))}
-        res["few_step"] = few_step(adapter, episodes[: args.queries], args.gen_length, sm, args.batch,
+        res["few_step"] = few_step(lm, episodes[: args.queries], args.gen_length, sm, args.batch,
                                    encoder.letter_ids)
-        res["mask_scaling"] = mask_scaling(adapter, grid, args.items, args.unmask_steps, sm, args.batch, args.seed,
+        res["mask_scaling"] = mask_scaling(lm, grid, args.items, args.unmask_steps, sm, args.batch, args.seed,
                                            args.datasets)
         results["models"][label] = res
         print(f"{label}: val loss off {res['val_loss']['off']:.4f} / on {res['val_loss']['on']:.4f}", file=sys.stderr)

@@ -73,20 +73,20 @@ def test_resume_reproduces_the_uninterrupted_run(llada_dir: Path, tmp_path: Path
 
 
 def test_lora_trains_only_adapter_weights(llada_dir: Path) -> None:
-    adapter = load(str(llada_dir), device="cpu")
-    base = {k: v.clone() for k, v in adapter.model.state_dict().items()}
+    lm = load(str(llada_dir), device="cpu")
+    base = {k: v.clone() for k, v in lm.model.state_dict().items()}
     torch.manual_seed(0)
-    model = add_lora(adapter.model, "llada", rank=4, alpha=8, dropout=0.0, targets=None)
+    model = add_lora(lm.model, "llada", rank=4, alpha=8, dropout=0.0, targets=None)
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     assert names and all("lora_" in n for n in names)
     assert not any("transformer.ff_out" in n and "blocks" not in n for n in names)  # output head untouched
-    fwd = type(adapter)(**{**adapter.__dict__, "model": model})
+    fwd = type(lm)(**{**lm.__dict__, "model": model})
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     tok = tiny_tokenizer()
     q, a = tok("Options : France")["input_ids"], tok("Alice , Bob , Carol")["input_ids"]
     views = [build_example_views(q, a, index=i, seed=0, p_range=(0.5, 0.8), max_context=64, max_masks_now=8,
-                                 mask_id=adapter.mask_id, eos_id=adapter.eos_id) for i in range(3)]
-    batch = collate_views(views, eos_id=adapter.eos_id)
+                                 mask_id=lm.mask_id, eos_id=lm.eos_id) for i in range(3)]
+    batch = collate_views(views, eos_id=lm.eos_id)
     lora_before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
     for _ in range(3):
         logits = fwd.logits(batch.ids, batch.attention)  # [2b, l, V]
@@ -109,7 +109,7 @@ def test_merge_and_apply_adapter_agree(tiny_ckpts: dict, lora_run: Path, tmp_pat
         tuned = apply_adapter(base, lora_run).logits(ids)
         merged = load(str(merged_dir), device="cpu").logits(ids)
     assert torch.allclose(tuned, merged, atol=1e-5)
-    assert not torch.allclose(tuned, ref)  # the adapter changed the model
+    assert not torch.allclose(tuned, ref)  # the lm changed the model
 
 
 def test_same_global_batch_gives_same_loss_however_split(llada_dir: Path, tmp_path: Path) -> None:

@@ -27,18 +27,18 @@ def _edit_config(path: Path, **changes) -> None:
 
 
 def test_ar_model_is_shifted_and_padding_safe(tmp_path):
-    adapter = load(tiny_checkpoint("ar", tmp_path / "ar"))
-    assert (adapter.kind, adapter.shift, adapter.mask_id, adapter.is_causal) == ("ar", True, None, True)
-    assert adapter.max_length == 4096 and adapter.eos_id == tiny_tokenizer().eos_token_id
+    lm = load(tiny_checkpoint("ar", tmp_path / "ar"))
+    assert (lm.kind, lm.shift, lm.mask_id, lm.is_causal) == ("ar", True, None, True)
+    assert lm.max_length == 4096 and lm.eos_id == tiny_tokenizer().eos_token_id
     with torch.no_grad():
-        raw = adapter.model(input_ids=IDS).logits
-        torch.testing.assert_close(adapter.logits(IDS)[:, 1:], raw[:, :-1])
-        torch.testing.assert_close(adapter.logits_from_embeds(adapter.embed(IDS)), adapter.logits(IDS))
+        raw = lm.model(input_ids=IDS).logits
+        torch.testing.assert_close(lm.logits(IDS)[:, 1:], raw[:, :-1])
+        torch.testing.assert_close(lm.logits_from_embeds(lm.embed(IDS)), lm.logits(IDS))
         short = IDS[0, :4]
-        padded = torch.cat([torch.full((3,), adapter.pad_id), short])[None]
+        padded = torch.cat([torch.full((3,), lm.pad_id), short])[None]
         mask = torch.tensor([[0, 0, 0, 1, 1, 1, 1]])
-        got = adapter.logits(padded, attention_mask=mask)[0, 4:]  # first real token: nothing predicts it
-        torch.testing.assert_close(got, adapter.logits(short[None])[0, 1:], atol=1e-5, rtol=1e-5)
+        got = lm.logits(padded, attention_mask=mask)[0, 4:]  # first real token: nothing predicts it
+        torch.testing.assert_close(got, lm.logits(short[None])[0, 1:], atol=1e-5, rtol=1e-5)
 
 
 def test_masked_lm_takes_mask_from_tokenizer(tmp_path):
@@ -48,16 +48,16 @@ def test_masked_lm_takes_mask_from_tokenizer(tmp_path):
     torch.manual_seed(0)
     bert = BertForMaskedLM(BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2,
                                       num_attention_heads=4, intermediate_size=64, max_position_embeddings=512))
-    adapter = load(save_tiny_checkpoint(bert, tok, tmp_path / "bert"))
-    assert (adapter.kind, adapter.shift, adapter.mask_id) == ("mdlm", False, tok.mask_token_id)
-    assert adapter.max_length == 512 and adapter.logits(IDS).shape == (2, 7, len(tok))
+    lm = load(save_tiny_checkpoint(bert, tok, tmp_path / "bert"))
+    assert (lm.kind, lm.shift, lm.mask_id) == ("mdlm", False, tok.mask_token_id)
+    assert lm.max_length == 512 and lm.logits(IDS).shape == (2, 7, len(tok))
 
 
 def test_checkpoint_without_tokenizer_uses_config_mask(tmp_path):
     path = tiny_checkpoint("llada", tmp_path / "m", with_tokenizer=False)
     _edit_config(path, mask_token_id=7)
-    adapter = load(path)
-    assert adapter.tokenizer is None and adapter.mask_id == 7
+    lm = load(path)
+    assert lm.tokenizer is None and lm.mask_id == 7
     assert load(path, mask_token_id=9).mask_id == 9  # explicit wins
     with pytest.raises(MasktaxError, match="outside the vocabulary"):
         load(path, mask_token_id=10**6)
@@ -142,22 +142,22 @@ def test_cli_models_lists_every_card(capsys):
 
 
 def test_auto_batch_size_cpu(tmp_path):
-    adapter = load(tiny_checkpoint("llada", tmp_path / "m"))
-    assert auto_batch_size(adapter, 1300) == 4
-    assert auto_batch_size(adapter, 1300, max_batch=2) == 2
-    assert bytes_per_token(adapter, 2000) > bytes_per_token(adapter, 100) > 0
-    # one logits row per sequence (Adapter.logits_at) instead of one per token
-    vocab = adapter.embedding_weight().shape[0]
-    saved = bytes_per_token(adapter, 1000) - bytes_per_token(adapter, 1000, full_logits=False)
+    lm = load(tiny_checkpoint("llada", tmp_path / "m"))
+    assert auto_batch_size(lm, 1300) == 4
+    assert auto_batch_size(lm, 1300, max_batch=2) == 2
+    assert bytes_per_token(lm, 2000) > bytes_per_token(lm, 100) > 0
+    # one logits row per sequence (LoadedModel.logits_at) instead of one per token
+    vocab = lm.embedding_weight().shape[0]
+    saved = bytes_per_token(lm, 1000) - bytes_per_token(lm, 1000, full_logits=False)
     assert saved == 8 * vocab - -(-8 * vocab // 1000)
     from masktax.models.batching import backward_bytes_per_token
 
-    assert backward_bytes_per_token(adapter, 1000) > bytes_per_token(adapter, 1000)  # every layer kept
-    rows = adapter.embedding_weight().shape[0]
-    one_row = backward_bytes_per_token(adapter, 1000) - backward_bytes_per_token(adapter, 1000, full_logits=False)
+    assert backward_bytes_per_token(lm, 1000) > bytes_per_token(lm, 1000)  # every layer kept
+    rows = lm.embedding_weight().shape[0]
+    one_row = backward_bytes_per_token(lm, 1000) - backward_bytes_per_token(lm, 1000, full_logits=False)
     assert one_row == 2 * 8 * rows - -(-2 * 8 * rows // 1000)  # fp32 model: logits + their gradient, one row kept
     with pytest.raises(MasktaxError):
-        auto_batch_size(adapter, 0)
+        auto_batch_size(lm, 0)
 
 
 REMOTE_CONFIG = '''
@@ -212,7 +212,7 @@ def test_remote_code_loads_when_trusted(tmp_path):
                           ).save_pretrained(path)
     with pytest.raises(MasktaxError, match="--trust-remote-code"):
         load(path)
-    adapter = load(path, trust_remote_code=True)
-    assert (adapter.extra["family"], adapter.kind, adapter.mask_id) == ("remote", "mdlm", 63)
-    assert adapter.honours_attention_mask is False and adapter.tokenizer is None
-    assert adapter.logits(torch.tensor([[1, 2, 63]])).shape == (1, 3, 64)
+    lm = load(path, trust_remote_code=True)
+    assert (lm.extra["family"], lm.kind, lm.mask_id) == ("remote", "mdlm", 63)
+    assert lm.honours_attention_mask is False and lm.tokenizer is None
+    assert lm.logits(torch.tensor([[1, 2, 63]])).shape == (1, 3, 64)

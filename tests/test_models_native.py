@@ -125,8 +125,8 @@ def test_loaded_logits_match_reference(family, llada_dir, dream_dir):
     cfg = json.loads((path / "config.json").read_text())
     sd = load_file(str(path / "model.safetensors"))
     ref_fn = reference_llada if family == "llada" else reference_dream
-    adapter = load(path, device="cpu")
-    raw = adapter.model(input_ids=IDS).logits
+    lm = load(path, device="cpu")
+    raw = lm.model(input_ids=IDS).logits
     for row in range(IDS.shape[0]):
         ref = ref_fn(sd, cfg, IDS[row])
         torch.testing.assert_close(raw[row].double(), ref, atol=2e-4, rtol=1e-4)
@@ -148,10 +148,10 @@ def test_adapter_kinds_and_shift(llada_dir, dream_dir):
 
 @pytest.mark.parametrize("family", ["llada", "dream"])
 def test_logits_from_embeds_equal_logits(family, llada_dir, dream_dir):
-    adapter = load(llada_dir if family == "llada" else dream_dir)
+    lm = load(llada_dir if family == "llada" else dream_dir)
     with torch.no_grad():
-        torch.testing.assert_close(adapter.logits_from_embeds(adapter.embed(IDS)), adapter.logits(IDS))
-    assert adapter.embedding_weight().shape == (len(tiny_tokenizer()), 32)
+        torch.testing.assert_close(lm.logits_from_embeds(lm.embed(IDS)), lm.logits(IDS))
+    assert lm.embedding_weight().shape == (len(tiny_tokenizer()), 32)
 
 
 @pytest.mark.parametrize("family", ["llada", "dream"])
@@ -219,24 +219,24 @@ def test_seeded_init():
 
 
 def test_bf16_dtype(llada_dir):
-    adapter = load(llada_dir, dtype="bf16")
-    assert adapter.dtype == torch.bfloat16
+    lm = load(llada_dir, dtype="bf16")
+    assert lm.dtype == torch.bfloat16
     with torch.no_grad():
         ref = load(llada_dir).logits(IDS)
-        got = adapter.logits(IDS).float()
+        got = lm.logits(IDS).float()
     assert (got.argmax(-1) == ref.argmax(-1)).float().mean() > 0.8
 
 
 @pytest.mark.parametrize("family", ["llada", "dream", "ar"])
 def test_logits_at_equals_full_logits_at_those_positions(family):
-    """`Adapter.logits_at` (head only at the kept rows) equals gathering the full aligned logits."""
+    """`LoadedModel.logits_at` (head only at the kept rows) equals gathering the full aligned logits."""
     from tiny import tiny_dream, tiny_llada, tiny_llama_ar, tiny_tokenizer
 
-    from masktax.models.adapter import Adapter
+    from masktax.models.loaded import LoadedModel
 
     tok = tiny_tokenizer()
     model = {"llada": tiny_llada, "dream": tiny_dream, "ar": tiny_llama_ar}[family](0)
-    a = Adapter(name=family, model=model.eval(), tokenizer=tok, kind="ar" if family == "ar" else "mdlm",
+    a = LoadedModel(name=family, model=model.eval(), tokenizer=tok, kind="ar" if family == "ar" else "mdlm",
                 mask_id=tok.mask_token_id, shift=family != "llada", max_length=512,
                 pad_id=tok.pad_token_id, extra={"position_ids": family == "ar"})
     g = torch.Generator().manual_seed(0)

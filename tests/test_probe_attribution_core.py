@@ -6,7 +6,7 @@ import pytest
 import torch
 from tiny import tiny_llada, tiny_llama_ar, tiny_tokenizer
 
-from masktax.models.adapter import Adapter
+from masktax.models.loaded import LoadedModel
 from masktax.probes.attribution_core import (
     attribution_scores,
     embedding_gradients,
@@ -16,14 +16,14 @@ from masktax.probes.attribution_core import (
 )
 
 
-def adapter(kind: str, dtype=torch.float32, seed: int = 0) -> Adapter:
+def lm(kind: str, dtype=torch.float32, seed: int = 0) -> LoadedModel:
     tok = tiny_tokenizer()
     if kind == "ar":
         model, shift, mask = tiny_llama_ar(seed), True, None
     else:
         model, shift, mask = tiny_llada(seed), False, tok.mask_token_id
     model = model.to(dtype)
-    return Adapter(name=kind, model=model, tokenizer=tok, kind=kind, mask_id=mask, shift=shift, max_length=4096,
+    return LoadedModel(name=kind, model=model, tokenizer=tok, kind=kind, mask_id=mask, shift=shift, max_length=4096,
                    pad_id=tok.pad_token_id, eos_id=tok.eos_token_id, extra={"position_ids": kind == "ar"})
 
 
@@ -36,11 +36,11 @@ def prompt(n: int, n_masks: int, seed: int = 0) -> tuple[list[int], int]:
 
 @pytest.fixture(scope="module")
 def llada():
-    return adapter("mdlm")
+    return lm("mdlm")
 
 
 def test_tokens_a_causal_model_cannot_see_get_exactly_zero():
-    ar = adapter("ar")
+    ar = lm("ar")
     ids, pos = prompt(30, 6)
     scores, _ = attribution_scores(ar, torch.tensor([ids]), torch.tensor([pos]))  # [1, l]
     assert torch.all(scores[0, pos:] == 0.0)  # the answer position and the masks after it
@@ -48,7 +48,7 @@ def test_tokens_a_causal_model_cannot_see_get_exactly_zero():
 
 
 def test_gradient_matches_finite_differences_in_float64():
-    a = adapter("mdlm", dtype=torch.float64, seed=1)
+    a = lm("mdlm", dtype=torch.float64, seed=1)
     ids, pos = prompt(12, 3, seed=1)
     ids_t, pos_t = torch.tensor([ids]), torch.tensor([pos])
     grads, pred = embedding_gradients(a, ids_t, pos_t)  # [1, l, d]

@@ -14,7 +14,7 @@ from torch import nn
 
 from masktax.cli.main import main
 from masktax.errors import MasktaxError
-from masktax.models.adapter import Adapter
+from masktax.models.loaded import LoadedModel
 from masktax.probes.base import ProbeItem, score_logits
 from masktax.probes.config import ProbeConfig
 from masktax.probes.run import run_probe
@@ -39,7 +39,7 @@ class ConstantLM(nn.Module):
         return (torch.zeros(*x.shape[:2], self.vocab),)  # [b, l, V]
 
 
-class Counting(Adapter):
+class Counting(LoadedModel):
     calls = 0
 
     def logits(self, ids, attention_mask=None):

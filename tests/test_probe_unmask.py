@@ -12,7 +12,7 @@ from tiny import tiny_tokenizer
 
 from masktax.cli.main import main
 from masktax.errors import MasktaxError
-from masktax.models.adapter import Adapter
+from masktax.models.loaded import LoadedModel
 from masktax.probes.base import ProbeItem
 from masktax.probes.config import ProbeConfig
 from masktax.probes.unmask import decode_batch, run
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def llada() -> Adapter:
+def llada() -> LoadedModel:
     return tiny_adapter("mdlm")
 
 

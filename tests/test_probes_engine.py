@@ -1,4 +1,4 @@
-"""The batched scoring engine over a small fake Adapter (no suite, no real model needed)."""
+"""The batched scoring engine over a small fake LoadedModel (no suite, no real model needed)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from masktax.errors import MasktaxError
-from masktax.models.adapter import Adapter
+from masktax.models.loaded import LoadedModel
 from masktax.probes.base import ProbeItem, answer_logits, plan_batches, score_items, score_logits
 
 V = 40
@@ -57,8 +57,8 @@ class PositionModel(nn.Module):
         return Out(20.0 * nn.functional.one_hot(pos, V).float()[None].expand(b, n, V) + self.dummy)  # [b, l, V]
 
 
-def fake_adapter(model: nn.Module, *, shift: bool = False, honours: bool = True, max_length: int = 512) -> Adapter:
-    return Adapter(name="fake", model=model, tokenizer=None, kind="mdlm", mask_id=1, shift=shift,
+def fake_adapter(model: nn.Module, *, shift: bool = False, honours: bool = True, max_length: int = 512) -> LoadedModel:
+    return LoadedModel(name="fake", model=model, tokenizer=None, kind="mdlm", mask_id=1, shift=shift,
                    max_length=max_length, honours_attention_mask=honours, pad_id=0, eos_id=0)
 
 
@@ -104,10 +104,10 @@ def test_metrics_match_hand_computation():
 
 @pytest.mark.parametrize("honours", [True, False])
 def test_batched_equals_unbatched(honours):
-    adapter = fake_adapter(PoolModel(), honours=honours)
+    lm = fake_adapter(PoolModel(), honours=honours)
     items = make_items(40, lo=8, hi=14)
-    one = [r for b in score_items(adapter, items, batch_size=1) for r in b]
-    many = [r for b in score_items(adapter, items, batch_size=16) for r in b]
+    one = [r for b in score_items(lm, items, batch_size=1) for r in b]
+    many = [r for b in score_items(lm, items, batch_size=16) for r in b]
     by_key = {(r["index"]): r for r in one}
     assert len(many) == len(one) == 40
     for r in many:
@@ -118,10 +118,10 @@ def test_batched_equals_unbatched(honours):
 
 
 def test_padding_is_invisible_to_a_mask_honouring_model():
-    adapter = fake_adapter(PoolModel())
+    lm = fake_adapter(PoolModel())
     short, long_ = make_items(2, lo=6, hi=7)[0], make_items(1, seed=3, lo=7, hi=8)[0]
-    alone = answer_logits(adapter, [short])  # [1, V]
-    padded = answer_logits(adapter, [short, long_])  # [2, V]
+    alone = answer_logits(lm, [short])  # [1, V]
+    padded = answer_logits(lm, [short, long_])  # [2, V]
     assert torch.allclose(alone[0], padded[0], atol=1e-5)
 
 
@@ -137,11 +137,11 @@ def test_plan_batches_groups_and_caps():
 
 
 def test_skip_and_resume_keep_batch_plan():
-    adapter = fake_adapter(PoolModel())
+    lm = fake_adapter(PoolModel())
     items = make_items(30, lo=8, hi=20)
-    full = {r["index"]: r for b in score_items(adapter, items, batch_size=8) for r in b}
+    full = {r["index"]: r for b in score_items(lm, items, batch_size=8) for r in b}
     done = set(range(0, 30, 2))
-    rest = [r for b in score_items(adapter, items, batch_size=8, skip=lambda it: it.index in done) for r in b]
+    rest = [r for b in score_items(lm, items, batch_size=8, skip=lambda it: it.index in done) for r in b]
     assert {r["index"] for r in rest} == set(range(30)) - done
     for r in rest:
         assert r == full[r["index"]]  # identical floats: same batches as the full run
@@ -155,13 +155,13 @@ def test_prompt_longer_than_context_is_refused_before_compute():
             calls.append(1)
             return super().forward(**kw)
 
-    adapter = fake_adapter(Spy(), max_length=12)
+    lm = fake_adapter(Spy(), max_length=12)
     with pytest.raises(MasktaxError, match="exceeds the 12-token context"):
-        list(score_items(adapter, make_items(5, lo=10, hi=20)))
+        list(score_items(lm, make_items(5, lo=10, hi=20)))
     assert not calls
 
 
 def test_auto_batch_size_uses_a_token_budget():
-    adapter = fake_adapter(PoolModel())
-    recs = [r for b in score_items(adapter, make_items(20), batch_size="auto") for r in b]
+    lm = fake_adapter(PoolModel())
+    recs = [r for b in score_items(lm, make_items(20), batch_size="auto") for r in b]
     assert len(recs) == 20 and {r["index"] for r in recs} == set(range(20))

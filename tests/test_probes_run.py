@@ -10,7 +10,7 @@ from probe_helpers import tiny_adapter
 from tiny import tiny_dream, tiny_tokenizer
 
 from masktax.errors import MasktaxError
-from masktax.models.adapter import Adapter
+from masktax.models.loaded import LoadedModel
 from masktax.probes import PROBES
 from masktax.probes.base import score_items
 from masktax.probes.config import ProbeConfig
@@ -78,13 +78,13 @@ def test_adding_a_model_to_a_run_resumes(tmp_path, tiny_ckpts):
 def test_shifted_tiny_dream_is_scored_at_the_aligned_position(tmp_path):
     model = tiny_dream(seed=3)
     tok = tiny_tokenizer()
-    adapter = Adapter(name="d", model=model, tokenizer=tok, kind="mdlm", mask_id=tok.mask_token_id, shift=True,
+    lm = LoadedModel(name="d", model=model, tokenizer=tok, kind="mdlm", mask_id=tok.mask_token_id, shift=True,
                       max_length=4096, pad_id=tok.pad_token_id, eos_id=tok.eos_token_id)
     config = ProbeConfig(probe="masks", models=("d",), out=str(tmp_path), n_items=2, datasets=DATASETS[:1])
     (ds,) = select_datasets(config)
-    items = encode_cell(adapter, ds, Cell("masks", 3, suffix="masks", n_extra=3), model="d", probe="masks",
+    items = encode_cell(lm, ds, Cell("masks", 3, suffix="masks", n_extra=3), model="d", probe="masks",
                         seed=0, fmt="base", n_items=2)
-    records = [r for b in score_items(adapter, items, batch_size=2) for r in b]
+    records = [r for b in score_items(lm, items, batch_size=2) for r in b]
     for it, r in zip(items, records, strict=True):
         assert it.ids[it.answer_pos] == tok.mask_token_id and len(it.ids) == it.answer_pos + 4
         with torch.no_grad():
@@ -95,7 +95,7 @@ def test_shifted_tiny_dream_is_scored_at_the_aligned_position(tmp_path):
 def test_uniform_models_get_seeded_canvas_tokens(tmp_path):
     tok = tiny_tokenizer()
     base = tiny_adapter("mdlm", name="l")
-    uniform = Adapter(**{**base.__dict__, "kind": "uniform", "mask_id": None, "name": "u"})
+    uniform = LoadedModel(**{**base.__dict__, "kind": "uniform", "mask_id": None, "name": "u"})
     config = ProbeConfig(probe="masks", models=("u",), out=str(tmp_path), n_items=2, datasets=DATASETS[:1])
     (ds,) = select_datasets(config)
     cells = PROBES["masks"].cells((5,), "uniform")
@@ -111,27 +111,27 @@ def test_uniform_models_get_seeded_canvas_tokens(tmp_path):
 
 def test_context_length_masks_are_twenty_percent_of_the_input(tmp_path):
     tok = tiny_tokenizer()
-    adapter = tiny_adapter("mdlm", name="l")
+    lm = tiny_adapter("mdlm", name="l")
     config = ProbeConfig(probe="context-length", models=("l",), out=str(tmp_path), n_items=1,
                          datasets=DATASETS[:1], grid=(0, 10))
     (ds,) = select_datasets(config)
     cells = PROBES["context-length"].cells(config.grid, "mdlm")
     assert [c.series for c in cells] == ["2-masks", "2-masks", "20%-masks", "20%-masks"]
     for cell in cells:
-        (it,) = encode_cell(adapter, ds, cell, model="l", probe="context-length", seed=0, fmt="base", n_items=1)
+        (it,) = encode_cell(lm, ds, cell, model="l", probe="context-length", seed=0, fmt="base", n_items=1)
         n_masks = sum(t == tok.mask_token_id for t in it.ids[it.answer_pos:])
         expected = 2 if cell.series == "2-masks" else max(1, int(0.2 * it.answer_pos + 0.5))
         assert n_masks == expected == len(it.ids) - it.answer_pos
 
 
 def test_locality_block_moves_and_query_positions(tmp_path):
-    adapter = tiny_adapter("mdlm", name="l")
+    lm = tiny_adapter("mdlm", name="l")
     out = run_probe(ProbeConfig(probe="locality", models=("l",), out=str(tmp_path / "loc"), n_items=2,
-                                datasets=DATASETS, grid=(0, 40), progress=False), adapters={"l": adapter})
+                                datasets=DATASETS, grid=(0, 40), progress=False), adapters={"l": lm})
     s = json.loads((out / "summary.json").read_text())
     assert [p["x"] for p in s["models"]["l"]] == [0, 40]
     out = run_probe(ProbeConfig(probe="query-position", models=("l",), out=str(tmp_path / "q"), n_items=2,
-                                datasets=DATASETS, progress=False), adapters={"l": adapter})
+                                datasets=DATASETS, progress=False), adapters={"l": lm})
     s = json.loads((out / "summary.json").read_text())
     assert [p["x"] for p in s["models"]["l"]] == ["left", "middle", "right"]
     assert (out / "plots" / "query-position.png").stat().st_size > 1000

@@ -1,4 +1,4 @@
-"""Samplers through the real `Adapter` of `masktax.models.load` on tiny LLaDA / Dream checkpoints."""
+"""Samplers through the real `LoadedModel` of `masktax.models.load` on tiny LLaDA / Dream checkpoints."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from torch import nn
 
 from masktax.errors import MasktaxError
 from masktax.models import load
-from masktax.models.adapter import Adapter
+from masktax.models.loaded import LoadedModel
 from masktax.samplers import SAMPLERS, SoftMaskConfig, decode, generate_semi_ar, left_pad
 
 KW = {
@@ -32,43 +32,43 @@ def _ids(text: str = "Options: (A) cat, (B) red, (C) run\nAnswer:[") -> torch.Te
 @pytest.mark.parametrize("family", ["llada", "dream"])
 @pytest.mark.parametrize("name", list(SAMPLERS))
 def test_adapter_equals_bare_module(adapters, family, name):
-    adapter = adapters[family]
+    lm = adapters[family]
     ids = _ids()
-    via_adapter = SAMPLERS[name](adapter, ids, **KW[name])
-    bare = SAMPLERS[name](adapter.model, ids, mask_id=adapter.mask_id, shift=adapter.shift, **KW[name])
+    via_adapter = SAMPLERS[name](lm, ids, **KW[name])
+    bare = SAMPLERS[name](lm.model, ids, mask_id=lm.mask_id, shift=lm.shift, **KW[name])
     assert torch.equal(via_adapter, bare)
-    assert not (via_adapter == adapter.mask_id).any()
+    assert not (via_adapter == lm.mask_id).any()
 
 
 @pytest.mark.parametrize("family", ["llada", "dream"])
 @pytest.mark.parametrize("name", list(SAMPLERS))
 def test_adapter_zero_lambda_equals_plain(adapters, family, name):
-    adapter = adapters[family]
-    plain = SAMPLERS[name](adapter, _ids(), **KW[name])
-    soft = SAMPLERS[name](adapter, _ids(), soft_mask=SoftMaskConfig(omega_s=0.0, fraction=1.0), **KW[name])
+    lm = adapters[family]
+    plain = SAMPLERS[name](lm, _ids(), **KW[name])
+    soft = SAMPLERS[name](lm, _ids(), soft_mask=SoftMaskConfig(omega_s=0.0, fraction=1.0), **KW[name])
     assert torch.equal(plain, soft)
 
 
 def test_adapter_left_padded_batch(adapters):
-    adapter = adapters["llada"]
+    lm = adapters["llada"]
     tok = tiny_tokenizer()
     rows = [tok("Answer:[")["input_ids"], tok("Options: (A) cat, (B) red\nAnswer:[")["input_ids"]]
     ids, am = left_pad(rows, tok.pad_token_id)
-    batched = generate_semi_ar(adapter, ids, attention_mask=am, steps=4, gen_length=4, block_length=4)
+    batched = generate_semi_ar(lm, ids, attention_mask=am, steps=4, gen_length=4, block_length=4)
     for r, row in enumerate(rows):
-        single = generate_semi_ar(adapter, torch.tensor([row]), steps=4, gen_length=4, block_length=4)
+        single = generate_semi_ar(lm, torch.tensor([row]), steps=4, gen_length=4, block_length=4)
         assert torch.equal(batched[r, ids.shape[1]:], single[0, len(row):])
     assert all(isinstance(t, str) for t in decode(tok, batched, ids.shape[1]))
 
 
 def test_adapter_errors():
     tiny = nn.Embedding(4, 2)
-    ar = Adapter(name="ar", model=tiny, tokenizer=None, kind="ar", mask_id=None, shift=True, max_length=8)
+    ar = LoadedModel(name="ar", model=tiny, tokenizer=None, kind="ar", mask_id=None, shift=True, max_length=8)
     with pytest.raises(MasktaxError, match="needs a mask token"):
         generate_semi_ar(ar, _ids(), steps=4, gen_length=4, block_length=4)
     with pytest.raises(MasktaxError, match="already aligns"):
         generate_semi_ar(ar, _ids(), steps=4, gen_length=4, block_length=4, mask_id=1, shift=True)
-    deaf = Adapter(name="deaf", model=tiny, tokenizer=None, kind="mdlm", mask_id=3, shift=False,
+    deaf = LoadedModel(name="deaf", model=tiny, tokenizer=None, kind="mdlm", mask_id=3, shift=False,
                    max_length=8, honours_attention_mask=False)
     ids, am = left_pad([[1], [1, 2]], 0)
     with pytest.raises(MasktaxError, match="ignores attention_mask"):

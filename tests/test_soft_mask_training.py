@@ -61,47 +61,47 @@ def test_save_load_round_trip_and_sampler_config(tmp_path):
 
 
 @pytest.fixture(scope="module", params=["llada", "dream"])
-def adapter(request, tmp_path_factory):
+def lm(request, tmp_path_factory):
     from masktax.models import load
 
     path = tiny_checkpoint(request.param, tmp_path_factory.mktemp(request.param))
     return load(path, device="cpu")
 
 
-def _noised(adapter, seed=0):
+def _noised(lm, seed=0):
     tok = tiny_tokenizer()
     ids = torch.tensor([tok("Options: (A) cat, (B) red, (C) run\nAnswer:[A].")["input_ids"]] * 2)  # [2, l]
     g = torch.Generator().manual_seed(seed)
     masked = torch.rand(ids.shape, generator=g) < 0.5  # [2, l]
     masked[:, 0] = False
-    return torch.where(masked, torch.full_like(ids, adapter.mask_id), ids)  # [2, l]
+    return torch.where(masked, torch.full_like(ids, lm.mask_id), ids)  # [2, l]
 
 
-def test_second_pass_at_initial_omega_equals_plain_pass(adapter):
-    xt = _noised(adapter)
+def test_second_pass_at_initial_omega_equals_plain_pass(lm):
+    xt = _noised(lm)
     with torch.no_grad():
-        plain = adapter.logits(xt)  # [2, l, V]
-        soft, stats = two_pass_logits(adapter, xt, None, SoftMaskParams(), mask_id=adapter.mask_id)
-    assert stats.n_soft == int((xt == adapter.mask_id).sum()) > 0
+        plain = lm.logits(xt)  # [2, l, V]
+        soft, stats = two_pass_logits(lm, xt, None, SoftMaskParams(), mask_id=lm.mask_id)
+    assert stats.n_soft == int((xt == lm.mask_id).sum()) > 0
     assert stats.mean_lambda < 1e-6
     torch.testing.assert_close(soft, plain, atol=1e-4, rtol=1e-4)
     # and a large omega_s does change the logits (the comparison above can fail)
     with torch.no_grad():
-        other, _ = two_pass_logits(adapter, xt, None, SoftMaskParams(omega_s=0.9, omega_b=-9.0), mask_id=adapter.mask_id)
+        other, _ = two_pass_logits(lm, xt, None, SoftMaskParams(omega_s=0.9, omega_b=-9.0), mask_id=lm.mask_id)
     assert (other - plain).abs().max() > 1e-3
 
 
-def test_gradients_reach_the_omegas(adapter):
+def test_gradients_reach_the_omegas(lm):
     params = SoftMaskParams(omega_s=0.5, omega_b=-8.0)
-    two = TwoPassModel(adapter, params)
+    two = TwoPassModel(lm, params)
     two.soft = True
-    xt = _noised(adapter, seed=1)
+    xt = _noised(lm, seed=1)
     raw = two(input_ids=xt).logits  # [2, l, V]
     raw.logsumexp(-1).mean().backward()
     for name in ("raw_s", "raw_a", "raw_b"):
         g = getattr(params, name).grad
         assert g is not None and torch.isfinite(g) and float(g) != 0.0, name
-    adapter.model.zero_grad(set_to_none=True)
+    lm.model.zero_grad(set_to_none=True)
 
 
 def test_coin_is_seeded_and_p_sm_extremes():
@@ -112,11 +112,11 @@ def test_coin_is_seeded_and_p_sm_extremes():
     assert 0.74 < sum(coins) / 500 < 0.86
 
 
-def test_param_groups_separate_learning_rates(adapter):
+def test_param_groups_separate_learning_rates(lm):
     params = SoftMaskParams()
-    groups = param_groups(adapter.model, params, lr=3e-4, omega_lr=1e-2)
+    groups = param_groups(lm.model, params, lr=3e-4, omega_lr=1e-2)
     by = {g["name"]: g for g in groups}
     assert by["omega"]["lr"] == 1e-2 and by["backbone"]["lr"] == 3e-4
     assert len(by["omega"]["params"]) == 3
-    n_model = sum(1 for p in adapter.model.parameters() if p.requires_grad)
+    n_model = sum(1 for p in lm.model.parameters() if p.requires_grad)
     assert len(by["backbone"]["params"]) + len(by["backbone_vec"]["params"]) == n_model

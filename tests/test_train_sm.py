@@ -96,9 +96,9 @@ def test_p_sm_zero_is_exactly_plain_mdlm_training(llada_dir, tmp_path):
     run(cfg, out, device="cpu", progress=False)
 
     torch.manual_seed(cfg.seed)
-    adapter = load(llada_dir, device="cpu", dtype=torch.float32)
-    model = adapter.model.train()
-    enc = Encoder(adapter.tokenizer)
+    lm = load(llada_dir, device="cpu", dtype=torch.float32)
+    model = lm.model.train()
+    enc = Encoder(lm.tokenizer)
     stage = {s.name: s for s in default_stages()}[cfg.stage]
     loss_cfg = PretrainConfig(answer_focus_share=cfg.answer_focus_share, seed=cfg.seed)
     decay = [p for p in model.parameters() if p.ndim >= 2]

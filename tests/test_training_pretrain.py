@@ -63,10 +63,10 @@ def test_pretrain_end_to_end_writes_run_tree_and_loads(tmp_path):
     assert all(float(r["loss"]) > 0 for r in rows) and rows[1]["gate_acc"] != ""
     from masktax.models import load
 
-    adapter = load(str(out / "final"))
-    assert adapter.kind == "mdlm" and adapter.mask_id == adapter.tokenizer.mask_token_id
-    ids = adapter.tokenizer("Options: (A) cat, (B) red, (C) pear\nAnswer:[", return_tensors="pt")["input_ids"]
-    assert adapter.logits(ids).shape[-1] >= len(adapter.tokenizer)
+    lm = load(str(out / "final"))
+    assert lm.kind == "mdlm" and lm.mask_id == lm.tokenizer.mask_token_id
+    ids = lm.tokenizer("Options: (A) cat, (B) red, (C) pear\nAnswer:[", return_tensors="pt")["input_ids"]
+    assert lm.logits(ids).shape[-1] >= len(lm.tokenizer)
 
 
 def test_resume_reproduces_uninterrupted_losses(tmp_path):

@@ -143,33 +143,33 @@ def run(cfg: GenerateConfig, *, stream: TextIO | None = None) -> GenerateResult:
     from masktax.samplers import SAMPLERS, decode
 
     device = None if cfg.device in (None, "auto") else cfg.device
-    adapter = load(cfg.model, device=device, dtype=cfg.dtype, trust_remote_code=cfg.trust_remote_code,
+    lm = load(cfg.model, device=device, dtype=cfg.dtype, trust_remote_code=cfg.trust_remote_code,
                    mask_token_id=cfg.mask_token_id)
-    mask_id = adapter.require_mask("masktax generate")
-    if adapter.tokenizer is None:
-        raise MasktaxError(f"model '{adapter.name}' ships no tokenizer; generate needs one to encode the prompt")
-    fmt = cfg.format or ("chat" if adapter.extra.get("chat") else "base")
-    ids = encode_prompt(adapter.tokenizer, cfg.prompt, fmt)
-    if len(ids) + cfg.gen_length > adapter.max_length:
+    mask_id = lm.require_mask("masktax generate")
+    if lm.tokenizer is None:
+        raise MasktaxError(f"model '{lm.name}' ships no tokenizer; generate needs one to encode the prompt")
+    fmt = cfg.format or ("chat" if lm.extra.get("chat") else "base")
+    ids = encode_prompt(lm.tokenizer, cfg.prompt, fmt)
+    if len(ids) + cfg.gen_length > lm.max_length:
         raise MasktaxError(
             f"prompt ({len(ids)} tokens) plus --gen-length {cfg.gen_length} exceeds the model's "
-            f"context of {adapter.max_length}"
+            f"context of {lm.max_length}"
         )
     torch.manual_seed(cfg.seed)
-    generator = torch.Generator(device=adapter.device).manual_seed(cfg.seed)
-    view = BlockView(adapter.tokenizer, mask_id, stream) if stream is not None else None
-    prompt_ids = torch.tensor([ids], device=adapter.device)  # [1, lp]
+    generator = torch.Generator(device=lm.device).manual_seed(cfg.seed)
+    view = BlockView(lm.tokenizer, mask_id, stream) if stream is not None else None
+    prompt_ids = torch.tensor([ids], device=lm.device)  # [1, lp]
     t0 = time.perf_counter()
     try:
         out, history = SAMPLERS[cfg.sampler](
-            adapter, prompt_ids, generator=generator, return_history=True, on_step=view, **cfg.sampler_kwargs()
+            lm, prompt_ids, generator=generator, return_history=True, on_step=view, **cfg.sampler_kwargs()
         )
     finally:
         if view is not None:
             view.clear()
     seconds = time.perf_counter() - t0
-    eos = [i for i in (adapter.eos_id,) if i is not None]
-    text = decode(adapter.tokenizer, out, len(ids), stop_at_eos=cfg.stop_at_eos, eos_ids=eos)[0]
+    eos = [i for i in (lm.eos_id,) if i is not None]
+    text = decode(lm.tokenizer, out, len(ids), stop_at_eos=cfg.stop_at_eos, eos_ids=eos)[0]
     return GenerateResult(text=text, tokens=cfg.gen_length, seconds=seconds, forward_passes=history.forward_passes)
 
 

@@ -18,7 +18,7 @@ PROBE_CHOICES: tuple[str, ...] = tuple(PROBES)
 def probe(
     name: str = typer.Argument(..., metavar="PROBE", help=f"Which probe: {', '.join(PROBE_CHOICES)}."),
     model: list[str] = typer.Option(..., "--model", help="Model name, card name or checkpoint dir; repeatable."),
-    adapter: list[str] = typer.Option(
+    lm: list[str] = typer.Option(
         None, "--adapter", help="Fine-tuning run dir applied to the --model in the same place; repeatable; 'none' skips."
     ),
     out: str = typer.Option(..., "--out", help="Run directory (resumed if it holds the same config)."),
@@ -50,7 +50,7 @@ def probe(
         probe=name, models=tuple(model), out=out, n_items=n_items, grid=parse_grid(grid),
         datasets=parse_list(datasets, "--datasets"), seed=seed, batch_size=batch_size, device=device,
         dtype=dtype, format=fmt, trust_remote_code=trust_remote_code, mask_token_id=mask_token_id,
-        progress=progress, adapters=tuple(adapter) if adapter else None,
+        progress=progress, adapters=tuple(lm) if lm else None,
     )
     options = {"steps": steps, "order": order, "soft_mask": soft_mask or None, "soft_mask_from": soft_mask_from,
                "n_masks": n_masks, "orderings": orderings, "questions": questions, "from_run": from_run}

@@ -25,7 +25,7 @@ class ModelCard:
 
     family: how to load it (native "llada" / "dream", HF "ar" / "masked_lm" / "diffusion_gemma").
     mask_id: its mask token id (None for AR and uniform-noise models).
-    shift: raw logits at i predict token i+1 (Dream, AR); the adapter aligns them.
+    shift: raw logits at i predict token i+1 (Dream, AR); the lm aligns them.
     chat: an instruct model; prompts use its chat template.
     dtype: the dtype it was published in (used on CUDA; CPU runs fp32).
     context_length: the longest input it was trained on (probes refuse longer prompts).

@@ -1,4 +1,4 @@
-"""DiffusionGemma (google/diffusiongemma-26B-A4B-it) behind the Adapter interface, kind "uniform".
+"""DiffusionGemma (google/diffusiongemma-26B-A4B-it) behind the LoadedModel interface, kind "uniform".
 
 DiffusionGemma is a block-diffusion model with UNIFORM noise: a canvas of random vocabulary tokens
 (no mask token) is refined by a decoder that attends bidirectionally to itself and, read-only, to
@@ -27,7 +27,7 @@ from torch import nn
 from transformers.modeling_outputs import MaskedLMOutput
 
 from masktax.errors import MasktaxError
-from masktax.models.adapter import Adapter
+from masktax.models.loaded import LoadedModel
 
 
 class DiffusionGemmaProbe(nn.Module):
@@ -59,7 +59,7 @@ class DiffusionGemmaProbe(nn.Module):
         b, n = x.shape[:2]
         c = self.canvas_length
         if c is None:
-            raise MasktaxError("a uniform-noise model needs the canvas length: call set_canvas_length(adapter, n)")
+            raise MasktaxError("a uniform-noise model needs the canvas length: call set_canvas_length(lm, n)")
         if not 1 <= c < n:
             raise MasktaxError(f"canvas length {c} must be at least 1 and shorter than the input ({n} tokens)")
         p = n - c
@@ -106,32 +106,32 @@ def load_diffusion_gemma(path: str | Path, *, device: torch.device, dtype: torch
     return DiffusionGemmaProbe(model.to(device).eval()).eval()
 
 
-def _probe(adapter: Adapter) -> DiffusionGemmaProbe:
-    if not isinstance(adapter.model, DiffusionGemmaProbe):
-        raise MasktaxError(f"model '{adapter.name}' is not a DiffusionGemma (uniform-noise) model")
-    return adapter.model
+def _probe(lm: LoadedModel) -> DiffusionGemmaProbe:
+    if not isinstance(lm.model, DiffusionGemmaProbe):
+        raise MasktaxError(f"model '{lm.name}' is not a DiffusionGemma (uniform-noise) model")
+    return lm.model
 
 
-def set_canvas_length(adapter: Adapter, n: int) -> None:
-    """Treat the last `n` input positions as the canvas in later `adapter.logits(...)` calls."""
+def set_canvas_length(lm: LoadedModel, n: int) -> None:
+    """Treat the last `n` input positions as the canvas in later `lm.logits(...)` calls."""
     if n < 1:
         raise MasktaxError(f"canvas length must be at least 1, got {n}")
-    _probe(adapter).canvas_length = n
+    _probe(lm).canvas_length = n
 
 
 @contextmanager
-def canvas_span(adapter: Adapter, n: int) -> Iterator[None]:
-    """`with canvas_span(adapter, x + 1): adapter.logits(ids)` sets the canvas length for a block."""
-    probe = _probe(adapter)
+def canvas_span(lm: LoadedModel, n: int) -> Iterator[None]:
+    """`with canvas_span(lm, x + 1): lm.logits(ids)` sets the canvas length for a block."""
+    probe = _probe(lm)
     previous = probe.canvas_length
-    set_canvas_length(adapter, n)
+    set_canvas_length(lm, n)
     try:
         yield
     finally:
         probe.canvas_length = previous
 
 
-def canvas_tokens(adapter: Adapter, n: int, generator: torch.Generator) -> torch.Tensor:
+def canvas_tokens(lm: LoadedModel, n: int, generator: torch.Generator) -> torch.Tensor:
     """`n` canvas tokens `[n]` drawn as the model's sampler draws its initial canvas.
 
     `EntropyBoundSampler.initialize_canvas` takes `torch.randint(0, text_config.vocab_size)`: uniform
@@ -140,5 +140,5 @@ def canvas_tokens(adapter: Adapter, n: int, generator: torch.Generator) -> torch
     """
     if n < 0:
         raise MasktaxError(f"number of canvas tokens must be non-negative, got {n}")
-    vocab = _probe(adapter).config.text_config.vocab_size
+    vocab = _probe(lm).config.text_config.vocab_size
     return torch.randint(0, vocab, (n,), generator=generator, device=generator.device)  # [n]

@@ -11,7 +11,7 @@ remote modeling code. Per layer (pre-norm):
 then `logits = lm_head(norm(y))`. RoPE tables are computed in fp32 and cast to the activations'
 dtype (as Qwen2); RMSNorm eps `rms_norm_eps` (1e-6); GQA with `num_key_value_heads` (4 of 28).
 Logits are RAW: Dream was initialised from an AR model, so raw position i predicts token i+1;
-`Adapter` (shift=True) aligns them, this module does not.
+`LoadedModel` (shift=True) aligns them, this module does not.
 
     model = DreamModel.from_pretrained("path/to/Dream-v0-Base-7B", device="cuda", dtype=torch.bfloat16)
 """

@@ -1,4 +1,4 @@
-"""`load(name_or_path) -> Adapter`: the one place masktax turns a model name into a usable model.
+"""`load(name_or_path) -> LoadedModel`: the one place masktax turns a model name into a usable model.
 
 Resolution: a known card name (`masktax models`) or embedded name, else a local checkpoint
 directory, else a Hub id already in the local cache. Dispatch: the card's family, else
@@ -25,8 +25,8 @@ import torch
 from masktax.errors import MasktaxError
 from masktax.models import checkpoint as ckpt
 from masktax.models import remote
-from masktax.models.adapter import Adapter, Kind
 from masktax.models.cards import FAMILIES, ModelCard, canonical_name, card_for
+from masktax.models.loaded import Kind, LoadedModel
 
 EMBEDDED_DIR = Path(__file__).resolve().parent.parent / "embedded" / "weights"
 DREAM_INHERITED_POSITIONS = 131072  # Qwen2.5's value left in Dream's config; Dream trained at 2048
@@ -208,8 +208,8 @@ def load(
     trust_remote_code: bool = False,
     mask_token_id: int | None = None,
     family: str | None = None,
-) -> Adapter:
-    """Load a model by card name, embedded name, local directory or cached Hub id as an `Adapter`.
+) -> LoadedModel:
+    """Load a model by card name, embedded name, local directory or cached Hub id as an `LoadedModel`.
 
     family forces the family ("llada", "dream", "ar", "masked_lm", "diffusion_gemma", "remote").
     """
@@ -251,7 +251,7 @@ def load(
     eos_id = eos_id if eos_id is not None else (card.eos_id if card else None) or _first(config.get("eos_token_id"))
     pad_id = getattr(tokenizer, "pad_token_id", None)
     pad_id = pad_id if pad_id is not None else _first(config.get("pad_token_id"))
-    return Adapter(
+    return LoadedModel(
         name=canonical_name(name) or name,
         model=model,
         tokenizer=tokenizer,

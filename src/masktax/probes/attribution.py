@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, replace
 
 import torch
 
-from masktax.models.adapter import Adapter
+from masktax.models.loaded import LoadedModel
 from masktax.probes.attribution_core import LAST_N, attribution_scores, group_means, normalise, pad_batch
 from masktax.probes.base import ProbeItem, check_lengths, plan_batches, token_budget
 from masktax.probes.config import ProbeConfig
@@ -94,13 +94,13 @@ def attribution_cells(grid: tuple | None, kind: str) -> list[Cell]:
     return [Cell(series=SERIES, x=n, suffix="masks", n_extra=n, size_hint=n)]
 
 
-def build_items(adapter: Adapter, cfg: ProbeConfig, opts: AttributionOptions, name: str, dataset, fmt: str) -> list:
+def build_items(lm: LoadedModel, cfg: ProbeConfig, opts: AttributionOptions, name: str, dataset, fmt: str) -> list:
     """One dataset's items: orderings x questions, index = ordering * questions + question."""
     n_q = min(opts.questions, cfg.n_items)
     cell = Cell(series=SERIES, x=opts.n_masks, suffix="masks", n_extra=opts.n_masks)
     items = []
     for k in range(opts.orderings):
-        encoded = encode_cell(adapter, dataset, cell, model=name, probe="attribution",
+        encoded = encode_cell(lm, dataset, cell, model=name, probe="attribution",
                               seed=ordering_seed(cfg.seed, k), fmt=fmt, n_items=n_q)
         items += [replace(it, index=k * n_q + it.index) for it in encoded]
     return items
@@ -112,13 +112,13 @@ def profile(norm: list[float], bin_size: int = PROFILE_BIN) -> list[float]:
     return [round(sum(rev[i:i + bin_size]) / len(rev[i:i + bin_size]), 6) for i in range(0, len(rev), bin_size)]
 
 
-def score_batch(adapter: Adapter, items: list[ProbeItem], n_masks: int, n_questions: int, example: bool) -> list[dict]:
+def score_batch(lm: LoadedModel, items: list[ProbeItem], n_masks: int, n_questions: int, example: bool) -> list[dict]:
     """Attribution records of one batch (the first one carries the full example when `example`)."""
-    pad_id = adapter.pad_id if adapter.pad_id is not None else (adapter.eos_id or 0)
+    pad_id = lm.pad_id if lm.pad_id is not None else (lm.eos_id or 0)
     ids, mask = pad_batch([it.ids for it in items], pad_id)  # [b, l], [b, l] or None
-    pos = torch.tensor([it.answer_pos for it in items], device=adapter.device)  # [b]
+    pos = torch.tensor([it.answer_pos for it in items], device=lm.device)  # [b]
     scores, pred = attribution_scores(
-        adapter, ids.to(adapter.device), pos, None if mask is None else mask.to(adapter.device)
+        lm, ids.to(lm.device), pos, None if mask is None else mask.to(lm.device)
     )  # [b, l], [b]
     records = []
     for row, it in enumerate(items):
@@ -133,57 +133,57 @@ def score_batch(adapter: Adapter, items: list[ProbeItem], n_masks: int, n_questi
             "max_score": float(raw.max()), "groups": groups, "profile": profile(norm),
         }
         if example and row == 0:
-            tokens = adapter.tokenizer.convert_ids_to_tokens(list(it.ids)) if adapter.tokenizer is not None else None
+            tokens = lm.tokenizer.convert_ids_to_tokens(list(it.ids)) if lm.tokenizer is not None else None
             record["example"] = {"tokens": tokens, "scores": [round(v, 6) for v in norm]}
         records.append(record)
     return records
 
 
-def run_model(store: RunStore, cfg: ProbeConfig, opts: AttributionOptions, name: str, adapter: Adapter,
+def run_model(store: RunStore, cfg: ProbeConfig, opts: AttributionOptions, name: str, lm: LoadedModel,
               datasets: list, on_batch) -> None:
     """Score every pending item of one model (items of one dataset batched together)."""
-    answer_slot_id(adapter, "attribution")  # an MDLM without a mask token: error before any compute
-    fmt = resolve_format(cfg.format, name, adapter)
-    per_dataset = [build_items(adapter, cfg, opts, name, d, fmt) for d in datasets]
+    answer_slot_id(lm, "attribution")  # an MDLM without a mask token: error before any compute
+    fmt = resolve_format(cfg.format, name, lm)
+    per_dataset = [build_items(lm, cfg, opts, name, d, fmt) for d in datasets]
     for items in per_dataset:
-        check_lengths(adapter, items)
-    record_model(store, cfg, name, adapter, {"format": fmt, "applicable": True, "series": [SERIES]})
+        check_lengths(lm, items)
+    record_model(store, cfg, name, lm, {"format": fmt, "applicable": True, "series": [SERIES]})
     n_q = min(opts.questions, cfg.n_items)
     first_key = per_dataset[0][0].key if per_dataset and per_dataset[0] else None
     with item_bar(cfg, name, sum(len(items) for items in per_dataset)) as bar:
         for items in per_dataset:
-            for batch in _plan(adapter, items, cfg.batch_size):
+            for batch in _plan(lm, items, cfg.batch_size):
                 batch_items = [items[i] for i in batch]
                 pending = [it for it in batch_items if not store.is_done(it.key)]
                 if pending:
                     example = pending[0].key == first_key
-                    records = score_batch(adapter, pending, opts.n_masks, n_q, example)
+                    records = score_batch(lm, pending, opts.n_masks, n_q, example)
                     store.append(records)
                     if on_batch is not None:
                         on_batch(name, records)
                 bar.update(len(batch_items))
 
 
-def _plan(adapter: Adapter, items: list[ProbeItem], batch_size: int | str) -> list[list[int]]:
+def _plan(lm: LoadedModel, items: list[ProbeItem], batch_size: int | str) -> list[list[int]]:
     """Batches (a function of the items only, so resume is exact): the sorting puts the example first."""
     lengths = [len(it.ids) for it in items]
-    if batch_size == "auto" and adapter.device.type == "cuda":
+    if batch_size == "auto" and lm.device.type == "cuda":
         from masktax.models.batching import auto_batch_size
 
-        rows, tokens = auto_batch_size(adapter, max(lengths), backward=True, full_logits=False), None  # from free memory
+        rows, tokens = auto_batch_size(lm, max(lengths), backward=True, full_logits=False), None  # from free memory
     elif batch_size == "auto":
-        rows, tokens = None, max(max(lengths), token_budget(adapter, max(lengths)) // BACKWARD_SHARE)
+        rows, tokens = None, max(max(lengths), token_budget(lm, max(lengths)) // BACKWARD_SHARE)
     else:
         rows, tokens = int(batch_size), None
-    batches = plan_batches(lengths, max_rows=rows, max_tokens=tokens, pad=adapter.honours_attention_mask)
+    batches = plan_batches(lengths, max_rows=rows, max_tokens=tokens, pad=lm.honours_attention_mask)
     return [sorted(b) for b in sorted(batches, key=min)]
 
 
 def _prepare(cfg: ProbeConfig, options: Mapping[str, object] | None, on_batch) -> tuple[dict, ModelRunner]:
     opts = AttributionOptions.parse(options)
 
-    def one(store: RunStore, name: str, adapter: Adapter, datasets: list) -> None:
-        run_model(store, cfg, opts, name, adapter, datasets, on_batch)
+    def one(store: RunStore, name: str, lm: LoadedModel, datasets: list) -> None:
+        run_model(store, cfg, opts, name, lm, datasets, on_batch)
 
     return asdict(opts), one
 

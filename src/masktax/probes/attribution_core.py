@@ -27,7 +27,7 @@ from contextlib import contextmanager
 
 import torch
 
-from masktax.models.adapter import Adapter
+from masktax.models.loaded import LoadedModel
 
 LAST_N = 50  # the "last 50 non-mask tokens" group of [P1]
 GROUPS = ("masks", "last50", "nonmask", "answer")
@@ -50,7 +50,7 @@ def frozen_weights(model: torch.nn.Module) -> Iterator[None]:
 
 
 def embedding_gradients(
-    adapter: Adapter,
+    lm: LoadedModel,
     ids: torch.Tensor,
     answer_pos: torch.Tensor,
     attention_mask: torch.Tensor | None = None,
@@ -59,16 +59,16 @@ def embedding_gradients(
 
     Only the embedding output requires grad; the weights are frozen for the call.
     """
-    with frozen_weights(adapter.model), torch.enable_grad():
-        embeds = adapter.embed(ids).detach().requires_grad_(True)  # [b, l, d]
-        answer = adapter.logits_at(None, answer_pos, attention_mask, embeds=embeds)  # [b, V], head at a_b only
+    with frozen_weights(lm.model), torch.enable_grad():
+        embeds = lm.embed(ids).detach().requires_grad_(True)  # [b, l, d]
+        answer = lm.logits_at(None, answer_pos, attention_mask, embeds=embeds)  # [b, V], head at a_b only
         pred = answer.detach().argmax(dim=-1)  # [b]
         answer.gather(1, pred[:, None]).sum().backward()
     return embeds.grad.detach(), pred
 
 
 def attribution_scores(
-    adapter: Adapter,
+    lm: LoadedModel,
     ids: torch.Tensor,
     answer_pos: torch.Tensor,
     attention_mask: torch.Tensor | None = None,
@@ -77,7 +77,7 @@ def attribution_scores(
 
     Norms are taken in float32 (float64 for a float64 model); padded positions are zero.
     """
-    grads, pred = embedding_gradients(adapter, ids, answer_pos, attention_mask)  # [b, l, d], [b]
+    grads, pred = embedding_gradients(lm, ids, answer_pos, attention_mask)  # [b, l, d], [b]
     dtype = torch.float64 if grads.dtype == torch.float64 else torch.float32
     scores = grads.to(dtype).norm(dim=-1)  # [b, l]
     if attention_mask is not None:

@@ -2,7 +2,7 @@
 
 An item is a prompt whose answer position holds a mask (MDLM), a canvas token (uniform-noise
 model) or anything at all (AR: the position after `Answer:[` is invisible to a causal model).
-`Adapter.logits` is aligned (position i predicts token i) for every family, so the score is read
+`LoadedModel.logits` is aligned (position i predicts token i) for every family, so the score is read
 at `answer_pos` whatever the model. Per item we record, from the answer position's logits z:
 
     p = softmax(z) (float32, full vocabulary)     pred = argmax_v z_v
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from masktax.errors import MasktaxError
-from masktax.models.adapter import Adapter
+from masktax.models.loaded import LoadedModel
 
 LETTERS = ("A", "B", "C")
 CPU_TOKEN_BUDGET = 16_384  # tokens per forward on CPU when --batch-size auto
@@ -52,19 +52,19 @@ class ProbeItem:
         return json.dumps([self.model, self.series, self.x, self.dataset, self.index])
 
 
-def token_budget(adapter: Adapter, max_len: int) -> int:
+def token_budget(lm: LoadedModel, max_len: int) -> int:
     """Tokens per forward for `--batch-size auto`.
 
     On accelerators: masktax.models.auto_batch_size (from free memory) rows of the longest prompt.
     On CPU: CPU_TOKEN_BUDGET, capped so the [b, l, V] logits stay under LOGITS_BYTES_CPU where the
-    model computes logits at every position (with `Adapter.logits_at` only one row per sequence). (Small
+    model computes logits at every position (with `LoadedModel.logits_at` only one row per sequence). (Small
     models gain ~10x from batching on CPU: forwards of 1 vs 16 1000-token rows of a 2-layer model
     ran at 6.5 vs 68 items/s on 2 cores; big models are compute-bound, where the cap keeps memory sane.)
     """
-    few_logits = adapter.kind != "uniform" and adapter.extra.get("logits_to_keep", True)  # Adapter.logits_at
-    if adapter.device.type == "cpu":
+    few_logits = lm.kind != "uniform" and lm.extra.get("logits_to_keep", True)  # LoadedModel.logits_at
+    if lm.device.type == "cpu":
         try:
-            vocab = adapter.embedding_weight().shape[0]
+            vocab = lm.embedding_weight().shape[0]
         except (AttributeError, NotImplementedError):  # a model without input embeddings
             return CPU_TOKEN_BUDGET
         if few_logits:
@@ -72,7 +72,7 @@ def token_budget(adapter: Adapter, max_len: int) -> int:
         return max(max_len, min(CPU_TOKEN_BUDGET, LOGITS_BYTES_CPU // (4 * vocab)))
     from masktax.models import auto_batch_size
 
-    return max(1, int(auto_batch_size(adapter, max_len, full_logits=not few_logits))) * max_len
+    return max(1, int(auto_batch_size(lm, max_len, full_logits=not few_logits))) * max_len
 
 
 def plan_batches(
@@ -119,7 +119,7 @@ def plan_batches(
     return sorted(batches, key=lambda b: (lengths[b[0]], b[0]))
 
 
-def answer_logits(adapter: Adapter, items: Sequence[ProbeItem]) -> torch.Tensor:
+def answer_logits(lm: LoadedModel, items: Sequence[ProbeItem]) -> torch.Tensor:
     """The aligned logits at each item's answer position, `[b, V]` in the model's dtype.
 
     Rows are right-padded with the pad id under an attention mask; only the answer rows are kept,
@@ -127,17 +127,17 @@ def answer_logits(adapter: Adapter, items: Sequence[ProbeItem]) -> torch.Tensor:
     """
     lengths = [len(it.ids) for it in items]
     width = max(lengths)
-    pad_id = adapter.pad_id if adapter.pad_id is not None else (adapter.eos_id or 0)
+    pad_id = lm.pad_id if lm.pad_id is not None else (lm.eos_id or 0)
     ids = torch.full((len(items), width), pad_id, dtype=torch.long)  # [b, l]
     for row, it in enumerate(items):
         ids[row, : len(it.ids)] = torch.tensor(it.ids, dtype=torch.long)
     attention_mask = None
     if min(lengths) != width:
         attention_mask = (torch.arange(width)[None, :] < torch.tensor(lengths)[:, None]).long()  # [b, l]
-        attention_mask = attention_mask.to(adapter.device)
-    ids = ids.to(adapter.device)
-    pos = torch.tensor([it.answer_pos for it in items], device=adapter.device)  # [b]
-    return adapter.logits_at(ids, pos, attention_mask)  # [b, V]
+        attention_mask = attention_mask.to(lm.device)
+    ids = ids.to(lm.device)
+    pos = torch.tensor([it.answer_pos for it in items], device=lm.device)  # [b]
+    return lm.logits_at(ids, pos, attention_mask)  # [b, V]
 
 
 def score_logits(items: Sequence[ProbeItem], logits: torch.Tensor) -> list[dict]:
@@ -171,18 +171,18 @@ def _finite(value: torch.Tensor) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def check_lengths(adapter: Adapter, items: Sequence[ProbeItem]) -> None:
+def check_lengths(lm: LoadedModel, items: Sequence[ProbeItem]) -> None:
     """MasktaxError if any prompt exceeds the model's context length (call before computing)."""
     longest = max(items, key=lambda it: len(it.ids), default=None)
-    if longest is not None and len(longest.ids) > adapter.max_length:
+    if longest is not None and len(longest.ids) > lm.max_length:
         raise MasktaxError(
             f"prompt of {len(longest.ids)} tokens ({longest.series} x={longest.x}, {longest.dataset}) exceeds "
-            f"the {adapter.max_length}-token context of model '{adapter.name}'; use a smaller --grid"
+            f"the {lm.max_length}-token context of model '{lm.name}'; use a smaller --grid"
         )
 
 
 def score_items(
-    adapter: Adapter,
+    lm: LoadedModel,
     items: Sequence[ProbeItem],
     *,
     batch_size: int | str = "auto",
@@ -195,29 +195,29 @@ def score_items(
     exactly as the uninterrupted run did, so its numbers are identical. Batches whose items are all
     skipped are not computed; the others are computed whole and only unskipped records yielded.
     """
-    check_lengths(adapter, items)
+    check_lengths(lm, items)
     if not items:
         return
     lengths = [len(it.ids) for it in items]
     if batch_size == "auto":
-        max_rows, max_tokens = None, token_budget(adapter, max(lengths))
+        max_rows, max_tokens = None, token_budget(lm, max(lengths))
     else:
         max_rows, max_tokens = int(batch_size), None
-    pad = adapter.honours_attention_mask
+    pad = lm.honours_attention_mask
     batches = plan_batches(lengths, max_rows=max_rows, max_tokens=max_tokens, pad=pad)
     todo = [[items[i] for i in b if skip is None or not skip(items[i])] for b in batches]
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=sum(len(t) for t in todo), desc=f"{adapter.name}", unit="item", leave=False)
+        bar = tqdm(total=sum(len(t) for t in todo), desc=f"{lm.name}", unit="item", leave=False)
     try:
         for batch, pending in zip(batches, todo, strict=True):
             if not pending:
                 continue
             batch_items = [items[i] for i in batch]
             with torch.inference_mode():
-                records = score_logits(batch_items, answer_logits(adapter, batch_items))
+                records = score_logits(batch_items, answer_logits(lm, batch_items))
             wanted = {it.key for it in pending}
             yield [r for r, it in zip(records, batch_items, strict=True) if it.key in wanted]
             if bar is not None:

@@ -123,7 +123,7 @@ class ProbeConfig:
             object.__setattr__(self, "datasets", tuple(self.datasets))
 
     def adapter_dirs(self) -> tuple[str | None, ...]:
-        """One entry per model: its adapter's run dir, or None."""
+        """One entry per model: its adapter run dir, or None."""
         given = self.adapters or ()
         return tuple(given) + (None,) * (len(self.models) - len(given))
 

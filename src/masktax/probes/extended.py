@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from masktax.errors import MasktaxError
-from masktax.models.adapter import Adapter
+from masktax.models.loaded import LoadedModel
 from masktax.probes.config import ProbeConfig
 from masktax.probes.loading import each_model, item_bar, record_model, resolve_format
 from masktax.probes.spec import ProbeSpec
@@ -93,24 +93,24 @@ def open_run(cfg: ProbeConfig, options: Mapping[str, object]) -> RunStore:
     return RunStore.open(cfg.out, {**cfg.to_dict(), "options": dict(options)})
 
 
-def each_adapter(cfg: ProbeConfig, adapters: dict[str, Adapter] | None) -> Iterator[tuple[str, Adapter]]:
-    """(results name, adapter) per model of cfg, its --adapter applied (`loading.each_model`)."""
+def each_adapter(cfg: ProbeConfig, adapters: dict[str, LoadedModel] | None) -> Iterator[tuple[str, LoadedModel]]:
+    """(results name, lm) per model of cfg, its --adapter applied (`loading.each_model`)."""
     return each_model(cfg, adapters)
 
 
-ModelRunner = Callable[[RunStore, str, Adapter, list], None]
+ModelRunner = Callable[[RunStore, str, LoadedModel, list], None]
 
 
 def run_models(cfg: ProbeConfig, options: Mapping[str, object], run_model: ModelRunner, *,
-               adapters: dict[str, Adapter] | None, rebuild: Callable[[Path], dict], report: bool) -> Path:
+               adapters: dict[str, LoadedModel] | None, rebuild: Callable[[Path], dict], report: bool) -> Path:
     """The run scaffolding of every extended probe: select the datasets, open (or resume) cfg.out
-    with `options` stored, `run_model(store, name, adapter, datasets)` per model, then `rebuild`."""
+    with `options` stored, `run_model(store, name, lm, datasets)` per model, then `rebuild`."""
     from masktax.probes.run import select_datasets
 
     datasets = select_datasets(cfg)
     store = open_run(cfg, options)
-    for name, adapter in each_model(cfg, adapters):
-        run_model(store, name, adapter, datasets)
+    for name, lm in each_model(cfg, adapters):
+        run_model(store, name, lm, datasets)
     if report:
         rebuild(store.root)
     return store.root
@@ -123,12 +123,12 @@ def probe_runner(probe: str, prepare: Prepare, rebuild: Callable[[Path], dict]) 
     """An extended probe's `run(cfg, *, options, adapters, on_batch, report) -> run dir`.
 
     prepare(cfg, options, on_batch) parses the probe's options (errors before any work) and returns
-    (the options to store in config.json, `run_model(store, name, adapter, datasets)`); the rest is
+    (the options to store in config.json, `run_model(store, name, lm, datasets)`); the rest is
     `run_models`.
     """
 
     def run(cfg: ProbeConfig, *, options: Mapping[str, object] | None = None,
-            adapters: dict[str, Adapter] | None = None, on_batch: Callable | None = None, report: bool = True) -> Path:
+            adapters: dict[str, LoadedModel] | None = None, on_batch: Callable | None = None, report: bool = True) -> Path:
         stored, run_model = prepare(cfg, options, on_batch)
         return run_models(cfg, stored, run_model, adapters=adapters, rebuild=rebuild, report=report)
 

@@ -16,35 +16,35 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from masktax.errors import MasktaxError
-from masktax.models.adapter import Adapter
+from masktax.models.loaded import LoadedModel
 from masktax.probes.config import ProbeConfig
 from masktax.results.env import environment, model_provenance
 from masktax.results.store import RunStore, atomic_write_json, read_json
 
 
-def load_adapter(name: str, cfg: ProbeConfig, adapter_dir: str | None = None) -> Adapter:
+def load_adapter(name: str, cfg: ProbeConfig, adapter_dir: str | None = None) -> LoadedModel:
     """Load model `name` with cfg's device / dtype / loading flags, then apply `adapter_dir` if given."""
     from masktax.models import load
 
-    adapter = load(
+    lm = load(
         name,
         device=None if cfg.device == "auto" else cfg.device,
         dtype=None if cfg.dtype == "auto" else cfg.dtype,
         trust_remote_code=cfg.trust_remote_code,
         mask_token_id=cfg.mask_token_id,
     )
-    return adapter if adapter_dir is None else with_adapter(adapter, adapter_dir)
+    return lm if adapter_dir is None else with_adapter(lm, adapter_dir)
 
 
-def with_adapter(adapter: Adapter, adapter_dir: str) -> Adapter:
+def with_adapter(lm: LoadedModel, adapter_dir: str) -> LoadedModel:
     """`apply_adapter` (which changes the model in place) on a loaded model."""
     from masktax.training.lora import apply_adapter
 
-    return apply_adapter(adapter, adapter_dir)
+    return apply_adapter(lm, adapter_dir)
 
 
-def each_model(cfg: ProbeConfig, adapters: dict[str, Adapter] | None = None) -> Iterator[tuple[str, Adapter]]:
-    """(results name, adapter) per model of cfg, in order, each with its `--adapter` applied.
+def each_model(cfg: ProbeConfig, adapters: dict[str, LoadedModel] | None = None) -> Iterator[tuple[str, LoadedModel]]:
+    """(results name, lm) per model of cfg, in order, each with its `--adapter` applied.
 
     `adapters` holds already-loaded models by name (library use, tests): used as they are, or on a
     deep copy when an adapter is applied (the caller's model stays the base). Other models are
@@ -55,22 +55,22 @@ def each_model(cfg: ProbeConfig, adapters: dict[str, Adapter] | None = None) -> 
         given = adapters is not None and name in adapters
         if given and adapter_dir is not None:
             base = adapters[name]  # type: ignore[index]
-            adapter = with_adapter(dataclasses.replace(base, model=copy.deepcopy(base.model)), adapter_dir)
+            lm = with_adapter(dataclasses.replace(base, model=copy.deepcopy(base.model)), adapter_dir)
         elif given:
-            adapter = adapters[name]  # type: ignore[index]
+            lm = adapters[name]  # type: ignore[index]
         else:
-            adapter = load_adapter(name, cfg, adapter_dir)
-        result_name = name if adapter_dir is None else adapter.name
+            lm = load_adapter(name, cfg, adapter_dir)
+        result_name = name if adapter_dir is None else lm.name
         if result_name in seen:
             raise MasktaxError(f"two models would be stored as '{result_name}'; give the adapter run dirs distinct names")
         seen.add(result_name)
-        yield result_name, adapter
+        yield result_name, lm
         if not given or adapter_dir is not None:
-            del adapter
+            del lm
             gc.collect()
 
 
-def resolve_format(fmt: str, name: str, adapter: Adapter) -> str:
+def resolve_format(fmt: str, name: str, lm: LoadedModel) -> str:
     """"auto" -> "chat" when the model card says instruct/chat (else the name does), else "base".
 
     For a fine-tuned model the base model's card and name decide.
@@ -79,27 +79,27 @@ def resolve_format(fmt: str, name: str, adapter: Adapter) -> str:
         return fmt
     from masktax.models.cards import card_for
 
-    base = adapter.extra.get("base_name")
-    card = card_for(name) or card_for(adapter.name) or (card_for(base) if base else None)
+    base = lm.extra.get("base_name")
+    card = card_for(name) or card_for(lm.name) or (card_for(base) if base else None)
     if card is not None:
         return "chat" if card.chat else "base"
     lowered = Path(base or name).name.lower()
     return "chat" if ("instruct" in lowered or "chat" in lowered) else "base"
 
 
-def adapter_fields(adapter: Adapter) -> dict:
+def adapter_fields(lm: LoadedModel) -> dict:
     """The env.json fields of a fine-tuned model: its base and the applied run dir (empty otherwise)."""
     keys = ("base_name", "adapter_dir")
-    return {k: adapter.extra[k] for k in keys if k in adapter.extra}
+    return {k: lm.extra[k] for k in keys if k in lm.extra}
 
 
-def record_model(store: RunStore, cfg: ProbeConfig, name: str, adapter: Adapter, info: dict) -> None:
+def record_model(store: RunStore, cfg: ProbeConfig, name: str, lm: LoadedModel, info: dict) -> None:
     """Add `name` to config.json, and its provenance (plus `info`) to env.json's models."""
     store.add_model(name)
     path = store.root / "env.json"
     old = read_json(path).get("models", {}) if path.exists() else {}
     env = environment(device=cfg.device, dtype=cfg.dtype, seed=cfg.seed)
-    env["models"] = {**old, name: {**model_provenance(adapter), **adapter_fields(adapter), **info}}
+    env["models"] = {**old, name: {**model_provenance(lm), **adapter_fields(lm), **info}}
     atomic_write_json(path, env)
 
 

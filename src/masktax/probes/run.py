@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from masktax.errors import MasktaxError
-from masktax.models.adapter import Adapter
+from masktax.models.loaded import LoadedModel
 from masktax.probes import PROBES
 from masktax.probes.base import check_lengths, score_items
 from masktax.probes.config import ProbeConfig
@@ -67,7 +67,7 @@ def chunk_units(units: list, size: Callable[[object], int], max_items: int = CHU
     return chunks
 
 
-def preflight(adapter: Adapter, cells: list[Cell], datasets: list, encode) -> None:
+def preflight(lm: LoadedModel, cells: list[Cell], datasets: list, encode) -> None:
     """Before any forward: the mask check and the context length of each series' longest layout."""
     longest: dict[str, Cell] = {}
     for cell in cells:
@@ -75,38 +75,38 @@ def preflight(adapter: Adapter, cells: list[Cell], datasets: list, encode) -> No
             longest[cell.series] = cell
     for cell in longest.values():
         for dataset in datasets:
-            check_lengths(adapter, encode(dataset, cell))
+            check_lengths(lm, encode(dataset, cell))
 
 
 def score_model(
-    store: RunStore, cfg: ProbeConfig, name: str, adapter: Adapter, datasets: list, on_batch: OnBatch | None
+    store: RunStore, cfg: ProbeConfig, name: str, lm: LoadedModel, datasets: list, on_batch: OnBatch | None
 ) -> dict:
     """Score every pending item of one model (stored as `name`); returns its env.json fields beyond provenance."""
     spec = PROBES[cfg.probe]
-    fmt = resolve_format(cfg.format, name, adapter)
+    fmt = resolve_format(cfg.format, name, lm)
     n = cfg.n_items
-    answer_slot_id(adapter, cfg.probe)  # MDLM without a mask token: error before any compute
-    cells = spec.cells(cfg.grid, adapter.kind)
+    answer_slot_id(lm, cfg.probe)  # MDLM without a mask token: error before any compute
+    cells = spec.cells(cfg.grid, lm.kind)
 
     def encode(dataset, cell: Cell):
-        return encode_cell(adapter, dataset, cell, model=name, probe=cfg.probe, seed=cfg.seed, fmt=fmt, n_items=n)
+        return encode_cell(lm, dataset, cell, model=name, probe=cfg.probe, seed=cfg.seed, fmt=fmt, n_items=n)
 
     units = [(cell, d) for cell in cells for d in datasets]
     chunks = chunk_units(units, lambda u: min(n, len(u[1].tests)))
     chunks = [c for c in chunks if not all(store.is_done(k) for u in c for k in unit_keys(name, u, n))]
     if chunks:
-        preflight(adapter, cells, datasets, encode)
+        preflight(lm, cells, datasets, encode)
     info = {
         "format": fmt,
-        "applicable": not (spec.appends_after_answer and adapter.kind == "ar"),
+        "applicable": not (spec.appends_after_answer and lm.kind == "ar"),
         "series": list(dict.fromkeys(c.series for c in cells)),
     }
-    record_model(store, cfg, name, adapter, info)
+    record_model(store, cfg, name, lm, info)
     pending = sum(not store.is_done(k) for c in chunks for u in c for k in unit_keys(name, u, n))
     with item_bar(cfg, name, pending) as bar:
         for chunk in chunks:
             items = [it for cell, dataset in chunk for it in encode(dataset, cell)]
-            for records in score_items(adapter, items, batch_size=cfg.batch_size, skip=_done(store)):
+            for records in score_items(lm, items, batch_size=cfg.batch_size, skip=_done(store)):
                 store.append(records)
                 bar.update(len(records))
                 if on_batch is not None:
@@ -121,7 +121,7 @@ def _done(store: RunStore):
 def run_probe(
     cfg: ProbeConfig,
     *,
-    adapters: dict[str, Adapter] | None = None,
+    adapters: dict[str, LoadedModel] | None = None,
     on_batch: OnBatch | None = None,
     report: bool = True,
     options: dict | None = None,
@@ -141,8 +141,8 @@ def run_probe(
     check_option_names(cfg.probe, options, ())
     datasets = select_datasets(cfg)
     store = RunStore.open(cfg.out, cfg.to_dict())
-    for name, adapter in each_model(cfg, adapters):
-        score_model(store, cfg, name, adapter, datasets, on_batch)
+    for name, lm in each_model(cfg, adapters):
+        score_model(store, cfg, name, lm, datasets, on_batch)
     if report:
         from masktax.report.build import rebuild
 

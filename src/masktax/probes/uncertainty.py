@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from masktax.errors import MasktaxError
-from masktax.models.adapter import Adapter
+from masktax.models.loaded import LoadedModel
 from masktax.probes import masks
 from masktax.probes.base import score_items
 from masktax.probes.config import ProbeConfig
@@ -114,22 +114,22 @@ def reusable_records(runs: list[Path], model: str) -> dict[str, dict]:
 
 
 def run_model(
-    store: RunStore, cfg: ProbeConfig, name: str, adapter: Adapter, datasets: list, reuse: list[Path], on_batch
+    store: RunStore, cfg: ProbeConfig, name: str, lm: LoadedModel, datasets: list, reuse: list[Path], on_batch
 ) -> None:
     """Copy reusable records of one model, then score its remaining items."""
     from masktax.probes.run import preflight
 
-    answer_slot_id(adapter, "uncertainty")
-    fmt = resolve_format(cfg.format, name, adapter)
-    cells = uncertainty_cells(cfg.grid, adapter.kind)
+    answer_slot_id(lm, "uncertainty")
+    fmt = resolve_format(cfg.format, name, lm)
+    cells = uncertainty_cells(cfg.grid, lm.kind)
     found = reusable_records(reuse, name)
-    record_model(store, cfg, name, adapter, {
-        "format": fmt, "applicable": adapter.kind != "ar", "series": list(dict.fromkeys(c.series for c in cells)),
+    record_model(store, cfg, name, lm, {
+        "format": fmt, "applicable": lm.kind != "ar", "series": list(dict.fromkeys(c.series for c in cells)),
         "reused_from": [str(r) for r in reuse],
     })
 
     def encode(dataset, cell: Cell):
-        return encode_cell(adapter, dataset, cell, model=name, probe="uncertainty", seed=cfg.seed, fmt=fmt,
+        return encode_cell(lm, dataset, cell, model=name, probe="uncertainty", seed=cfg.seed, fmt=fmt,
                            n_items=cfg.n_items)
 
     checked = False
@@ -143,9 +143,9 @@ def run_model(
                 if all(store.is_done(it.key) for it in items):
                     continue
                 if not checked:
-                    preflight(adapter, cells, datasets, encode)
+                    preflight(lm, cells, datasets, encode)
                     checked = True
-                for records in score_items(adapter, items, batch_size=cfg.batch_size, skip=lambda it: store.is_done(it.key)):
+                for records in score_items(lm, items, batch_size=cfg.batch_size, skip=lambda it: store.is_done(it.key)):
                     store.append(records)
                     bar.update(len(records))
                     if on_batch is not None:
@@ -156,8 +156,8 @@ def _prepare(cfg: ProbeConfig, options: Mapping[str, object] | None, on_batch) -
     opts = UncertaintyOptions.parse(options)
     reuse = source_runs(cfg, opts)
 
-    def one(store: RunStore, name: str, adapter: Adapter, datasets: list) -> None:
-        run_model(store, cfg, name, adapter, datasets, reuse, on_batch)
+    def one(store: RunStore, name: str, lm: LoadedModel, datasets: list) -> None:
+        run_model(store, cfg, name, lm, datasets, reuse, on_batch)
 
     return {"from_run": opts.from_run}, one
 

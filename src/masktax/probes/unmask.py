@@ -39,7 +39,7 @@ from pathlib import Path
 import torch
 
 from masktax.errors import MasktaxError
-from masktax.models.adapter import Adapter
+from masktax.models.loaded import LoadedModel
 from masktax.probes import masks
 from masktax.probes.base import ProbeItem, plan_batches, score_items, token_budget
 from masktax.probes.config import ProbeConfig
@@ -130,15 +130,15 @@ def soft_mask_config(opts: UnmaskOptions, model: str):
     return SoftMaskConfig.from_checkpoint(model)
 
 
-def soft_mask_dir(name: str, adapter: Adapter) -> str:
+def soft_mask_dir(name: str, lm: LoadedModel) -> str:
     """Where --soft-mask looks for soft_mask.json: a fine-tuned model's adapter dir when it has one
     (a `masktax train-sm` run), else the (base) model's directory."""
     from masktax.samplers.soft_mask import SOFT_MASK_FILE
 
-    tuned = adapter.extra.get("adapter_dir")
+    tuned = lm.extra.get("adapter_dir")
     if tuned is not None and (Path(tuned) / SOFT_MASK_FILE).is_file():
         return str(tuned)
-    return str(adapter.extra.get("base_name", name))
+    return str(lm.extra.get("base_name", name))
 
 
 def unmask_cells(grid: tuple, kind: str) -> list[Cell]:
@@ -149,7 +149,7 @@ def unmask_cells(grid: tuple, kind: str) -> list[Cell]:
 
 
 def decode_batch(
-    adapter: Adapter, items: list[ProbeItem], *, steps: int, order: str, soft_mask, seed: int
+    lm: LoadedModel, items: list[ProbeItem], *, steps: int, order: str, soft_mask, seed: int
 ) -> list[dict]:
     """Decode the 1 + x masks of equally long suffixes in min(steps, 1 + x) steps; one record per item."""
     from masktax.samplers import generate_semi_ar, left_pad
@@ -157,14 +157,14 @@ def decode_batch(
     gen_length = len(items[0].ids) - items[0].answer_pos
     if any(len(it.ids) - it.answer_pos != gen_length for it in items):
         raise ValueError("a decode batch must share its number of masks")
-    pad_id = adapter.pad_id if adapter.pad_id is not None else (adapter.eos_id or 0)
+    pad_id = lm.pad_id if lm.pad_id is not None else (lm.eos_id or 0)
     ids, attention = left_pad([it.ids[: it.answer_pos] for it in items], pad_id)  # [b, lp], [b, lp]
     mask = None if bool(attention.all()) else attention
     s_eff = min(steps, gen_length)
-    generator = torch.Generator(device=adapter.device).manual_seed(item_seed(seed, "unmask", items[0].key))
+    generator = torch.Generator(device=lm.device).manual_seed(item_seed(seed, "unmask", items[0].key))
     out, history = generate_semi_ar(
-        adapter, ids.to(adapter.device), steps=s_eff, gen_length=gen_length, block_length=gen_length,
-        remasking=ORDERS[order], mask_id=adapter.mask_id, attention_mask=None if mask is None else mask.to(adapter.device),
+        lm, ids.to(lm.device), steps=s_eff, gen_length=gen_length, block_length=gen_length,
+        remasking=ORDERS[order], mask_id=lm.mask_id, attention_mask=None if mask is None else mask.to(lm.device),
         soft_mask=soft_mask, generator=generator, return_history=True,
     )  # [b, lp + gen_length]
     lp = ids.shape[1]
@@ -178,48 +178,48 @@ def decode_batch(
     } for row, it in enumerate(items)]
 
 
-def _batch_plan(adapter: Adapter, items: list[ProbeItem], batch_size: int | str) -> list[list[int]]:
+def _batch_plan(lm: LoadedModel, items: list[ProbeItem], batch_size: int | str) -> list[list[int]]:
     lengths = [it.answer_pos for it in items]  # prompt lengths (the suffix is equal within a cell)
     if batch_size == "auto":
-        rows, tokens = None, token_budget(adapter, max(len(it.ids) for it in items))
+        rows, tokens = None, token_budget(lm, max(len(it.ids) for it in items))
     else:
         rows, tokens = int(batch_size), None
-    return plan_batches(lengths, max_rows=rows, max_tokens=tokens, pad=adapter.honours_attention_mask)
+    return plan_batches(lengths, max_rows=rows, max_tokens=tokens, pad=lm.honours_attention_mask)
 
 
 def run_model(
-    store: RunStore, cfg: ProbeConfig, opts: UnmaskOptions, name: str, adapter: Adapter, datasets: list, on_batch
+    store: RunStore, cfg: ProbeConfig, opts: UnmaskOptions, name: str, lm: LoadedModel, datasets: list, on_batch
 ) -> None:
     """Single-step scores, then every (order, steps) decode, of one model's pending items."""
     from masktax.probes.run import preflight
 
-    if adapter.kind == "uniform":
+    if lm.kind == "uniform":
         raise MasktaxError(f"the unmask probe decodes masks, but '{name}' is a uniform-noise model without them")
-    if adapter.kind == "mdlm":
-        adapter.require_mask("the unmask probe")
-    fmt = resolve_format(cfg.format, name, adapter)
-    sm = soft_mask_config(opts, soft_mask_dir(name, adapter)) if adapter.kind == "mdlm" else None
-    cells = unmask_cells(cfg.grid, adapter.kind)
-    decoded = opts.series() if adapter.kind == "mdlm" else []
+    if lm.kind == "mdlm":
+        lm.require_mask("the unmask probe")
+    fmt = resolve_format(cfg.format, name, lm)
+    sm = soft_mask_config(opts, soft_mask_dir(name, lm)) if lm.kind == "mdlm" else None
+    cells = unmask_cells(cfg.grid, lm.kind)
+    decoded = opts.series() if lm.kind == "mdlm" else []
 
     def encode(dataset, cell: Cell) -> list[ProbeItem]:
-        return encode_cell(adapter, dataset, cell, model=name, probe="unmask", seed=cfg.seed, fmt=fmt, n_items=cfg.n_items)
+        return encode_cell(lm, dataset, cell, model=name, probe="unmask", seed=cfg.seed, fmt=fmt, n_items=cfg.n_items)
 
-    preflight(adapter, cells, datasets, encode)
-    record_model(store, cfg, name, adapter, {
-        "format": fmt, "applicable": adapter.kind == "mdlm", "series": [cells[0].series, *decoded],
+    preflight(lm, cells, datasets, encode)
+    record_model(store, cfg, name, lm, {
+        "format": fmt, "applicable": lm.kind == "mdlm", "series": [cells[0].series, *decoded],
         "soft_mask": None if sm is None else asdict(sm),
     })
     with item_bar(cfg, name, len(cells) * len(datasets) * cfg.n_items * (1 + len(decoded))) as bar:
         for cell in cells:
             for dataset in datasets:
                 items = encode(dataset, cell)
-                _single_step(store, cfg, adapter, items, on_batch, bar)
+                _single_step(store, cfg, lm, items, on_batch, bar)
                 for order in opts.order if decoded else ():
                     for steps in opts.steps:
                         series = series_name(order, steps)
                         renamed = [_rename(it, series) for it in items]
-                        _decode(store, cfg, adapter, renamed, order, steps, sm, on_batch, bar)
+                        _decode(store, cfg, lm, renamed, order, steps, sm, on_batch, bar)
 
 
 def _rename(item: ProbeItem, series: str) -> ProbeItem:
@@ -228,9 +228,9 @@ def _rename(item: ProbeItem, series: str) -> ProbeItem:
     return replace(item, series=series)
 
 
-def _single_step(store: RunStore, cfg: ProbeConfig, adapter: Adapter, items, on_batch, bar) -> None:
+def _single_step(store: RunStore, cfg: ProbeConfig, lm: LoadedModel, items, on_batch, bar) -> None:
     bar.update(sum(store.is_done(it.key) for it in items))
-    for records in score_items(adapter, items, batch_size=cfg.batch_size, skip=lambda it: store.is_done(it.key)):
+    for records in score_items(lm, items, batch_size=cfg.batch_size, skip=lambda it: store.is_done(it.key)):
         records = [{**r, "steps": 1, "forward_passes": 1} for r in records]
         store.append(records)
         bar.update(len(records))
@@ -238,12 +238,12 @@ def _single_step(store: RunStore, cfg: ProbeConfig, adapter: Adapter, items, on_
             on_batch(items[0].model, records)
 
 
-def _decode(store, cfg, adapter, items, order, steps, sm, on_batch, bar) -> None:
-    for batch in _batch_plan(adapter, items, cfg.batch_size):
+def _decode(store, cfg, lm, items, order, steps, sm, on_batch, bar) -> None:
+    for batch in _batch_plan(lm, items, cfg.batch_size):
         batch_items = [items[i] for i in batch]
         pending = {it.key for it in batch_items if not store.is_done(it.key)}
         if pending:
-            records = decode_batch(adapter, batch_items, steps=steps, order=order, soft_mask=sm, seed=cfg.seed)
+            records = decode_batch(lm, batch_items, steps=steps, order=order, soft_mask=sm, seed=cfg.seed)
             records = [r for r, it in zip(records, batch_items, strict=True) if it.key in pending]
             store.append(records)
             if on_batch is not None:
@@ -254,8 +254,8 @@ def _decode(store, cfg, adapter, items, order, steps, sm, on_batch, bar) -> None
 def _prepare(cfg: ProbeConfig, options: Mapping[str, object] | None, on_batch) -> tuple[dict, ModelRunner]:
     opts = UnmaskOptions.parse(options)
 
-    def one(store: RunStore, name: str, adapter: Adapter, datasets: list) -> None:
-        run_model(store, cfg, opts, name, adapter, datasets, on_batch)
+    def one(store: RunStore, name: str, lm: LoadedModel, datasets: list) -> None:
+        run_model(store, cfg, opts, name, lm, datasets, on_batch)
 
     return opts.to_dict(), one
 

@@ -27,19 +27,19 @@ def git_commit(path: str | Path | None = None) -> str | None:
     return commit + ("-dirty" if dirty.returncode == 0 and dirty.stdout.strip() else "")
 
 
-def model_provenance(adapter) -> dict:
+def model_provenance(lm) -> dict:
     """Name, kind, mask id, dtype and where the weights came from (path / hub revision)."""
-    config = getattr(adapter.model, "config", None)
+    config = getattr(lm.model, "config", None)
     return {
-        "kind": adapter.kind,
-        "mask_id": adapter.mask_id,
-        "shift": adapter.shift,
-        "max_length": adapter.max_length,
-        "dtype": str(adapter.dtype).removeprefix("torch."),
-        "device": str(adapter.device),
-        "source": getattr(config, "_name_or_path", None) or adapter.extra.get("path") or adapter.name,
-        "revision": getattr(config, "_commit_hash", None) or adapter.extra.get("revision"),
-        "n_parameters": sum(p.numel() for p in adapter.model.parameters()),
+        "kind": lm.kind,
+        "mask_id": lm.mask_id,
+        "shift": lm.shift,
+        "max_length": lm.max_length,
+        "dtype": str(lm.dtype).removeprefix("torch."),
+        "device": str(lm.device),
+        "source": getattr(config, "_name_or_path", None) or lm.extra.get("path") or lm.name,
+        "revision": getattr(config, "_commit_hash", None) or lm.extra.get("revision"),
+        "n_parameters": sum(p.numel() for p in lm.model.parameters()),
     }
 
 

@@ -2,7 +2,7 @@
 
 `SAMPLERS` maps a name to its function: "semi_ar" (LLaDA's semi-autoregressive blocks),
 "dream" (Dream's timestep schedule) and "threshold" (Fast-dLLM confidence threshold). Each
-takes an `Adapter` (or a bare module plus `shift=`), prompt ids `[b, lp]` (left-padded, with
+takes an `LoadedModel` (or a bare module plus `shift=`), prompt ids `[b, lp]` (left-padded, with
 `attention_mask`, when lengths differ) and returns `[b, lp + gen_length]`, plus a
 `DecodeHistory` with `return_history=True`.
 """

@@ -1,6 +1,6 @@
 """Pieces every sampler shares: the model runner, token choice, selection, schedules, text helpers.
 
-A sampler takes either an `Adapter` (its logits are already aligned: position i predicts
+A sampler takes either an `LoadedModel` (its logits are already aligned: position i predicts
 token i) or any HF-style module whose `forward(input_ids=..., inputs_embeds=...,
 attention_mask=...)` returns `.logits`; for a bare module, `shift=True` says that its raw
 logits predict the next token (Dream) and are shifted right by one here.
@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from masktax.errors import MasktaxError
-from masktax.models.adapter import Adapter, shift_logits
+from masktax.models.loaded import LoadedModel, shift_logits
 
 NEG_INF = float("-inf")
 
@@ -26,25 +26,25 @@ NEG_INF = float("-inf")
 class ModelRunner:
     """Calls the model with ids or embeddings and returns aligned logits; counts forward passes."""
 
-    def __init__(self, model: Adapter | nn.Module, *, shift: bool | None = None) -> None:
-        if isinstance(model, Adapter):
+    def __init__(self, model: LoadedModel | nn.Module, *, shift: bool | None = None) -> None:
+        if isinstance(model, LoadedModel):
             if shift:
-                raise MasktaxError("shift=True is only for bare modules: an Adapter already aligns its logits")
-            self.adapter: Adapter | None = model
+                raise MasktaxError("shift=True is only for bare modules: a LoadedModel already aligns its logits")
+            self.lm: LoadedModel | None = model
             self.module = model.model
             self.shift = False
             self.honours_attention_mask = model.honours_attention_mask
             self.eos_id = model.eos_id
             self.default_mask_id = model.mask_id
         elif isinstance(model, nn.Module):
-            self.adapter = None
+            self.lm = None
             self.module = model
             self.shift = bool(shift)
             self.honours_attention_mask = True
             self.eos_id = None
             self.default_mask_id = None
         else:
-            raise MasktaxError(f"a sampler needs an Adapter or a torch module, got {type(model).__name__}")
+            raise MasktaxError(f"a sampler needs a LoadedModel or a torch module, got {type(model).__name__}")
         self.forward_passes = 0
 
     @property
@@ -59,8 +59,8 @@ class ModelRunner:
     def logits(self, ids: torch.Tensor, attention_mask: torch.Tensor | None, *, passes: int = 1) -> torch.Tensor:
         """Aligned logits `[b, l, V]`; `passes` is how many forward passes this call counts as."""
         self.forward_passes += passes
-        if self.adapter is not None:
-            return self.adapter.logits(ids, attention_mask=attention_mask)
+        if self.lm is not None:
+            return self.lm.logits(ids, attention_mask=attention_mask)
         return self._raw(input_ids=ids, attention_mask=attention_mask)
 
     def logits_from_embeds(
@@ -68,28 +68,28 @@ class ModelRunner:
     ) -> torch.Tensor:
         """Aligned logits `[b, l, V]` from input embeddings `[b, l, d]`."""
         self.forward_passes += passes
-        if self.adapter is not None:
-            return self.adapter.logits_from_embeds(embeds, attention_mask=attention_mask)
+        if self.lm is not None:
+            return self.lm.logits_from_embeds(embeds, attention_mask=attention_mask)
         return self._raw(inputs_embeds=embeds, attention_mask=attention_mask)
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         """Input embeddings `[b, l, d]`."""
-        if self.adapter is not None:
-            return self.adapter.embed(ids)
+        if self.lm is not None:
+            return self.lm.embed(ids)
         return self.module.get_input_embeddings()(ids)
 
     def embedding_weight(self) -> torch.Tensor:
         """The input embedding matrix `[V, d]`."""
-        if self.adapter is not None:
-            return self.adapter.embedding_weight()
+        if self.lm is not None:
+            return self.lm.embedding_weight()
         return self.module.get_input_embeddings().weight
 
     def resolve_mask_id(self, mask_id: int | None) -> int:
         if mask_id is not None:
             return int(mask_id)
-        if self.adapter is not None:
-            return self.adapter.require_mask("generation")
-        raise MasktaxError("mask_id is required when the model is a bare module, not an Adapter")
+        if self.lm is not None:
+            return self.lm.require_mask("generation")
+        raise MasktaxError("mask_id is required when the model is a bare module, not a LoadedModel")
 
 
 def check_prompt(prompt_ids: torch.Tensor, attention_mask: torch.Tensor | None, runner: ModelRunner) -> None:
@@ -174,7 +174,7 @@ def num_transfer_tokens(mask_counts: torch.Tensor, steps: int) -> torch.Tensor:
 
 
 def resolve_eos_ids(eos_ids: Sequence[int] | int | None, runner: ModelRunner, needed: bool) -> tuple[int, ...]:
-    """EOS ids to suppress (explicit, else the adapter's EOS); an error if needed and unknown."""
+    """EOS ids to suppress (explicit, else the lm's EOS); an error if needed and unknown."""
     if isinstance(eos_ids, int):
         eos_ids = (eos_ids,)
     ids = tuple(int(i) for i in eos_ids) if eos_ids is not None else (

@@ -11,8 +11,8 @@ the highest-confidence ones, or, with `alg_temp > 0`, positions sampled without 
 softmax(confidence / alg_temp). "origin" instead commits each masked position independently
 with probability 1 - s / t (1 at the last step) with a token sampled from p.
 
-The logit shift (Dream predicts token i from hidden state i-1) is the adapter's business: pass
-an Adapter, or a bare module with `shift=True`. Decoding stops early once nothing is masked
+The logit shift (Dream predicts token i from hidden state i-1) is the lm's business: pass
+a LoadedModel, or a bare module with `shift=True`. Decoding stops early once nothing is masked
 (the output is the same; the reference keeps calling the model).
 """
 
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from masktax.errors import MasktaxError
-from masktax.models.adapter import Adapter
+from masktax.models.loaded import LoadedModel
 from masktax.samplers.canvas import Canvas, DecodeHistory, OnStep
 from masktax.samplers.common import NEG_INF, ModelRunner, check_positive, check_prompt, select_top
 from masktax.samplers.soft_mask import SoftMaskConfig
@@ -76,7 +76,7 @@ def sample_tokens(
 
 @torch.no_grad()
 def generate_dream(
-    model: Adapter | nn.Module,
+    model: LoadedModel | nn.Module,
     prompt_ids: torch.Tensor,
     *,
     steps: int,

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from masktax.errors import MasktaxError
-from masktax.models.adapter import Adapter
+from masktax.models.loaded import LoadedModel
 from masktax.samplers.canvas import Canvas, DecodeHistory, OnStep
 from masktax.samplers.common import (
     ModelRunner,
@@ -45,7 +45,7 @@ REMASKING = ("low_confidence", "random")
 
 @torch.no_grad()
 def generate_semi_ar(
-    model: Adapter | nn.Module,
+    model: LoadedModel | nn.Module,
     prompt_ids: torch.Tensor,
     *,
     steps: int,
@@ -68,7 +68,7 @@ def generate_semi_ar(
     """Decode `gen_length` tokens after `prompt_ids` `[b, lp]`; returns `[b, lp + gen_length]`.
 
     Prompts of different lengths are left-padded, with `attention_mask` `[b, lp]` (see
-    `left_pad`). `mask_id` defaults to the adapter's. With `return_history=True` also returns
+    `left_pad`). `mask_id` defaults to the lm's. With `return_history=True` also returns
     a `DecodeHistory`. `on_step(StepEvent)` is called after every step (for streaming).
     """
     runner = ModelRunner(model, shift=shift)

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from masktax.errors import MasktaxError
-from masktax.models.adapter import Adapter
+from masktax.models.loaded import LoadedModel
 from masktax.samplers.canvas import Canvas, DecodeHistory, OnStep
 from masktax.samplers.common import (
     ModelRunner,
@@ -39,7 +39,7 @@ from masktax.samplers.soft_mask import SoftMaskConfig
 
 @torch.no_grad()
 def generate_threshold(
-    model: Adapter | nn.Module,
+    model: LoadedModel | nn.Module,
     prompt_ids: torch.Tensor,
     *,
     gen_length: int,

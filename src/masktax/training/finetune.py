@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 from masktax.errors import MasktaxError
-from masktax.models.adapter import Adapter
+from masktax.models.loaded import LoadedModel
 from masktax.training import loop_utils as lu
 from masktax.training.finetune_config import FinetuneConfig
 from masktax.training.instruct_data import Pair, encode_pairs, read_rows, resolve_prompt_format
@@ -57,35 +57,35 @@ class ExampleOrder:
         return self._perms[epoch][index % self.n]
 
 
-def load_model(cfg: FinetuneConfig, device: torch.device) -> Adapter:
-    """The base model as an Adapter; an MDLM with a mask token, EOS and a tokenizer."""
+def load_model(cfg: FinetuneConfig, device: torch.device) -> LoadedModel:
+    """The base model as a LoadedModel; an MDLM with a mask token, EOS and a tokenizer."""
     from masktax.models import load
 
     dtype = cfg.dtype if cfg.dtype != "auto" else ("bfloat16" if device.type == "cuda" and not cfg.full else "float32")
-    adapter = load(cfg.model, device=device, dtype=dtype, trust_remote_code=cfg.trust_remote_code,
+    lm = load(cfg.model, device=device, dtype=dtype, trust_remote_code=cfg.trust_remote_code,
                    mask_token_id=cfg.mask_token_id)
-    if adapter.kind != "mdlm":
-        raise MasktaxError(f"mask-agnostic fine-tuning needs a masked diffusion LM; '{cfg.model}' is kind '{adapter.kind}'")
-    adapter.require_mask("mask-agnostic fine-tuning")
-    if adapter.tokenizer is None or adapter.eos_id is None:
+    if lm.kind != "mdlm":
+        raise MasktaxError(f"mask-agnostic fine-tuning needs a masked diffusion LM; '{cfg.model}' is kind '{lm.kind}'")
+    lm.require_mask("mask-agnostic fine-tuning")
+    if lm.tokenizer is None or lm.eos_id is None:
         raise MasktaxError(f"'{cfg.model}' ships no tokenizer with an EOS token; fine-tuning needs both")
-    return adapter
+    return lm
 
 
-def prepare_pairs(cfg: FinetuneConfig, adapter: Adapter) -> tuple[list[Pair], dict]:
+def prepare_pairs(cfg: FinetuneConfig, lm: LoadedModel) -> tuple[list[Pair], dict]:
     """Read and tokenize the data with the length rule of `instruct_data`."""
     rows = read_rows(cfg.data, split=cfg.data_split, limit=cfg.max_examples, synthetic_n=cfg.synthetic_n,
                      seed=cfg.seed)
-    fmt = resolve_prompt_format(cfg.prompt_format, adapter.tokenizer, cfg.variant)
-    max_context = min(cfg.max_context, adapter.max_length)
-    pairs, stats = encode_pairs(rows, adapter.tokenizer, fmt=fmt, eos_id=int(adapter.eos_id),
+    fmt = resolve_prompt_format(cfg.prompt_format, lm.tokenizer, cfg.variant)
+    max_context = min(cfg.max_context, lm.max_length)
+    pairs, stats = encode_pairs(rows, lm.tokenizer, fmt=fmt, eos_id=int(lm.eos_id),
                                 max_context=max_context, min_answer_tokens=cfg.min_answer_tokens)
     stats.update({"prompt_format": fmt, "max_context": max_context, "source": cfg.data})
     return pairs, stats
 
 
 def micro_batch_loss(
-    cfg: FinetuneConfig, fwd: Adapter, pairs: Sequence[Pair], order: ExampleOrder, indices: Sequence[int],
+    cfg: FinetuneConfig, fwd: LoadedModel, pairs: Sequence[Pair], order: ExampleOrder, indices: Sequence[int],
     *, max_now: int, beta: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(total, ce, tv) of the examples with global `indices`: both views in one forward pass."""
@@ -128,16 +128,16 @@ def run(cfg: FinetuneConfig, out: str | Path, *, device: str = "auto", max_minut
         lu.write_json(out / "env.json", lu.env_info(dev, cfg.seed) | {"world_size": acc.num_processes})
     acc.wait_for_everyone()
 
-    adapter = load_model(cfg, dev)
-    pairs, stats = prepare_pairs(cfg, adapter)
+    lm = load_model(cfg, dev)
+    pairs, stats = prepare_pairs(cfg, lm)
     if main:
         lu.write_json(out / "data_stats.json", stats)
     torch.manual_seed(cfg.seed)  # LoRA init
-    model = adapter.model
+    model = lm.model
     if cfg.full:
         model.requires_grad_(True)
     else:
-        model = add_lora(model, adapter.extra.get("family", ""), rank=cfg.lora_rank, alpha=cfg.lora_alpha,
+        model = add_lora(model, lm.extra.get("family", ""), rank=cfg.lora_rank, alpha=cfg.lora_alpha,
                          dropout=cfg.lora_dropout, targets=cfg.lora_targets)
     if cfg.gradient_checkpointing and hasattr(model, "gradient_checkpointing_enable"):
         model.gradient_checkpointing_enable()
@@ -146,7 +146,7 @@ def run(cfg: FinetuneConfig, out: str | Path, *, device: str = "auto", max_minut
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     prepared, opt = acc.prepare(model, opt)
-    fwd = dataclasses.replace(adapter, model=prepared)
+    fwd = dataclasses.replace(lm, model=prepared)
 
     step, next_example, elapsed = 0, 0, 0.0
     ckpt = lu.latest_checkpoint(out)
@@ -208,7 +208,7 @@ def run(cfg: FinetuneConfig, out: str | Path, *, device: str = "auto", max_minut
                         tb.add_scalar(f"train/{k}", row[k], step)
             loop.tick(step, loss=f"{mean[0]:.4f}", ce=f"{mean[1]:.3f}", tv=f"{mean[2]:.3f}")
     if main:
-        save_final(cfg, acc.unwrap_model(prepared), adapter.tokenizer, out / "final")
+        save_final(cfg, acc.unwrap_model(prepared), lm.tokenizer, out / "final")
         lu.write_json(out / "final" / "training_state.json", snapshot())
     acc.wait_for_everyone()
     return snapshot()

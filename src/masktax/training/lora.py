@@ -12,7 +12,7 @@ magnitude m per output column) of r = 16 on q, k, v, o; `present_targets` keeps 
 
 A fine-tuning run dir's `final/` holds either a peft adapter (`adapter_config.json`,
 `adapter_model.safetensors`) or, for `--full`, a complete checkpoint in the family's HF layout.
-`apply_adapter(adapter, run_dir)` puts either onto a loaded model; `merge(run_dir, out)` writes a
+`apply_adapter(lm, run_dir)` puts either onto a loaded model; `merge(run_dir, out)` writes a
 merged checkpoint that `masktax.models.load` reads like any other.
 """
 
@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from masktax.errors import MasktaxError
-from masktax.models.adapter import Adapter
+from masktax.models.loaded import LoadedModel
 
 _LLADA_BLOCK = r".*\.blocks\.\d+\.({})"
 LORA_TARGETS: dict[str, tuple[str, ...]] = {
@@ -106,10 +106,10 @@ def final_dir(run_dir: str | Path) -> Path:
     raise MasktaxError(f"'{run_dir}' is not a fine-tuning run (no final/ with an adapter or model)")
 
 
-def apply_adapter(adapter: Adapter, run_dir: str | Path) -> Adapter:
-    """The loaded model `adapter` with the run's LoRA (merged in) or full fine-tuned weights.
+def apply_adapter(lm: LoadedModel, run_dir: str | Path) -> LoadedModel:
+    """The loaded model `lm` with the run's LoRA (merged in) or full fine-tuned weights.
 
-    Changes `adapter.model` in place (pass a copy to keep the base). The result is named
+    Changes `lm.model` in place (pass a copy to keep the base). The result is named
     "<base name>+<run dir name>"; its `extra` records `base_name` and `adapter_dir`.
     """
     path = final_dir(run_dir)
@@ -117,23 +117,23 @@ def apply_adapter(adapter: Adapter, run_dir: str | Path) -> Adapter:
         from peft import PeftModel
 
         try:
-            model = PeftModel.from_pretrained(adapter.model, str(path)).merge_and_unload()
+            model = PeftModel.from_pretrained(lm.model, str(path)).merge_and_unload()
         except (ValueError, KeyError, RuntimeError) as err:
-            raise MasktaxError(f"the adapter in '{path}' does not fit model '{adapter.name}': {err}") from err
+            raise MasktaxError(f"the adapter in '{path}' does not fit model '{lm.name}': {err}") from err
     else:
         from masktax.models import checkpoint as ckpt
 
-        model = adapter.model
+        model = lm.model
         try:
-            ckpt.load_weights(model, path, device=adapter.device, dtype=adapter.dtype,
+            ckpt.load_weights(model, path, device=lm.device, dtype=lm.dtype,
                               optional=tuple(getattr(model, "tied_names", tuple)()))
         except MasktaxError as err:
-            raise MasktaxError(f"the fine-tuned weights in '{path}' do not fit model '{adapter.name}': {err}") from err
+            raise MasktaxError(f"the fine-tuned weights in '{path}' do not fit model '{lm.name}': {err}") from err
         if hasattr(model, "tie_weights"):
             model.tie_weights()
     model.eval()
-    extra = {**adapter.extra, "base_name": adapter.name, "adapter_dir": str(path)}
-    return dataclasses.replace(adapter, model=model, name=f"{adapter.name}+{Path(run_dir).name}", extra=extra)
+    extra = {**lm.extra, "base_name": lm.name, "adapter_dir": str(path)}
+    return dataclasses.replace(lm, model=model, name=f"{lm.name}+{Path(run_dir).name}", extra=extra)
 
 
 def merge(run_dir: str | Path, out: str | Path, *, device: str | None = "cpu") -> Path:
@@ -148,9 +148,9 @@ def merge(run_dir: str | Path, out: str | Path, *, device: str | None = "cpu") -
     if cfg.get("full"):
         shutil.copytree(path, out, dirs_exist_ok=True)
         return Path(out)
-    adapter = load(base, device=device, dtype=torch.float32, trust_remote_code=bool(cfg.get("trust_remote_code")),
+    lm = load(base, device=device, dtype=torch.float32, trust_remote_code=bool(cfg.get("trust_remote_code")),
                    mask_token_id=cfg.get("mask_token_id"))
-    merged = apply_adapter(adapter, run_dir)
+    merged = apply_adapter(lm, run_dir)
     out = Path(out)
     save_model(merged.model, merged.tokenizer, out)
     return out

@@ -27,7 +27,7 @@ from torch import nn
 
 from masktax.embedded.tokenizer import build_tokenizer
 from masktax.errors import MasktaxError
-from masktax.models.adapter import shift_logits
+from masktax.models.loaded import shift_logits
 from masktax.training import loop_utils as lu
 from masktax.training.batches import Batch, gate_batch, train_batch
 from masktax.training.build import build_model, raw_logits

@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from masktax.errors import MasktaxError
-from masktax.models.adapter import Adapter, shift_logits
+from masktax.models.loaded import LoadedModel, shift_logits
 from masktax.samplers.soft_mask import SOFT_MASK_FILE, SoftMaskConfig, soft_mask_embeddings
 from masktax.training.build import raw_logits
 from masktax.training.loop_utils import write_json
@@ -146,7 +146,7 @@ class SoftPassStats:
 
 
 def soft_mask_inputs(
-    adapter: Adapter,
+    lm: LoadedModel,
     xt: torch.Tensor,
     attention_mask: torch.Tensor | None,
     params: SoftMaskParams,
@@ -159,18 +159,18 @@ def soft_mask_inputs(
     logits, with the mask logit at -inf, feed the blend. Every other position keeps `embed(xt)`.
     """
     with torch.no_grad():
-        logits = adapter.logits(xt, attention_mask=attention_mask)  # [b, l, V] aligned
+        logits = lm.logits(xt, attention_mask=attention_mask)  # [b, l, V] aligned
     still = xt == mask_id  # [b, l]
     if attention_mask is not None:
         still &= attention_mask.bool()
-    embeds = adapter.embed(xt)  # [b, l, d]
+    embeds = lm.embed(xt)  # [b, l, d]
     rows, cols = still.nonzero(as_tuple=True)  # [n], [n]
     if rows.numel() == 0:
         return embeds, SoftPassStats(0, 0.0)
     at = logits[rows, cols].float()  # [n, V]
     at[:, mask_id] = float("-inf")
-    weight = adapter.embedding_weight()  # [V, d]
-    mask_emb = adapter.embed(torch.tensor([mask_id], device=xt.device))[0]  # [d]
+    weight = lm.embedding_weight()  # [V, d]
+    mask_emb = lm.embed(torch.tensor([mask_id], device=xt.device))[0]  # [d]
     soft = params.blend(at, weight, mask_emb)  # [n, d]
     embeds = embeds.index_put((rows, cols), soft.to(embeds.dtype))  # [b, l, d]
     with torch.no_grad():
@@ -179,7 +179,7 @@ def soft_mask_inputs(
 
 
 def two_pass_logits(
-    adapter: Adapter,
+    lm: LoadedModel,
     xt: torch.Tensor,
     attention_mask: torch.Tensor | None,
     params: SoftMaskParams,
@@ -187,8 +187,8 @@ def two_pass_logits(
     mask_id: int,
 ) -> tuple[torch.Tensor, SoftPassStats]:
     """Aligned pass-2 logits `[b, l, V]` on soft-masked inputs (see `soft_mask_inputs`)."""
-    embeds, stats = soft_mask_inputs(adapter, xt, attention_mask, params, mask_id=mask_id)  # [b, l, d]
-    return adapter.logits_from_embeds(embeds, attention_mask=attention_mask), stats
+    embeds, stats = soft_mask_inputs(lm, xt, attention_mask, params, mask_id=mask_id)  # [b, l, d]
+    return lm.logits_from_embeds(embeds, attention_mask=attention_mask), stats
 
 
 def soft_mask_coin(seed: int, step: int, p_sm: float) -> bool:
@@ -204,11 +204,11 @@ class TwoPassModel(nn.Module):
     and applies its loss. Set `soft` before each step (`soft_mask_coin`); `last` holds the stats.
     """
 
-    def __init__(self, adapter: Adapter, params: SoftMaskParams) -> None:
+    def __init__(self, lm: LoadedModel, params: SoftMaskParams) -> None:
         super().__init__()
-        self.backbone = adapter.model
+        self.backbone = lm.model
         self.soft_mask = params
-        self.adapter = adapter
+        self.lm = lm
         self.soft = False
         self.last: SoftPassStats | None = None
 
@@ -216,8 +216,8 @@ class TwoPassModel(nn.Module):
         if not self.soft:  # exactly the plain model: p_sm = 0 is ordinary MDLM training
             self.last = None
             return self.backbone(input_ids=input_ids, attention_mask=attention_mask)
-        mask_id = self.adapter.require_mask("soft-masking training")
-        embeds, self.last = soft_mask_inputs(self.adapter, input_ids, attention_mask, self.soft_mask, mask_id=mask_id)
+        mask_id = self.lm.require_mask("soft-masking training")
+        embeds, self.last = soft_mask_inputs(self.lm, input_ids, attention_mask, self.soft_mask, mask_id=mask_id)
         return self.backbone(inputs_embeds=embeds, attention_mask=attention_mask)
 
 

@@ -14,7 +14,7 @@ from functools import lru_cache
 import torch
 from torch import nn
 
-from masktax.models.adapter import Adapter
+from masktax.models.loaded import LoadedModel
 
 
 @lru_cache(maxsize=4)
@@ -43,7 +43,7 @@ def suite_accuracy(
     from masktax.probes.items import encode_cell
 
     kind = "ar" if causal else "mdlm"
-    adapter = Adapter(
+    lm = LoadedModel(
         name="training", model=model, tokenizer=tokenizer, kind=kind, mask_id=mask_id, shift=causal or shift,
         max_length=max_length, pad_id=eos_id, eos_id=eos_id, extra={"position_ids": causal},
     )
@@ -54,11 +54,11 @@ def suite_accuracy(
             item
             for dataset in _suite(seed, n_items)
             for cell in accuracy_cells(None, kind)
-            for item in encode_cell(adapter, dataset, cell, model="training", probe="accuracy", seed=seed,
+            for item in encode_cell(lm, dataset, cell, model="training", probe="accuracy", seed=seed,
                                     fmt="base", n_items=n_items)
         ]
         per: dict[str, list[bool]] = {}
-        for batch in score_items(adapter, items):
+        for batch in score_items(lm, items):
             for record in batch:
                 per.setdefault(record["dataset"], []).append(bool(record["correct"]))
     finally:

@@ -174,17 +174,17 @@ def instruction_pairs(cfg: SMConfig, tokenizer) -> list[Pair]:
     return pairs
 
 
-def _corpus(cfg: SMConfig, adapter, words: Mapping[str, Sequence[str]] | None):
+def _corpus(cfg: SMConfig, lm, words: Mapping[str, Sequence[str]] | None):
     """Words, encoder, the stage's episode spec, and the pretraining-loss config for this model."""
     from masktax.training.corpus import Encoder
     from masktax.training.curriculum import default_stages
     from masktax.training.pretrain import load_corpus_words
     from masktax.training.pretrain_config import PretrainConfig
 
-    if adapter.tokenizer is None:
+    if lm.tokenizer is None:
         raise MasktaxError(f"model '{cfg.init_from}' ships no tokenizer; the training corpus needs one")
     try:
-        encoder = Encoder(adapter.tokenizer)
+        encoder = Encoder(lm.tokenizer)
     except (KeyError, TypeError, AttributeError) as err:
         raise MasktaxError(
             f"the training corpus needs the embedded word-level tokenizer; '{cfg.init_from}' has another "
@@ -194,7 +194,7 @@ def _corpus(cfg: SMConfig, adapter, words: Mapping[str, Sequence[str]] | None):
     if cfg.stage not in stages:
         raise MasktaxError(f"unknown stage '{cfg.stage}'; choose one of {', '.join(stages)}")
     loss_cfg = PretrainConfig(
-        objective="mdlm", shift=adapter.shift, weighting=cfg.weighting, p_min=cfg.p_min,
+        objective="mdlm", shift=lm.shift, weighting=cfg.weighting, p_min=cfg.p_min,
         answer_focus_share=cfg.answer_focus_share, answer_q=cfg.answer_q, eos_tail=cfg.eos_tail,
         words_file=cfg.words_file, seed=cfg.seed,
     )
@@ -202,7 +202,7 @@ def _corpus(cfg: SMConfig, adapter, words: Mapping[str, Sequence[str]] | None):
     return words, encoder, stages[cfg.stage], loss_cfg
 
 
-def save_final(two: TwoPassModel, tuner, adapter, cfg: SMConfig, path: Path) -> None:
+def save_final(two: TwoPassModel, tuner, lm, cfg: SMConfig, path: Path) -> None:
     """final/: HF-layout fp32 model (adapters merged; the adapter in adapter/), tokenizer, soft_mask.json."""
     import copy
 
@@ -221,8 +221,8 @@ def save_final(two: TwoPassModel, tuner, adapter, cfg: SMConfig, path: Path) -> 
     else:
         export = copy.deepcopy(two.backbone).to("cpu", torch.float32)
     export.save_pretrained(path)
-    if adapter.tokenizer is not None:
-        adapter.tokenizer.save_pretrained(path)
+    if lm.tokenizer is not None:
+        lm.tokenizer.save_pretrained(path)
     two.soft_mask.save(path, fraction=cfg.fraction)
 
 
@@ -263,29 +263,29 @@ def run(
 
     out = Path(out)
     dev = resolve_device(device)
-    adapter = load(cfg.init_from, device=dev, dtype=torch.float32)
-    if adapter.kind != "mdlm":
-        raise MasktaxError(f"soft-masking training needs a masked diffusion LM; '{cfg.init_from}' is {adapter.kind}")
-    mask_id = adapter.require_mask("soft-masking training")
+    lm = load(cfg.init_from, device=dev, dtype=torch.float32)
+    if lm.kind != "mdlm":
+        raise MasktaxError(f"soft-masking training needs a masked diffusion LM; '{cfg.init_from}' is {lm.kind}")
+    mask_id = lm.require_mask("soft-masking training")
     if cfg.data is not None:
-        pairs = instruction_pairs(cfg, adapter.tokenizer)
+        pairs = instruction_pairs(cfg, lm.tokenizer)
     else:
         pairs = None
-        words, encoder, stage, loss_cfg = _corpus(cfg, adapter, words)
+        words, encoder, stage, loss_cfg = _corpus(cfg, lm, words)
     lu.prepare_run_dir(out, cfg.to_dict(), free=("max_steps",))
     lu.write_json(out / "env.json", lu.env_info(dev, cfg.seed))
     torch.manual_seed(cfg.seed)
-    adapter.model.train()
-    tuner = None  # the peft model of an adapter run; it injects its layers into adapter.model in place
+    lm.model.train()
+    tuner = None  # the peft model of an adapter run; it injects its layers into lm.model in place
     if cfg.tuning != "full":
-        tuner = add_lora(adapter.model, adapter.extra.get("family", ""), rank=cfg.lora_r, alpha=cfg.lora_alpha,
-                         dropout=0.0, targets=present_targets(adapter.model, cfg.lora_targets),
+        tuner = add_lora(lm.model, lm.extra.get("family", ""), rank=cfg.lora_r, alpha=cfg.lora_alpha,
+                         dropout=0.0, targets=present_targets(lm.model, cfg.lora_targets),
                          use_dora=cfg.tuning == "dora")
     params = SoftMaskParams(k=cfg.k, omega_s=cfg.omega_s, omega_a=cfg.omega_a, omega_b=cfg.omega_b).to(dev)
-    two = TwoPassModel(adapter, params)
+    two = TwoPassModel(lm, params)
     view = TrainableView(two)
     opt = torch.optim.AdamW(
-        param_groups(adapter.model, params, lr=cfg.lr, omega_lr=cfg.omega_lr, weight_decay=cfg.weight_decay,
+        param_groups(lm.model, params, lr=cfg.lr, omega_lr=cfg.omega_lr, weight_decay=cfg.weight_decay,
                      omega_eps=cfg.omega_eps), betas=cfg.betas)
     mp = cfg.mixed_precision if cfg.mixed_precision != "auto" else ("bf16" if dev.type == "cuda" else "no")
     accel = Accelerator(cpu=dev.type == "cpu", mixed_precision=mp)
@@ -323,9 +323,9 @@ def run(
                 with accel.autocast():
                     if pairs is not None:
                         ids, maskable = instruction_batch(pairs, seed=cfg.seed, step=step, batch_size=cfg.batch_size,
-                                                          eos_id=adapter.tokenizer.eos_token_id)
+                                                          eos_id=lm.tokenizer.eos_token_id)
                         ids, maskable = ids.to(dev), maskable.to(dev)
-                        loss = instruction_loss(fwd, ids, maskable, mask_id=mask_id, shift=adapter.shift,
+                        loss = instruction_loss(fwd, ids, maskable, mask_id=mask_id, shift=lm.shift,
                                                 p_min=cfg.p_min, generator=gen)
                         n_tok = ids.numel()
                     else:
@@ -359,7 +359,7 @@ def run(
                                 tb.add_scalar(f"train/{key}", row[key], step)
                 loop.tick(step, loss=f"{loss_v:.3f}", omega_s=f"{params.values()['omega_s']:.2e}")
     finally:
-        save_final(two, tuner, adapter, cfg, out / "final")
+        save_final(two, tuner, lm, cfg, out / "final")
     summary = snapshot()
     lu.write_json(out / "final" / "training_state.json", summary)
     return summary

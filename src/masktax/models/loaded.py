@@ -1,6 +1,6 @@
 """One interface over every model family masktax probes, decodes and trains.
 
-An adapter hides how a family predicts: after `logits`, position i of the returned tensor
+A loaded model hides how its family predicts: after `logits`, position i of the returned tensor
 always predicts token i of the input. LLaDA-style MDLMs predict in place; Dream-style MDLMs and
 causal AR models predict token i from the hidden state at i-1, so their raw logits are shifted
 right by one here (position 0, which nothing predicts, repeats the raw position 0).
@@ -23,12 +23,12 @@ def shift_logits(raw: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass
-class Adapter:
+class LoadedModel:
     """A loaded model plus what masktax needs to know about it.
 
     kind: "mdlm" (absorbing [MASK] noise, bidirectional), "ar" (causal baseline) or "uniform"
     (uniform-noise diffusion such as DiffusionGemma: noise is a random token, not a mask).
-    shift: raw logits at position i predict token i+1 (Dream, AR); the adapter undoes it.
+    shift: raw logits at position i predict token i+1 (Dream, AR); the lm undoes it.
     honours_attention_mask: False for models whose forward ignores padding (LLaDA's remote
     code); batching then groups equal lengths instead of padding.
     """
