@@ -16,9 +16,11 @@ from tiny import tiny_checkpoint, tiny_tokenizer
 from masktax.cli.main import main
 from masktax.errors import MasktaxError
 from masktax.models import load
+from masktax.models.finetuned import apply_finetune
+from masktax.models.finetuned import merge_finetune
 from masktax.training.finetune import run
 from masktax.training.finetune_config import FinetuneConfig, paper_defaults
-from masktax.training.lora import add_lora, apply_adapter, merge
+from masktax.training.lora import add_lora
 from masktax.training.ma_views import build_example_views, collate_views
 from masktax.training.mask_agnostic_loss import mask_agnostic_loss
 
@@ -100,13 +102,13 @@ def test_lora_trains_only_adapter_weights(llada_dir: Path) -> None:
     assert any(not torch.equal(p.detach(), lora_before[n]) for n, p in model.named_parameters() if p.requires_grad)
 
 
-def test_merge_and_apply_adapter_agree(tiny_ckpts: dict, lora_run: Path, tmp_path: Path) -> None:
-    merged_dir = merge(lora_run, tmp_path / "merged")  # lora_run: a 2-step LoRA run (conftest.py)
+def test_merge_and_apply_finetune_agree(tiny_ckpts: dict, lora_run: Path, tmp_path: Path) -> None:
+    merged_dir = merge_finetune(lora_run, tmp_path / "merged")  # lora_run: a 2-step LoRA run (conftest.py)
     ids = torch.tensor([[5, 6, 7, tiny_tokenizer().mask_token_id, 9]])
     base = load(tiny_ckpts["llada"], device="cpu")
     with torch.no_grad():
         ref = base.logits(ids)
-        tuned = apply_adapter(base, lora_run).logits(ids)
+        tuned = apply_finetune(base, lora_run).logits(ids)
         merged = load(str(merged_dir), device="cpu").logits(ids)
     assert torch.allclose(tuned, merged, atol=1e-5)
     assert not torch.allclose(tuned, ref)  # the lm changed the model

@@ -150,12 +150,12 @@ def test_dora_on_shifted_model_with_instruction_data(tmp_path):
     assert (out / "final/adapter/adapter_model.safetensors").is_file()
     # final/adapter/ is a standard peft adapter: applied to the base it equals the merged final/
     from masktax.models import load
-    from masktax.training.lora import apply_adapter
+    from masktax.models.finetuned import apply_finetune
 
     ids = torch.tensor([[5, 6, 7, 8, 9]])
     with torch.no_grad():
         merged = load(str(out / "final"), device="cpu").logits(ids)  # [1, 5, V]
-        applied = apply_adapter(load(str(dream), device="cpu"), out / "final/adapter").logits(ids)
+        applied = apply_finetune(load(str(dream), device="cpu"), out / "final/adapter").logits(ids)
         base = load(str(dream), device="cpu").logits(ids)
     assert torch.allclose(applied, merged, atol=1e-5) and not torch.allclose(applied, base, atol=1e-6)
     assert all(r["soft"] == "1" and float(r["loss"]) > 0 for r in _rows(out))

@@ -112,11 +112,14 @@ def merge_cmd(
     run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="A finetune run dir (or its final/)."),
     out: Path = typer.Argument(..., metavar="OUT", help="Directory for the merged checkpoint."),
     device: str = typer.Option("cpu", "--device", help="Where to merge (cpu or cuda)."),
+    trust_remote_code: bool = typer.Option(
+        False, "--trust-remote-code", help="Run the base model's own code (never taken from the run dir)."
+    ),
 ) -> None:
     """Merge the run's LoRA adapter into its base model; writes a checkpoint `masktax.models.load` reads."""
-    from masktax.training.lora import merge
+    from masktax.models.finetuned import merge_finetune
 
-    path = merge(run_dir, out, device=device)
+    path = merge_finetune(run_dir, out, device=device, trust_remote_code=trust_remote_code)
     typer.echo(f"masktax: merged checkpoint at {path}")
 
 

@@ -54,9 +54,9 @@ def normalise_adapters(adapters: tuple[str | None, ...] | None, n_models: int) -
     out: list[str | None] = [None if a is None or str(a).strip().lower() in ("", "none") else str(a) for a in adapters]
     for path in out:
         if path is not None:
-            from masktax.training.lora import final_dir
+            from masktax.models.finetuned import finetune_dir
 
-            final_dir(path)  # MasktaxError naming the path when it holds no adapter or fine-tuned model
+            finetune_dir(path)  # MasktaxError naming the path when it holds no adapter or fine-tuned model
     while out and out[-1] is None:
         out.pop()
     return tuple(out) or None

@@ -38,9 +38,9 @@ def load_adapter(name: str, cfg: ProbeConfig, adapter_dir: str | None = None) ->
 
 def with_adapter(lm: LoadedModel, adapter_dir: str) -> LoadedModel:
     """`apply_adapter` (which changes the model in place) on a loaded model."""
-    from masktax.training.lora import apply_adapter
+    from masktax.models.finetuned import apply_finetune
 
-    return apply_adapter(lm, adapter_dir)
+    return apply_finetune(lm, adapter_dir)
 
 
 def each_model(cfg: ProbeConfig, adapters: dict[str, LoadedModel] | None = None) -> Iterator[tuple[str, LoadedModel]]:

@@ -31,11 +31,12 @@ from pathlib import Path
 import torch
 
 from masktax.errors import MasktaxError
+from masktax.models.finetuned import FINETUNE_CONFIG, save_model
 from masktax.models.loaded import LoadedModel
 from masktax.training import loop_utils as lu
 from masktax.training.finetune_config import FinetuneConfig
 from masktax.training.instruct_data import Pair, encode_pairs, read_rows, resolve_prompt_format
-from masktax.training.lora import FINETUNE_CONFIG, TrainableState, add_lora, save_model
+from masktax.training.lora import TrainableState, add_lora
 from masktax.training.ma_views import build_example_views, collate_views, max_masks_at
 from masktax.training.mask_agnostic_loss import mask_agnostic_loss
 

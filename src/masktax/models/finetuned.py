@@ -1,0 +1,96 @@
+"""A finished fine-tuning run (`masktax finetune`, `masktax train-sm`) applied to a loaded model.
+
+A run dir's `final/` holds either a peft LoRA/DoRA adapter (`adapter_config.json`,
+`adapter_model.safetensors`) or, for full fine-tuning, a complete checkpoint in the family's HF
+layout. `apply_finetune(lm, run_dir)` puts either onto a loaded model (probes load fine-tuned
+models through it, without importing training); `merge_finetune(run_dir, out)` writes a merged
+checkpoint that `masktax.models.load` reads like any other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from masktax.errors import MasktaxError
+from masktax.models import checkpoint as ckpt
+from masktax.models.load import load
+from masktax.models.loaded import LoadedModel
+
+FINETUNE_CONFIG = "finetune_config.json"
+
+
+def finetune_dir(run_dir: str | Path) -> Path:
+    """The `final/` of a run dir, or the directory itself when it already holds the result."""
+    root = Path(run_dir).expanduser()
+    if not root.exists():
+        raise MasktaxError(f"fine-tuning run dir '{run_dir}' does not exist")
+    for cand in (root / "final", root):
+        if (cand / "adapter_config.json").is_file() or (cand / FINETUNE_CONFIG).is_file():
+            return cand
+    raise MasktaxError(f"'{run_dir}' is not a fine-tuning run (no final/ with an adapter or model)")
+
+
+def apply_finetune(lm: LoadedModel, run_dir: str | Path) -> LoadedModel:
+    """The loaded model `lm` with the run's LoRA (merged in) or full fine-tuned weights.
+
+    Changes `lm.model` in place (pass a copy to keep the base). The result is named
+    "<base name>+<run dir name>"; its `extra` records `base_name` and `adapter_dir`.
+    """
+    path = finetune_dir(run_dir)
+    if (path / "adapter_config.json").is_file():
+        from peft import PeftModel
+
+        try:
+            model = PeftModel.from_pretrained(lm.model, str(path)).merge_and_unload()
+        except (ValueError, KeyError, RuntimeError) as err:
+            raise MasktaxError(f"the adapter in '{path}' does not fit model '{lm.name}': {err}") from err
+    else:
+        model = lm.model
+        try:
+            ckpt.load_weights(model, path, device=lm.device, dtype=lm.dtype,
+                              optional=tuple(getattr(model, "tied_names", tuple)()))
+        except MasktaxError as err:
+            raise MasktaxError(f"the fine-tuned weights in '{path}' do not fit model '{lm.name}': {err}") from err
+        if hasattr(model, "tie_weights"):
+            model.tie_weights()
+    model.eval()
+    extra = {**lm.extra, "base_name": lm.name, "adapter_dir": str(path)}
+    return dataclasses.replace(lm, model=model, name=f"{lm.name}+{Path(run_dir).name}", extra=extra)
+
+
+def merge_finetune(
+    run_dir: str | Path, out: str | Path, *, device: str | None = "cpu", trust_remote_code: bool = False
+) -> Path:
+    """Write the base model with the run's weights merged in as a checkpoint dir loadable by `load`.
+
+    The base model's own code runs only with `trust_remote_code` from the caller: a run dir is
+    input like any other, so its recorded `trust_remote_code` is never consent.
+    """
+    path = finetune_dir(run_dir)
+    cfg = json.loads((path / FINETUNE_CONFIG).read_text()) if (path / FINETUNE_CONFIG).is_file() else {}
+    base = cfg.get("model")
+    if not base:
+        raise MasktaxError(f"'{path}' does not record its base model ({FINETUNE_CONFIG} missing)")
+    if cfg.get("full"):
+        shutil.copytree(path, out, dirs_exist_ok=True)
+        return Path(out)
+    lm = load(base, device=device, dtype=torch.float32, trust_remote_code=trust_remote_code,
+              mask_token_id=cfg.get("mask_token_id"))
+    merged = apply_finetune(lm, run_dir)
+    out = Path(out)
+    save_model(merged.model, merged.tokenizer, out)
+    return out
+
+
+def save_model(model: nn.Module, tokenizer, out: Path) -> None:
+    """HF layout (native families write their published layout) plus the tokenizer files."""
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(out)
