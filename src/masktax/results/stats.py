@@ -57,3 +57,15 @@ def mean_ci95(values: Sequence[float], bounds: tuple[float, float] | None = None
     if bounds is not None:
         lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
     return m, [lo, hi]
+
+
+def relative_degradation(accuracies: Sequence[float]) -> float | None:
+    """[P1]'s metric for mask-agnostic (MA) fine-tuning: how much accuracy moves over a sweep,
+
+        RD = (max_x acc(x) - min_x acc(x)) / max_x acc(x)
+
+    so a rise counts as much as a fall. None for fewer than 2 points or a maximum <= 0.
+    """
+    if len(accuracies) < 2 or max(accuracies) <= 0:
+        return None
+    return (max(accuracies) - min(accuracies)) / max(accuracies)
