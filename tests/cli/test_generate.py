@@ -1,16 +1,12 @@
-"""`masktax generate` end to end on tiny checkpoints, its errors, and the streaming view."""
+"""`masktax generate` end to end on tiny checkpoints, and its errors (one line, exit 2)."""
 
 from __future__ import annotations
 
-import io
-
 import pytest
-import torch
-from tiny import tiny_checkpoint, tiny_tokenizer
+from tiny import tiny_checkpoint
 
-from masktax.cli.generate import BlockView, GenerateConfig, render_block, run
 from masktax.cli.main import main
-from masktax.samplers import SAMPLERS, SoftMaskConfig, StepEvent
+from masktax.samplers import SAMPLERS, SoftMaskConfig
 
 
 @pytest.fixture(scope="module")
@@ -65,23 +61,3 @@ def test_generate_bad_input_is_one_line_exit_2(ckpts, capsys, extra, match):
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == 2
     assert err.startswith("masktax: error: ") and re.search(match, err)
-
-
-def test_run_streams_the_block(ckpts):
-    stream = io.StringIO()
-    cfg = GenerateConfig(model=str(ckpts["llada"]), prompt="Answer:[", gen_length=8, block_length=4, steps=4)
-    result = run(cfg, stream=stream)
-    shown = stream.getvalue()
-    assert shown.count("[step ") == 4 and shown.endswith("\r\x1b[K")
-    assert result.forward_passes == 4 and result.tokens == 8
-
-
-def test_block_view_shows_masks_as_placeholder():
-    tok = tiny_tokenizer()
-    mask = tok.mask_token_id
-    ids = tok("cat red")["input_ids"]
-    assert render_block(tok, [ids[0], mask, ids[1]], mask) == "cat_red"
-    stream = io.StringIO()
-    x = torch.tensor([[ids[0], mask, ids[1], mask]])
-    BlockView(tok, mask, stream)(StepEvent(step=0, x=x, prompt_length=0, block=(0, 3), forward_passes=1))
-    assert stream.getvalue() == "\r\x1b[K[step 1] cat_red"
