@@ -39,12 +39,16 @@ KIND_SHIFT: dict[str, tuple[Kind, bool]] = {
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    if device is None:
+    """None or "auto": CUDA when available, else CPU. Asking for CUDA where there is none is an error."""
+    if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(device)
+        dev = torch.device(device)
     except RuntimeError as err:
         raise MasktaxError(f"unknown device '{device}' (use cpu, cuda or cuda:N)") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise MasktaxError(f"device '{device}' requested but CUDA is not available")
+    return dev
 
 
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
@@ -234,11 +238,7 @@ def load(
 
     mask_id = mask_token_id
     if mask_id is None and kind == "mdlm":
-        mask_id = next(
-            (m for m in (card.mask_id if card else None, getattr(tokenizer, "mask_token_id", None),
-                         config.get("mask_token_id")) if m is not None),
-            None,
-        )
+        mask_id = declared_mask_id(card, tokenizer, config)
     rows = model.get_input_embeddings().weight.shape[0]
     if mask_id is not None and not 0 <= mask_id < rows:
         raise MasktaxError(f"mask token id {mask_id} is outside the vocabulary of '{name}' ({rows} tokens)")
@@ -269,6 +269,12 @@ def load(
             "position_ids": family in ("ar", "masked_lm"),
         },
     )
+
+
+def declared_mask_id(card: ModelCard | None, tokenizer, config: dict) -> int | None:
+    """The mask id a checkpoint declares: model card > tokenizer.mask_token_id > config.json `mask_token_id`."""
+    candidates = (card.mask_id if card else None, getattr(tokenizer, "mask_token_id", None), config.get("mask_token_id"))
+    return next((m for m in candidates if m is not None), None)
 
 
 def _first(value: int | list[int] | None) -> int | None:

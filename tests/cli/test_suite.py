@@ -9,9 +9,10 @@ import pytest
 from tiny import tiny_tokenizer
 
 from masktax.cli.main import main
-from masktax.cli.suite import SHOW_SUFFIXES, ShowConfig, embedded_tokenizer, show_prompt
-from masktax.prompts.encode import SUFFIXES, encode_item
+from masktax.models.tokenizer_only import embedded_tokenizer
+from masktax.prompts.encode import encode_item
 from masktax.prompts.render import arrange
+from masktax.prompts.show import ShowConfig, show_prompt
 from masktax.tasks.export import MANIFEST, verify_export
 from masktax.tasks.suite import DATASET_NAMES, get_dataset
 
@@ -80,10 +81,6 @@ def test_show_without_a_mask_token_shows_the_pad_token(capsys, tok_dirs):
     assert code == 0 and out.endswith("Answer : [ <|endoftext|> ] .") and "<|mask|>" not in out
     code, out, _ = run(capsys, "show", "--model", tok_dirs["nomask"], "--n-distractor", "0", "--mask-token-id", "2")
     assert code == 0 and out.endswith("[ <|mask|> ] .")
-
-
-def test_show_suffixes_are_the_encoders_minus_canvas():
-    assert SHOW_SUFFIXES == tuple(s for s in SUFFIXES if s != "canvas")
 
 
 @pytest.mark.parametrize(
