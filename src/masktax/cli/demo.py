@@ -24,9 +24,8 @@ class DemoStep:
     """One probe of the demo; `quick_*` shrink the multi-pass probes in the default (non --full) demo."""
 
     probe: str
-    quick_options: tuple[tuple[str, str], ...] = ()
+    quick_options: tuple[tuple[str, object], ...] = ()  # Options fields of the probe
     quick_items: int | None = None  # test points per dataset, if fewer than the demo's
-    quick_grid: tuple[int, ...] | None = None
 
 
 DEMO_STEPS = (
@@ -37,8 +36,8 @@ DEMO_STEPS = (
     DemoStep("locality"),
     DemoStep("query-position"),
     DemoStep("context-length"),
-    DemoStep("unmask", (("steps", "8"),), quick_items=2, quick_grid=(0, 10, 50)),
-    DemoStep("attribution", (("orderings", "3"), ("questions", "1"))),
+    DemoStep("unmask", (("steps", (8,)), ("grid", (0, 10, 50))), quick_items=2),
+    DemoStep("attribution", (("orderings", 3), ("questions", 1))),
 )
 DEMO_PROBES = tuple(step.probe for step in DEMO_STEPS)
 STAND_IN_NOTICE = (
@@ -136,25 +135,22 @@ def demo(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Run every probe on the embedded models (a subset of the suite unless --full); write one report."""
-    from masktax.probes.config import ProbeConfig, parse_list
-    from masktax.probes.run import run_probe
-    from masktax.report.build import NOTICE, rebuild_combined
-    from masktax.results.store import atomic_write_text
+    from masktax.probes import PROBES, RunConfig, run_probe
+    from masktax.report.build import rebuild_combined
+    from masktax.results.store import NOTICE, atomic_write_text
 
     root = Path(out)
     models = demo_models(root, seed=seed)
     for step in DEMO_STEPS:
-        probe = step.probe
+        probe = PROBES[step.probe]
         items = 1000 if full else min(n_items, step.quick_items or n_items)
-        cfg = ProbeConfig(
-            probe=probe, models=models.names, out=str(root / probe), n_items=items,
-            grid=None if full else step.quick_grid, datasets=parse_list(datasets, "--datasets"), seed=seed,
-            progress=progress,
-        )
-        print(f"masktax demo: {probe} on {', '.join(Path(m).name for m in models.names)}", file=sys.stderr)
-        run_probe(cfg, report=False, options=None if full else dict(step.quick_options) or None)
+        cfg = RunConfig(models=models.names, out=str(root / step.probe), n_items=items, datasets=datasets,
+                        seed=seed, progress=progress)
+        options = probe.Options() if full else probe.Options(**dict(step.quick_options))
+        print(f"masktax demo: {step.probe} on {', '.join(Path(m).name for m in models.names)}", file=sys.stderr)
+        run_probe(probe, cfg, options, report=False)
         if models.notice:
-            atomic_write_text(root / probe / NOTICE, models.notice + "\n")
+            atomic_write_text(root / step.probe / NOTICE, models.notice + "\n")
     if models.notice:
         atomic_write_text(root / NOTICE, models.notice + "\n")
     elif (root / NOTICE).exists():

@@ -8,7 +8,7 @@ score of input token i is
 
 the L2 norm of the gradient of the predicted answer token's (aligned) logit at the answer position
 a with respect to token i's input embedding, computed with the weights frozen (see
-masktax.probes.attribution_core). Normalisation, per example: n_i = s_i / max_j s_j over ALL its
+masktax.probes.gradients). Normalisation, per example: n_i = s_i / max_j s_j over ALL its
 positions (prompt, answer position and masks), so every n_i lies in [0, 1]. Groups, per example
 the mean of n_i over: "masks" (the n appended masks after the answer position), "last50" (the 50
 prompt tokens just before the answer position, i.e. the last 50 non-mask tokens), "nonmask" (every
@@ -30,78 +30,67 @@ inference (a backward keeps activations): a quarter of the engine's token budget
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import torch
 
+from masktax.models.batching import auto_batch_size
 from masktax.models.loaded import LoadedModel
-from masktax.probes.attribution_core import LAST_N, attribution_scores, group_means, normalise, pad_batch
-from masktax.probes.base import ProbeItem, check_lengths, plan_batches, token_budget
-from masktax.probes.config import ProbeConfig
-from masktax.probes.extended import (
-    ExtendedProbeSpec,
-    ModelRunner,
-    check_option_names,
-    item_bar,
-    parse_int,
-    probe_runner,
-    record_model,
-    report_hooks,
-    resolve_format,
-)
-from masktax.probes.items import answer_slot_id, encode_cell
-from masktax.probes.spec import Cell
-from masktax.results.store import RunStore
+from masktax.probes.engine import ProbeItem, check_lengths, plan_batches, token_budget
+from masktax.probes.gradients import GROUPS, LAST_N, attribution_scores, group_means, normalise, pad_batch
+from masktax.probes.items import Cell, answer_slot_id
+from masktax.probes.loading import resolve_format
+from masktax.probes.options import flag, one_int
+from masktax.probes.run import ProbeRun
+from masktax.render import figures, markdown
+from masktax.render.names import label
+from masktax.results.stats import dataset_stats, mean_std
+from masktax.results.summary import SCHEMA_VERSION
+from masktax.tasks.suite import derived_seed
 
+NAME = "attribution"
+DESCRIPTION = "gradient attribution of the predicted answer logit to every input token, masks appended"
+X_LABEL = ""
+X_MEANING = f"x = --n-masks, the extra masks after the answer mask; groups: masks, last {LAST_N} non-mask, all non-mask"
 SERIES = "attribution"
-OPTIONS = ("n_masks", "orderings", "questions")
 PROFILE_BIN = 8  # positions per bin of the stored right-aligned profile
 BACKWARD_SHARE = 4  # a backward batch gets 1/4 of the inference token budget
+GROUP_TITLES = {"masks": "masks", "last50": "last 50 non-mask", "nonmask": "all non-mask", "answer": "answer position"}
+EXAMPLE_TOKENS = 72  # tokens drawn as text in the heat strip (the right end of the prompt)
+POSITION_PLOT, EXAMPLE_PLOT, GROUPS_PLOT = "attribution_position.png", "attribution_example.png", "attribution_groups.png"
 
 
 @dataclass(frozen=True)
-class AttributionOptions:
-    """The attribution probe's own flags (stored in config.json under "options")."""
+class Options:
+    n_masks: int = field(default=49, metadata=flag("Extra masks after the answer mask: 50 masks in all, as in [P1]."))
+    orderings: int = field(default=30, metadata=flag("Random orderings of the 50 in-context examples ([P1]: 30)."))
+    questions: int = field(default=10, metadata=flag(
+        "Test points per dataset (x 2 datasets per task = [P1]'s 20 per task); capped by --n-items."))
 
-    n_masks: int = 49  # extra masks after the answer mask: 50 masks in all, as in [P1]
-    orderings: int = 30  # random orderings of the 50 in-context examples ([P1]: 30)
-    questions: int = 10  # test points per dataset (x 2 datasets per task = [P1]'s 20 per task)
-
-    @classmethod
-    def parse(cls, options: Mapping[str, object] | None) -> AttributionOptions:
-        given = check_option_names("attribution", options, OPTIONS)
-        kw = {}
-        if "n_masks" in given:
-            kw["n_masks"] = parse_int(given["n_masks"], "--n-masks", minimum=0)
-        if "orderings" in given:
-            kw["orderings"] = parse_int(given["orderings"], "--orderings", minimum=1)
-        if "questions" in given:
-            kw["questions"] = parse_int(given["questions"], "--questions", minimum=1)
-        return cls(**kw)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "n_masks", one_int(self.n_masks, "--n-masks", minimum=0))
+        object.__setattr__(self, "orderings", one_int(self.orderings, "--orderings", minimum=1))
+        object.__setattr__(self, "questions", one_int(self.questions, "--questions", minimum=1))
 
 
 def ordering_seed(seed: int, ordering: int) -> int:
     """The arrangement seed of ordering k: the run seed itself for k = 0 (every probe's arrangement)."""
-    from masktax.tasks.suite import derived_seed
-
     return seed if ordering == 0 else derived_seed(seed, "attribution-ordering", ordering)
 
 
-def attribution_cells(grid: tuple | None, kind: str) -> list[Cell]:
-    """The prompt layout: the answer position plus the default 49 extra masks (canvas tokens if uniform)."""
-    n = AttributionOptions().n_masks
-    return [Cell(series=SERIES, x=n, suffix="masks", n_extra=n, size_hint=n)]
-
-
-def build_items(lm: LoadedModel, cfg: ProbeConfig, opts: AttributionOptions, name: str, dataset, fmt: str) -> list:
+def build_items(run: ProbeRun, lm: LoadedModel, name: str, dataset, fmt: str) -> list[ProbeItem]:
     """One dataset's items: orderings x questions, index = ordering * questions + question."""
-    n_q = min(opts.questions, cfg.n_items)
+    opts: Options = run.options
+    n_q = min(opts.questions, run.cfg.n_items)
     cell = Cell(series=SERIES, x=opts.n_masks, suffix="masks", n_extra=opts.n_masks)
     items = []
     for k in range(opts.orderings):
-        encoded = encode_cell(lm, dataset, cell, model=name, probe="attribution",
-                              seed=ordering_seed(cfg.seed, k), fmt=fmt, n_items=n_q)
+        encoded = run.encode(lm, name, fmt, dataset, cell, n_items=n_q, seed=ordering_seed(run.cfg.seed, k))
         items += [replace(it, index=k * n_q + it.index) for it in encoded]
     return items
 
@@ -139,37 +128,10 @@ def score_batch(lm: LoadedModel, items: list[ProbeItem], n_masks: int, n_questio
     return records
 
 
-def run_model(store: RunStore, cfg: ProbeConfig, opts: AttributionOptions, name: str, lm: LoadedModel,
-              datasets: list, on_batch) -> None:
-    """Score every pending item of one model (items of one dataset batched together)."""
-    answer_slot_id(lm, "attribution")  # an MDLM without a mask token: error before any compute
-    fmt = resolve_format(cfg.format, name, lm)
-    per_dataset = [build_items(lm, cfg, opts, name, d, fmt) for d in datasets]
-    for items in per_dataset:
-        check_lengths(lm, items)
-    record_model(store, cfg, name, lm, {"format": fmt, "applicable": True, "series": [SERIES]})
-    n_q = min(opts.questions, cfg.n_items)
-    first_key = per_dataset[0][0].key if per_dataset and per_dataset[0] else None
-    with item_bar(cfg, name, sum(len(items) for items in per_dataset)) as bar:
-        for items in per_dataset:
-            for batch in _plan(lm, items, cfg.batch_size):
-                batch_items = [items[i] for i in batch]
-                pending = [it for it in batch_items if not store.is_done(it.key)]
-                if pending:
-                    example = pending[0].key == first_key
-                    records = score_batch(lm, pending, opts.n_masks, n_q, example)
-                    store.append(records)
-                    if on_batch is not None:
-                        on_batch(name, records)
-                bar.update(len(batch_items))
-
-
-def _plan(lm: LoadedModel, items: list[ProbeItem], batch_size: int | str) -> list[list[int]]:
+def batch_plan(lm: LoadedModel, items: list[ProbeItem], batch_size: int | str) -> list[list[int]]:
     """Batches (a function of the items only, so resume is exact): the sorting puts the example first."""
     lengths = [len(it.ids) for it in items]
     if batch_size == "auto" and lm.device.type == "cuda":
-        from masktax.models.batching import auto_batch_size
-
         rows, tokens = auto_batch_size(lm, max(lengths), backward=True, full_logits=False), None  # from free memory
     elif batch_size == "auto":
         rows, tokens = None, max(max(lengths), token_budget(lm, max(lengths)) // BACKWARD_SHARE)
@@ -179,29 +141,235 @@ def _plan(lm: LoadedModel, items: list[ProbeItem], batch_size: int | str) -> lis
     return [sorted(b) for b in sorted(batches, key=min)]
 
 
-def _prepare(cfg: ProbeConfig, options: Mapping[str, object] | None, on_batch) -> tuple[dict, ModelRunner]:
-    opts = AttributionOptions.parse(options)
+def score(run: ProbeRun, name: str, lm: LoadedModel) -> None:
+    """Score every pending item of one model (items of one dataset batched together)."""
+    opts: Options = run.options
+    answer_slot_id(lm, NAME)  # an MDLM without a mask token: error before any compute
+    fmt = resolve_format(run.cfg.format, name, lm)
+    per_dataset = [build_items(run, lm, name, d, fmt) for d in run.datasets]
+    for items in per_dataset:
+        check_lengths(lm, items)
+    run.record_model(name, lm, {"format": fmt, "applicable": True, "series": [SERIES]})
+    n_q = min(opts.questions, run.cfg.n_items)
+    first_key = per_dataset[0][0].key if per_dataset and per_dataset[0] else None
+    with run.bar(name, sum(len(items) for items in per_dataset)) as bar:
+        for items in per_dataset:
+            for batch in batch_plan(lm, items, run.cfg.batch_size):
+                batch_items = [items[i] for i in batch]
+                pending = [it for it in batch_items if not run.is_done(it.key)]
+                if pending:
+                    example = pending[0].key == first_key
+                    run.store_records(name, score_batch(lm, pending, opts.n_masks, n_q, example))
+                bar.update(len(batch_items))
 
-    def one(store: RunStore, name: str, lm: LoadedModel, datasets: list) -> None:
-        run_model(store, cfg, opts, name, lm, datasets, on_batch)
 
-    return asdict(opts), one
+def summarize(config: dict, records: Iterable[dict], env: dict) -> dict:
+    """The summary.json object: per model one point (x = --n-masks) with accuracy, groups and profile."""
+    by_model: dict = defaultdict(lambda: defaultdict(list))
+    examples: dict[str, dict] = {}
+    for r in records:
+        by_model[r["model"]][r["dataset"]].append(r)
+        if "example" in r:
+            examples[r["model"]] = {**r["example"], "answer_pos": r["answer_pos"], "dataset": r["dataset"],
+                                    "index": r["index"], "pred_id": r["pred_id"], "answer_id": r["answer_id"]}
+    options = config.get("options", {})
+    models = [m for m in config.get("models", []) if m in by_model] + sorted(set(by_model) - set(config.get("models", [])))
+    env_models = env.get("models", {})
+    out: dict[str, list[dict]] = {}
+    for model in models:
+        by_dataset = by_model[model]
+        flat = [r for rs in by_dataset.values() for r in rs]
+        acc = dataset_stats(by_dataset, lambda r: float(r["correct"]))
+        groups = {}
+        for g in GROUPS:
+            m, sd = mean_std([r["groups"][g] for r in flat if r["groups"].get(g) is not None])
+            over = dataset_stats(by_dataset, lambda r, g=g: r["groups"].get(g))
+            groups[g] = {"mean": m, "std": sd, "ci95": over["ci95"], "per_dataset": over["per_dataset"]}
+        out[model] = [{
+            "series": "attribution", "x": options.get("n_masks"), "accuracy": acc["mean"], "ci95": acc["ci95"],
+            "per_dataset": acc["per_dataset"], "groups": groups, "profile": _profile(flat),
+            "n_datasets": len(by_dataset), "n_items": len(flat),
+        }]
+    return {
+        "schema_version": SCHEMA_VERSION, "probe": config["probe"], "grid": None, "options": options,
+        "models": out, "references": {}, "examples": examples,
+        "model_info": {m: {k: env_models[m].get(k) for k in ("kind", "format", "dtype")} for m in models if m in env_models},
+    }
 
 
-rebuild, render = report_hooks("attribution")
-run = probe_runner("attribution", _prepare, rebuild)
+def _profile(records: list[dict]) -> dict:
+    """Mean over examples of each right-aligned bin; `n` = how many examples reach each bin."""
+    sums: list[float] = []
+    counts: list[int] = []
+    for r in records:
+        for i, v in enumerate(r["profile"]):
+            if i == len(sums):
+                sums.append(0.0)
+                counts.append(0)
+            sums[i] += v
+            counts[i] += 1
+    return {"bin": PROFILE_BIN, "mean": [s / c for s, c in zip(sums, counts, strict=True)], "n": counts}
 
-SPEC = ExtendedProbeSpec(
-    name="attribution",
-    description="gradient attribution of the predicted answer logit to every input token, masks appended",
-    x_label="",
-    x_meaning=f"x = --n-masks, the extra masks after the answer mask; groups: masks, last {LAST_N} non-mask, all non-mask",
-    default_grid=None,
-    x_values=None,
-    cells=attribution_cells,
-    plot="single",
-    run=run,
-    rebuild=rebuild,
-    render=render,
-    options=OPTIONS,
-)
+
+def to_csv(summary: dict) -> str:
+    """One row per model: accuracy and each group's mean and std."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["model", "n_masks", "accuracy", *[f"{g}_{s}" for g in GROUPS for s in ("mean", "std")], "n_items"])
+    for model, (p,) in ((m, pts) for m, pts in summary["models"].items() if pts):
+        cells = [_f(p["groups"][g][s]) for g in GROUPS for s in ("mean", "std")]
+        w.writerow([model, p["x"], _f(p["accuracy"]), *cells, p["n_items"]])
+    return buf.getvalue()
+
+
+def _f(v) -> str:
+    return "" if v is None else f"{v:.6f}" if isinstance(v, float) else str(v)
+
+
+def plot_files(summary: dict) -> list[tuple[str, str]]:
+    """(file, caption) of the plots `plot_attribution` writes for this summary."""
+    if not any(summary["models"].values()):
+        return []
+    n = summary.get("options", {}).get("n_masks")
+    bin_size = next(pts[0]["profile"]["bin"] for pts in summary["models"].values() if pts)
+    files = [
+        (GROUPS_PLOT, "Mean normalised attribution per group (error bars: std over examples)."),
+        (POSITION_PLOT, f"Mean normalised attribution vs position counted from the right end of the prompt "
+         f"(bins of {bin_size} tokens); the dotted "
+         f"line marks the answer position, the {n} masks lie to its right."),
+    ]
+    if summary.get("examples"):
+        files.append((EXAMPLE_PLOT, "One example prompt per model: every position's normalised score as a strip "
+                      f"(top) and the last {EXAMPLE_TOKENS} tokens coloured by score (bottom)."))
+    return files
+
+
+def plot(summary: dict, plots_dir: Path) -> list[tuple[str, str]]:
+    files = plot_files(summary)
+    if not files:
+        return []
+    plots_dir = Path(plots_dir)
+    models = [m for m, pts in summary["models"].items() if pts]
+    _plot_groups(summary, models, plots_dir / GROUPS_PLOT)
+    _plot_position(summary, models, plots_dir / POSITION_PLOT)
+    if summary.get("examples"):
+        _plot_example(summary, plots_dir / EXAMPLE_PLOT)
+    return files
+
+
+def _plot_groups(summary: dict, models: list[str], path: Path) -> None:
+    plt = figures.pyplot()
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(models) + 3), 3.8))
+    width = 0.8 / len(GROUPS)
+    for j, g in enumerate(GROUPS):
+        stats = [summary["models"][m][0]["groups"][g] for m in models]
+        xs = [i + (j - (len(GROUPS) - 1) / 2) * width for i in range(len(models))]
+        ax.bar(xs, [s["mean"] or 0.0 for s in stats], width=width, yerr=[s["std"] or 0.0 for s in stats],
+               capsize=2, label=GROUP_TITLES[g])
+    ax.set_xticks(range(len(models)), [label(m) for m in models])
+    ax.set_ylabel("normalised attribution (mean, std)")
+    ax.set_title("attribution by group")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)
+    figures.save(fig, path)
+
+
+def _plot_position(summary: dict, models: list[str], path: Path) -> None:
+    plt = figures.pyplot()
+    fig, ax = plt.subplots(figsize=(7.0, 3.8))
+    for m in models:
+        prof = summary["models"][m][0]["profile"]
+        xs = [-(i * prof["bin"] + (prof["bin"] - 1) / 2) for i in range(len(prof["mean"]))]
+        ax.plot(xs, prof["mean"], label=label(m), linewidth=1.2)
+    n = summary.get("options", {}).get("n_masks")
+    if n is not None:
+        ax.axvline(-n, color="grey", linestyle=":", linewidth=1, label="answer position")
+    ax.set_xlabel("position from the right end of the prompt (tokens)")
+    ax.set_ylabel("mean normalised attribution")
+    ax.set_title("attribution vs position")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    figures.save(fig, path)
+
+
+def _plot_example(summary: dict, path: Path) -> None:
+    plt = figures.pyplot()
+    examples = summary["examples"]
+    fig, axes = plt.subplots(2 * len(examples), 1, figsize=(11, 2.6 * len(examples)), squeeze=False,
+                             gridspec_kw={"height_ratios": [1, 3] * len(examples)})
+    cmap = plt.get_cmap("viridis")
+    for k, (model, ex) in enumerate(examples.items()):
+        strip, text = axes[2 * k][0], axes[2 * k + 1][0]
+        scores = ex["scores"]
+        strip.imshow([scores], aspect="auto", cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
+        strip.axvline(ex["answer_pos"], color="red", linewidth=0.8)
+        strip.set_yticks([])
+        strip.set_title(f"{label(model)}: {ex['dataset']} item {ex['index']} ({len(scores)} tokens; red: answer)",
+                        fontsize=9)
+        start = max(0, len(scores) - EXAMPLE_TOKENS)
+        tokens = ex["tokens"] or [str(i) for i in range(len(scores))]
+        text.set_axis_off()
+        per_row = 16
+        for i in range(start, len(scores)):
+            col, row = (i - start) % per_row, (i - start) // per_row
+            tok = tokens[i].replace("\n", "\\n")[:8].replace("$", r"\$")
+            colour = cmap(scores[i])
+            text.text(col / per_row, 1 - (row + 0.5) / ((EXAMPLE_TOKENS + per_row - 1) // per_row), tok,
+                      fontsize=7, ha="left", va="center", transform=text.transAxes,
+                      color="white" if scores[i] < 0.6 else "black",
+                      bbox={"facecolor": colour, "edgecolor": "red" if i == ex["answer_pos"] else "none", "pad": 1.5})
+    figures.save(fig, path)
+
+
+def render(config: dict, env: dict, summary: dict, plots: list, *, level: int = 1, prefix: str = "",
+           notice: str | None = None) -> str:
+    """report.md of an attribution run (the method: this module's docstring)."""
+    h = "#" * level
+    opts = summary.get("options", {})
+    out = [f"{h} masktax probe: attribution", ""]
+    if notice:
+        out += [f"> {line}" for line in notice.strip().splitlines()] + [""]
+    out += [
+           "Score of token i: the L2 norm of the gradient of the predicted answer token's logit (the argmax at "
+           "the answer position) with respect to token i's input embedding. Each example's scores are divided "
+           "by their maximum over all its positions, so they lie in [0, 1]; a group's value is the mean over its "
+           "positions, then mean +- std over examples. "
+           f"Prompts: 10 relevant + 40 distractor examples mixed, {opts.get('orderings')} orderings x "
+           f"{opts.get('questions')} questions per dataset, `Answer:[` + the answer position + "
+           f"{opts.get('n_masks')} masks.", "",
+           f"{h}# Results", "",
+           "| model | masks | last 50 non-mask | all non-mask | answer position | accuracy % | items |",
+           "|---|---|---|---|---|---|---|"]
+    kinds = {}
+    for m, pts in summary["models"].items():
+        if not pts:
+            continue
+        p = pts[0]
+        kinds[m] = summary.get("model_info", {}).get(m, {}).get("kind")
+        cells = []
+        for g in GROUPS:
+            s = p["groups"][g]
+            cells.append("n/a" if s["mean"] is None else f"{s['mean']:.3f} +- {s['std']:.3f}")
+        out.append(f"| {label(m)} | " + " | ".join(cells) + f" | {markdown.pct(p['accuracy'])} | {p['n_items']} |")
+    if any(k == "ar" for k in kinds.values()):
+        out += ["", "AR models: the answer logit is computed from the tokens before the answer position, so the "
+                "answer position and the appended masks get exactly zero attribution (invisible to a causal model)."]
+    out += ["", "[P1] for reference (50 masks; masks / last 50 / all non-mask): LLaDA-8B Base 0.234 / 0.005 / 0.005, "
+            "Instruct 0.220 / 0.057 / 0.017; Dream-7B Base 0.282 / 0.012 / 0.005, Instruct 0.144 / 0.030 / 0.018.",
+            "", f"{h}# Plots", ""]
+    for name, caption in plots:
+        out += [f"![{caption}]({prefix}plots/{name})", "", f"*{caption}*", ""]
+    return "\n".join(out + markdown.what_was_run(config, env, h))
+
+
+def glance(summary: dict, models: list[str]) -> list[tuple[str, list[str]]]:
+    """The At-a-glance row: mean normalised attribution to masks / last 50 / all non-mask tokens."""
+    att = summary["models"]
+
+    def groups(m: str) -> str:
+        if not att.get(m):
+            return "n/a"
+        g = att[m][0]["groups"]
+        return " / ".join(markdown.prob(g[k]["mean"]) if k in g else "n/a" for k in ("masks", "last50", "nonmask"))
+
+    return [("attribution, normalised mean: masks / last 50 / all non-mask", [groups(m) for m in models])]

@@ -4,38 +4,76 @@
 one: the model can recover `].`) and "20%-masks" (max(1, round(0.2 * L)) masks in all, L = tokens
 before the answer position). The paper finds the drop grows with context length. AR models see no
 appended token, so they get one series, "next-token" (the one-mask accuracy), per d.
+
+    masktax probe context-length --model embedded-mdlm --grid 0,15,30 --n-items 8 --out runs/context
 """
 
 from __future__ import annotations
 
-from masktax.probes.spec import N_DISTRACTOR, Cell, ProbeSpec
+from dataclasses import dataclass, field
+from pathlib import Path
 
+from masktax.models.loaded import LoadedModel
+from masktax.probes.items import Cell
+from masktax.probes.options import flag, int_grid
+from masktax.probes.run import ProbeRun, score_cells
+from masktax.render import figures, markdown
+from masktax.results.summary import summarize_run, summary_csv
+from masktax.tasks.suite import N_DISTRACTOR_CONTEXT
+
+NAME = "context-length"
+DESCRIPTION = "accuracy vs number of distractors, with 2 masks or masks = 20% of the input"
+X_LABEL = "distractor examples in context (plus 10 relevant)"
+X_MEANING = (
+    "x = number of distractor examples mixed with the 10 relevant ones; series: 2 masks (answer + 1) "
+    "or masks equal to 20% of the input length"
+)
 GRID = (0, 5, 10, 15, 20, 25, 30)
 MASK_FRACTION = 0.2
+STYLES = {"2-masks": "-", "20%-masks": "--", "next-token": ":"}
+CHANGE = markdown.Change(
+    what="drop from d=first to d=last",
+    glance="context length: acc(fewest distractors) - acc(most), points [paired 95% CI]",
+)
 
 
-def context_length_cells(grid: tuple, kind: str) -> list[Cell]:
+@dataclass(frozen=True)
+class Options:
+    grid: tuple[int, ...] = field(default=GRID, metadata=flag("Comma-separated distractor counts d (0..40)."))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "grid", int_grid(self.grid, NAME, maximum=N_DISTRACTOR_CONTEXT))
+
+
+def cells(options: Options, kind: str) -> list[Cell]:
     if kind == "ar":
-        return [Cell(series="next-token", x=d, n_distractor=d, size_hint=d) for d in grid]
-    two = [Cell(series="2-masks", x=d, suffix="masks", n_extra=1, n_distractor=d, size_hint=d) for d in grid]
+        return [Cell(series="next-token", x=d, n_distractor=d, size_hint=d) for d in options.grid]
+    two = [Cell(series="2-masks", x=d, suffix="masks", n_extra=1, n_distractor=d, size_hint=d) for d in options.grid]
     frac = [
         Cell(series="20%-masks", x=d, suffix="masks", mask_fraction=MASK_FRACTION, n_distractor=d, size_hint=d)
-        for d in grid
+        for d in options.grid
     ]
     return two + frac
 
 
-SPEC = ProbeSpec(
-    name="context-length",
-    description="accuracy vs number of distractors, with 2 masks or masks = 20% of the input",
-    x_label="distractor examples in context (plus 10 relevant)",
-    x_meaning=(
-        "x = number of distractor examples mixed with the 10 relevant ones; series: 2 masks (answer + 1) "
-        "or masks equal to 20% of the input length"
-    ),
-    default_grid=GRID,
-    x_values="int",
-    cells=context_length_cells,
-    plot="line",
-    x_max=N_DISTRACTOR,
-)
+def score(run: ProbeRun, name: str, lm: LoadedModel) -> None:
+    score_cells(run, name, lm, cells(run.options, lm.kind))
+
+
+summarize = summarize_run
+to_csv = summary_csv
+
+
+def plot(summary: dict, plots_dir: Path) -> list[tuple[str, str]]:
+    return figures.line_plots(summary, plots_dir, name=NAME, xlabel=X_LABEL, styles=STYLES)
+
+
+def render(config: dict, env: dict, summary: dict, plots: list, *, level: int = 1, prefix: str = "",
+           notice: str | None = None) -> str:
+    return markdown.render(config=config, env=env, summary=summary, plots=plots, description=DESCRIPTION,
+                           x_meaning=X_MEANING, change=CHANGE, level=level, prefix=prefix, notice=notice)
+
+
+def glance(summary: dict, models: list[str]) -> list[tuple[str, list[str]]]:
+    pts = summary["models"]
+    return [(CHANGE.glance, [markdown.change_cell(pts.get(m) or [], CHANGE) for m in models])]

@@ -1,37 +1,52 @@
-"""Turning (lm, dataset, cell) into `ProbeItem`s via masktax.prompts.
+"""What a single-pass probe scores: `Cell`s (prompt layouts) turned into `ProbeItem`s.
 
-What fills the answer position depends on the model kind: the mask (MDLM), a canvas token
-(uniform-noise model: noise is a random token, seeded per item) or a placeholder (AR: invisible).
+A `Cell` is one prompt layout; applied to the first n test points of every dataset it gives the
+probe's items at one (series, x). What fills the answer position depends on the model kind: the
+mask (MDLM), a canvas token (uniform-noise model: noise is a random token, seeded per item) or a
+placeholder (AR: the position after `Answer:[` is invisible to a causal model).
 """
 
 from __future__ import annotations
 
 import math
 import zlib
+from dataclasses import dataclass
 
 import torch
 
+from masktax.models.diffusion_gemma import canvas_tokens
 from masktax.models.loaded import LoadedModel
-from masktax.probes.base import ProbeItem
-from masktax.probes.spec import N_RELEVANT, Cell
+from masktax.probes.engine import ProbeItem
+from masktax.prompts.encode import encode_item
+from masktax.prompts.render import arrange
+from masktax.tasks.suite import N_DISTRACTOR_CONTEXT, N_RELEVANT_CONTEXT
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One prompt layout (see masktax.prompts.encode.encode_item for the suffix kinds).
+
+    suffix: "one_mask" (`Answer:[<mask>].`), "masks" (answer mask + n_extra masks, canvas tokens for
+    uniform-noise models) or "filler" (answer mask + n_extra filler tokens " .").
+    mask_fraction: when set, the prompt gets max(1, round(f * input length)) masks in all
+    (n_extra = that - 1), the input length being the tokens before the answer position.
+    """
+
+    series: str
+    x: int | str
+    suffix: str = "one_mask"
+    n_extra: int = 0
+    mask_fraction: float | None = None
+    arrangement: str = "mixed"
+    block_position: int | None = None
+    n_distractor: int = N_DISTRACTOR_CONTEXT
+    query_position: str = "right"
+    size_hint: int = 0  # larger = longer prompts; the preflight length check encodes the largest
 
 
 def item_seed(seed: int, *parts: object) -> int:
     """A stable 63-bit seed from the run seed and an item's key (same on every machine)."""
     return (seed * 1_000_003 + zlib.crc32(repr(parts).encode())) % (2**63)
-
-
-def canvas_ids(lm: LoadedModel, n: int, generator: torch.Generator) -> list[int]:
-    """n canvas tokens for a uniform-noise model: masktax.models.canvas_tokens when available,
-    else tokens drawn uniformly from the vocabulary."""
-    try:
-        from masktax.models import canvas_tokens
-    except ImportError:
-        canvas_tokens = None
-    if canvas_tokens is not None:
-        return [int(t) for t in canvas_tokens(lm, n, generator)]
-    vocab = lm.embedding_weight().shape[0]
-    return torch.randint(0, vocab, (n,), generator=generator).tolist()  # [n]
 
 
 def answer_slot_id(lm: LoadedModel, probe: str) -> int:
@@ -51,22 +66,11 @@ def round_half_up(v: float) -> int:
 
 
 def encode_cell(
-    lm: LoadedModel,
-    dataset,
-    cell: Cell,
-    *,
-    model: str,
-    probe: str,
-    seed: int,
-    fmt: str,
-    n_items: int,
+    lm: LoadedModel, dataset, cell: Cell, *, model: str, probe: str, seed: int, fmt: str, n_items: int
 ) -> list[ProbeItem]:
     """The items of one cell for one dataset: its first `n_items` test points."""
-    from masktax.prompts.encode import encode_item
-    from masktax.prompts.render import arrange
-
     context = arrange(
-        dataset, cell.arrangement, seed=seed, n_relevant=N_RELEVANT, n_distractor=cell.n_distractor,
+        dataset, cell.arrangement, seed=seed, n_relevant=N_RELEVANT_CONTEXT, n_distractor=cell.n_distractor,
         block_position=cell.block_position,
     )
     slot = answer_slot_id(lm, probe)
@@ -82,13 +86,11 @@ def encode_cell(
         gen = None
         if uniform:
             gen = torch.Generator().manual_seed(item_seed(seed, dataset.name, index, cell.series, cell.x))
-        canvas = canvas_ids(lm, n_extra + 1, gen) if suffix == "canvas" else None
-        enc = encode_item(
-            lm.tokenizer, context, query, suffix=suffix, n_extra=n_extra, canvas_ids=canvas, **common
-        )
+        canvas = canvas_tokens(lm, n_extra + 1, gen).tolist() if suffix == "canvas" else None
+        enc = encode_item(lm.tokenizer, context, query, suffix=suffix, n_extra=n_extra, canvas_ids=canvas, **common)
         ids = list(enc.ids)
         if uniform and suffix != "canvas":
-            ids[enc.answer_pos] = canvas_ids(lm, 1, gen)[0]  # noise, not a mask, at the answer
+            ids[enc.answer_pos] = int(canvas_tokens(lm, 1, gen)[0])  # noise, not a mask, at the answer
         items.append(ProbeItem(
             model=model, series=cell.series, x=cell.x, dataset=dataset.name, index=index, ids=tuple(ids),
             answer_pos=enc.answer_pos, answer_id=enc.answer_id, letter_ids=tuple(enc.letter_ids),

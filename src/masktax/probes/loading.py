@@ -1,10 +1,10 @@
-"""The models of a probe run: loading each (with its fine-tuning adapter), its prompt format, its
-env.json entry, and the progress bar over its items. Shared by `run.py` and every extended probe.
+"""The models of a probe run: loading each (with its fine-tuning run applied), its prompt format,
+its env.json entry, and the progress bar over its items.
 
-A model given with `--adapter RUN_DIR` is loaded with `masktax.models.load`, then the run's LoRA
-(merged) or full fine-tuned weights are applied (`masktax.training.lora.apply_adapter`); its
-results are stored under the name apply_adapter gives it, "<model>+<run dir name>", so one run can
-hold the base model and its fine-tunes side by side (`--model m --model m --adapter none --adapter RUN`).
+A model given with `--finetune RUN_DIR` is loaded with `masktax.models.load`, then the run's LoRA
+(merged) or full fine-tuned weights are applied (`masktax.models.finetuned.apply_finetune`); its
+results are stored under the name that gives it, "<model>+<run dir name>", so one run can hold the
+base model and its fine-tunes side by side (`--model m --model m --finetune none --finetune RUN`).
 """
 
 from __future__ import annotations
@@ -16,16 +16,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from masktax.errors import MasktaxError
+from masktax.models.cards import card_for
+from masktax.models.finetuned import apply_finetune
+from masktax.models.load import load
 from masktax.models.loaded import LoadedModel
-from masktax.probes.config import ProbeConfig
 from masktax.results.env import environment, model_provenance
 from masktax.results.store import RunStore, atomic_write_json, read_json
 
 
-def load_adapter(name: str, cfg: ProbeConfig, adapter_dir: str | None = None) -> LoadedModel:
-    """Load model `name` with cfg's device / dtype / loading flags, then apply `adapter_dir` if given."""
-    from masktax.models import load
-
+def load_model(name: str, cfg, finetune_dir: str | None = None) -> LoadedModel:
+    """Load model `name` with cfg's device / dtype / loading flags (a `RunConfig`), then apply
+    the fine-tuning run `finetune_dir` if given."""
     lm = load(
         name,
         device=None if cfg.device == "auto" else cfg.device,
@@ -33,39 +34,33 @@ def load_adapter(name: str, cfg: ProbeConfig, adapter_dir: str | None = None) ->
         trust_remote_code=cfg.trust_remote_code,
         mask_token_id=cfg.mask_token_id,
     )
-    return lm if adapter_dir is None else with_adapter(lm, adapter_dir)
+    return lm if finetune_dir is None else apply_finetune(lm, finetune_dir)
 
 
-def with_adapter(lm: LoadedModel, adapter_dir: str) -> LoadedModel:
-    """`apply_adapter` (which changes the model in place) on a loaded model."""
-    from masktax.models.finetuned import apply_finetune
+def each_model(cfg, loaded: dict[str, LoadedModel] | None = None) -> Iterator[tuple[str, LoadedModel]]:
+    """(results name, model) per model of cfg (a `RunConfig`), in order, its `--finetune` applied.
 
-    return apply_finetune(lm, adapter_dir)
-
-
-def each_model(cfg: ProbeConfig, adapters: dict[str, LoadedModel] | None = None) -> Iterator[tuple[str, LoadedModel]]:
-    """(results name, lm) per model of cfg, in order, each with its `--adapter` applied.
-
-    `adapters` holds already-loaded models by name (library use, tests): used as they are, or on a
-    deep copy when an adapter is applied (the caller's model stays the base). Other models are
-    loaded one at a time and released after use. Two models whose results names collide are an error.
+    `loaded` holds already-loaded models by name (library use, tests): used as they are, or on a
+    deep copy when a fine-tuning run is applied (the caller's model stays the base). Other models
+    are loaded one at a time and released after use. Two models whose results names collide are an
+    error.
     """
     seen: set[str] = set()
-    for name, adapter_dir in zip(cfg.models, cfg.adapter_dirs(), strict=True):
-        given = adapters is not None and name in adapters
-        if given and adapter_dir is not None:
-            base = adapters[name]  # type: ignore[index]
-            lm = with_adapter(dataclasses.replace(base, model=copy.deepcopy(base.model)), adapter_dir)
+    for name, finetune_dir in zip(cfg.models, cfg.finetune_dirs(), strict=True):
+        given = loaded is not None and name in loaded
+        if given and finetune_dir is not None:
+            base = loaded[name]  # type: ignore[index]
+            lm = apply_finetune(dataclasses.replace(base, model=copy.deepcopy(base.model)), finetune_dir)
         elif given:
-            lm = adapters[name]  # type: ignore[index]
+            lm = loaded[name]  # type: ignore[index]
         else:
-            lm = load_adapter(name, cfg, adapter_dir)
-        result_name = name if adapter_dir is None else lm.name
+            lm = load_model(name, cfg, finetune_dir)
+        result_name = name if finetune_dir is None else lm.name
         if result_name in seen:
-            raise MasktaxError(f"two models would be stored as '{result_name}'; give the adapter run dirs distinct names")
+            raise MasktaxError(f"two models would be stored as '{result_name}'; give the fine-tuning run dirs distinct names")
         seen.add(result_name)
         yield result_name, lm
-        if not given or adapter_dir is not None:
+        if not given or finetune_dir is not None:
             del lm
             gc.collect()
 
@@ -77,8 +72,6 @@ def resolve_format(fmt: str, name: str, lm: LoadedModel) -> str:
     """
     if fmt != "auto":
         return fmt
-    from masktax.models.cards import card_for
-
     base = lm.extra.get("base_name")
     card = card_for(name) or card_for(lm.name) or (card_for(base) if base else None)
     if card is not None:
@@ -87,25 +80,24 @@ def resolve_format(fmt: str, name: str, lm: LoadedModel) -> str:
     return "chat" if ("instruct" in lowered or "chat" in lowered) else "base"
 
 
-def adapter_fields(lm: LoadedModel) -> dict:
+def finetune_fields(lm: LoadedModel) -> dict:
     """The env.json fields of a fine-tuned model: its base and the applied run dir (empty otherwise)."""
     keys = ("base_name", "adapter_dir")
     return {k: lm.extra[k] for k in keys if k in lm.extra}
 
 
-def record_model(store: RunStore, cfg: ProbeConfig, name: str, lm: LoadedModel, info: dict) -> None:
+def record_model(store: RunStore, cfg, name: str, lm: LoadedModel, info: dict) -> None:
     """Add `name` to config.json, and its provenance (plus `info`) to env.json's models."""
     store.add_model(name)
     path = store.root / "env.json"
     old = read_json(path).get("models", {}) if path.exists() else {}
     env = environment(device=cfg.device, dtype=cfg.dtype, seed=cfg.seed)
-    env["models"] = {**old, name: {**model_provenance(lm), **adapter_fields(lm), **info}}
+    env["models"] = {**old, name: {**model_provenance(lm), **finetune_fields(lm), **info}}
     atomic_write_json(path, env)
 
 
-def item_bar(cfg: ProbeConfig, name: str, total: int, what: str | None = None):
-    """A tqdm bar over a model's items (disabled without --progress or with nothing to do); use `with`."""
+def item_bar(progress: bool, what: str, name: str, total: int):
+    """A tqdm bar over a model's items (disabled without progress or with nothing to do); use `with`."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=f"{what or cfg.probe} {Path(name).name}", unit="item",
-                disable=not (cfg.progress and total))
+    return tqdm(total=total, desc=f"{what} {Path(name).name}", unit="item", disable=not (progress and total))

@@ -1,52 +1,71 @@
-"""`locality` and `query-position`: does the distance to the mask matter? ([P1])
+"""`locality`: does the distance between the relevant examples and the mask matter? ([P1])
 
-locality: the 10 relevant examples form one block (fixed inner order) placed after x of the 40
-distractors (arrangement "block", x = 0..40); the test question at the right end ends
-`Answer:[<mask>].`. Larger x = the block sits closer to the mask. The paper finds MDLMs lose
-accuracy monotonically as the block moves away from the mask (recency without primacy).
+The 10 relevant examples form one block (fixed inner order) placed after x of the 40 distractors
+(arrangement "block", x = 0..40); the test question at the right end ends `Answer:[<mask>].`.
+Larger x = the block sits closer to the mask. The paper finds MDLMs lose accuracy monotonically as
+the block moves away from the mask (recency without primacy).
 
-query-position: 10 relevant + 40 distractors mixed, the masked test question at the left, middle or
-right of the context (the rest of the context follows its `].`).
+    masktax probe locality --model embedded-mdlm --grid 0,20,40 --n-items 8 --out runs/locality
 """
 
 from __future__ import annotations
 
-from masktax.probes.spec import N_DISTRACTOR, Cell, ProbeSpec
+from dataclasses import dataclass, field
+from pathlib import Path
 
-BLOCK_GRID = tuple(range(0, N_DISTRACTOR + 1, 5))
-QUERY_POSITIONS = ("left", "middle", "right")
+from masktax.models.loaded import LoadedModel
+from masktax.probes.items import Cell
+from masktax.probes.options import flag, int_grid
+from masktax.probes.run import ProbeRun, score_cells
+from masktax.render import figures, markdown
+from masktax.results.summary import summarize_run, summary_csv
+from masktax.tasks.suite import N_DISTRACTOR_CONTEXT
 
-
-def locality_cells(grid: tuple, kind: str) -> list[Cell]:
-    return [Cell(series="block", x=x, arrangement="block", block_position=x) for x in grid]
-
-
-def query_position_cells(grid: tuple, kind: str) -> list[Cell]:
-    return [Cell(series="query", x=x, query_position=x) for x in grid]
-
-
-LOCALITY = ProbeSpec(
-    name="locality",
-    description="accuracy vs position of the block of 10 relevant examples among 40 distractors",
-    x_label="start of the relevant block (distractors before it; larger = closer to the mask)",
-    x_meaning=(
-        "x = start position of the 10-example relevant block, i.e. how many of the 40 distractors "
-        "precede it; larger x = the block is closer to the masked question at the right end"
-    ),
-    default_grid=BLOCK_GRID,
-    x_values="int",
-    cells=locality_cells,
-    plot="line",
-    x_max=N_DISTRACTOR,
+NAME = "locality"
+DESCRIPTION = "accuracy vs position of the block of 10 relevant examples among 40 distractors"
+X_LABEL = "start of the relevant block (distractors before it; larger = closer to the mask)"
+X_MEANING = (
+    "x = start position of the 10-example relevant block, i.e. how many of the 40 distractors "
+    "precede it; larger x = the block is closer to the masked question at the right end"
+)
+GRID = tuple(range(0, N_DISTRACTOR_CONTEXT + 1, 5))
+CHANGE = markdown.Change(
+    what="block far (x first) minus block near (x last)",
+    glance="locality: acc(block near the mask) - acc(far), points [paired 95% CI]", glance_sign=-1,
 )
 
-QUERY_POSITION = ProbeSpec(
-    name="query-position",
-    description="accuracy with the masked test question at the left, middle or right of the context",
-    x_label="position of the masked test question",
-    x_meaning="x = where the masked test question sits in the context of 50 mixed examples",
-    default_grid=QUERY_POSITIONS,
-    x_values=QUERY_POSITIONS,
-    cells=query_position_cells,
-    plot="bars",
-)
+
+@dataclass(frozen=True)
+class Options:
+    grid: tuple[int, ...] = field(default=GRID, metadata=flag("Comma-separated block starts x (0..40)."))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "grid", int_grid(self.grid, NAME, maximum=N_DISTRACTOR_CONTEXT))
+
+
+def cells(options: Options, kind: str) -> list[Cell]:
+    return [Cell(series="block", x=x, arrangement="block", block_position=x) for x in options.grid]
+
+
+def score(run: ProbeRun, name: str, lm: LoadedModel) -> None:
+    score_cells(run, name, lm, cells(run.options, lm.kind))
+
+
+summarize = summarize_run
+to_csv = summary_csv
+
+
+def plot(summary: dict, plots_dir: Path) -> list[tuple[str, str]]:
+    return figures.line_plots(summary, plots_dir, name=NAME, xlabel=X_LABEL,
+                              note=" Larger x = the relevant block is closer to the mask.")
+
+
+def render(config: dict, env: dict, summary: dict, plots: list, *, level: int = 1, prefix: str = "",
+           notice: str | None = None) -> str:
+    return markdown.render(config=config, env=env, summary=summary, plots=plots, description=DESCRIPTION,
+                           x_meaning=X_MEANING, change=CHANGE, level=level, prefix=prefix, notice=notice)
+
+
+def glance(summary: dict, models: list[str]) -> list[tuple[str, list[str]]]:
+    pts = summary["models"]
+    return [(CHANGE.glance, [markdown.change_cell(pts.get(m) or [], CHANGE) for m in models])]

@@ -1,57 +1,91 @@
-"""`masks` and `filler`: accuracy against tokens appended after the answer position ([P1]).
+"""`masks`: accuracy against masks appended after the answer position ([P1] mask scaling).
 
 10 relevant + 40 distractor examples, randomly mixed; the prompt ends `Answer:[` + the answer
-position + x extra tokens. `masks` appends x masks (one decoding step; only the first mask is
-scored); for uniform-noise models (DiffusionGemma) the answer position and the x extras are canvas
-tokens (random tokens, seeded per item), recorded with suffix "canvas". `filler` appends x
-filler tokens " ." instead: the paper's control showing that the damage comes from the mask token
-(LLaDA-8B loses 23 / 27 points with masks, at most 3 / 10 with dots, Base / Instruct).
+position + x extra masks (one decoding step; only the first mask is scored). For uniform-noise
+models (DiffusionGemma) the answer position and the x extras are canvas tokens (random tokens,
+seeded per item), recorded with suffix "canvas". The `filler` probe is the same sweep with dots.
 
-A causal model never sees tokens after the position it predicts, so these sweeps do not apply to
-AR models: they get a single reference point (the one-mask accuracy), drawn as a dashed line.
+A causal model never sees tokens after the position it predicts, so the sweep does not apply to AR
+models: they get a single reference point (the one-mask accuracy), drawn as a dashed line.
+
+The tax is measured from x = 2 (FORMAT_X): the first x whose prompt has the length of the one-mask
+format `Answer:[<mask>].` (`]` and `.` are two tokens in the embedded tokenizer). At x = 0 and 1
+the text ends early, a format change that an in-place MDLM (trained on episodes that always close
+`].`) can suffer from more than from any number of masks; the curves still show those points.
+
+    masktax probe masks --model embedded-mdlm --grid 0,2,20,200 --n-items 8 --out runs/masks
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from masktax.probes.spec import REFERENCE, Cell, ProbeSpec
+from masktax.models.loaded import LoadedModel
+from masktax.probes.items import Cell
+from masktax.probes.options import flag, int_grid
+from masktax.probes.run import ProbeRun, score_cells
+from masktax.render import figures, markdown
+from masktax.results.summary import REFERENCE, summarize_run, summary_csv
 
+NAME = "masks"
+DESCRIPTION = "accuracy vs number of extra masks appended after the answer mask"
+X_LABEL = "extra masks after the answer position"
+X_MEANING = "x = number of EXTRA mask tokens after the answer position (x = 0: prompt ends `Answer:[<mask>`)"
 GRID = (0, 1, 2, 5, 10, 20, 50, 100, 200)
+FORMAT_X = 2
 
 
-def _sweep(suffix: str) -> Callable[[tuple, str], list[Cell]]:
-    def cells(grid: tuple, kind: str) -> list[Cell]:
-        if kind == "ar":
-            return [Cell(series=REFERENCE, x=0)]
-        return [Cell(series=suffix, x=x, suffix=suffix, n_extra=x, size_hint=x) for x in grid]
+def change(probe: str, what: str) -> markdown.Change:
+    """How an appended-token sweep (masks, filler) reports its tax."""
+    return markdown.Change(
+        what=what, heading="Mask tax", baseline_x=FORMAT_X,
+        base_note=(f" For {probe} the baseline is x = {FORMAT_X} when the grid has it: the first prompt with the "
+                   "length of the one-mask format `Answer:[<mask>].`; x = 0 and 1 end the text early."),
+        glance=f"{what}: acc(x = 2) - acc(x last), points [paired 95% CI]",
+    )
 
-    return cells
+
+CHANGE = change(NAME, "mask tax")
 
 
-masks_cells = _sweep("masks")
-filler_cells = _sweep("filler")
+@dataclass(frozen=True)
+class Options:
+    grid: tuple[int, ...] = field(default=GRID, metadata=flag("Comma-separated x values: extra masks after the answer."))
 
-MASKS = ProbeSpec(
-    name="masks",
-    description="accuracy vs number of extra masks appended after the answer mask",
-    x_label="extra masks after the answer position",
-    x_meaning="x = number of EXTRA mask tokens after the answer position (x = 0: prompt ends `Answer:[<mask>`)",
-    default_grid=GRID,
-    x_values="int",
-    cells=masks_cells,
-    plot="sweep",
-    appends_after_answer=True,
-)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "grid", int_grid(self.grid, NAME))
 
-FILLER = ProbeSpec(
-    name="filler",
-    description="control: accuracy vs number of filler tokens ' .' appended after the answer mask",
-    x_label="filler tokens ' .' after the answer position",
-    x_meaning="x = number of filler tokens \" .\" after the answer position (the masks probe with dots)",
-    default_grid=GRID,
-    x_values="int",
-    cells=filler_cells,
-    plot="sweep",
-    appends_after_answer=True,
-)
+
+def appended_cells(suffix: str, grid: tuple[int, ...], kind: str) -> list[Cell]:
+    """x extra tokens of kind `suffix` after the answer position; AR models: the one reference cell."""
+    if kind == "ar":
+        return [Cell(series=REFERENCE, x=0)]
+    return [Cell(series=suffix, x=x, suffix=suffix, n_extra=x, size_hint=x) for x in grid]
+
+
+def cells(options: Options, kind: str) -> list[Cell]:
+    return appended_cells("masks", options.grid, kind)
+
+
+def score(run: ProbeRun, name: str, lm: LoadedModel) -> None:
+    score_cells(run, name, lm, cells(run.options, lm.kind), applicable=lm.kind != "ar")
+
+
+summarize = summarize_run
+to_csv = summary_csv
+
+
+def plot(summary: dict, plots_dir: Path) -> list[tuple[str, str]]:
+    return figures.sweep_plots(summary, plots_dir, name=NAME, xlabel=X_LABEL)
+
+
+def render(config: dict, env: dict, summary: dict, plots: list, *, level: int = 1, prefix: str = "",
+           notice: str | None = None) -> str:
+    return markdown.render(config=config, env=env, summary=summary, plots=plots, description=DESCRIPTION,
+                           x_meaning=X_MEANING, change=CHANGE, level=level, prefix=prefix, notice=notice)
+
+
+def glance(summary: dict, models: list[str]) -> list[tuple[str, list[str]]]:
+    pts = summary["models"]
+    return [(CHANGE.glance, [markdown.change_cell(pts.get(m) or [], CHANGE) for m in models])]

@@ -1,35 +1,159 @@
-"""`run_probe(cfg)`: load each model, build the probe's items, score them, store and report.
+"""`run_probe(probe, cfg, options)`: the one driver of every probe.
 
-Work is done in chunks of consecutive (cell, dataset) units of at most CHUNK_ITEMS items, so memory
-stays small at the paper's scale (16 datasets x 1000 items x 9 grid points) while batches fill up
-even with few items per dataset. Finished items are skipped on resume; the batch plan of a chunk
-depends only on the plan, so a resumed run equals an uninterrupted one exactly.
+    flags -> RunConfig + the probe's Options -> the suite's datasets -> the run dir (config.json)
+          -> per model: load, probe.score(run, name, lm) -> items.jsonl
+          -> probe.summarize -> summary.json / summary.csv -> probe.plot -> plots/ -> probe.render -> report.md
+
+`probe` is a probe module (see masktax.probes for what one holds). `RunConfig` holds the flags
+every probe takes; the probe's own flags are its `Options`. Single-pass probes score their cells
+with `score_cells`: work is done in chunks of consecutive (cell, dataset) units of at most
+CHUNK_ITEMS items, so memory stays small at the paper's scale (16 datasets x 1000 items x 9 grid
+points) while batches fill up even with few items per dataset. Finished items are skipped on
+resume; the batch plan of a chunk depends only on the plan, so a resumed run equals an
+uninterrupted one exactly.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 from masktax.errors import MasktaxError
+from masktax.models.finetuned import finetune_dir
 from masktax.models.loaded import LoadedModel
-from masktax.probes import PROBES
-from masktax.probes.base import check_lengths, score_items
-from masktax.probes.config import ProbeConfig
-from masktax.probes.items import answer_slot_id, encode_cell
-from masktax.probes.loading import each_model, item_bar, load_adapter, record_model, resolve_format
-from masktax.probes.spec import Cell
-from masktax.results.store import RunStore, item_key
+from masktax.probes.engine import check_lengths, score_items
+from masktax.probes.items import Cell, answer_slot_id, encode_cell
+from masktax.probes.loading import each_model, item_bar, record_model, resolve_format
+from masktax.probes.options import flag, pieces, to_json
+from masktax.results.store import (
+    CONFIG,
+    NOTICE,
+    RunStore,
+    atomic_write_json,
+    atomic_write_text,
+    item_key,
+    read_env,
+    read_items,
+    read_json,
+)
+from masktax.tasks.suite import build_suite
 
 OnBatch = Callable[[str, list[dict]], None]
 CHUNK_ITEMS = 1024  # items encoded and batched together (memory: ~1k prompts of ids)
-__all__ = ["load_adapter", "resolve_format", "run_probe", "score_model", "select_datasets"]  # loading's re-exported
+FORMATS = ("auto", "base", "chat")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+DEVICES = ("auto", "cpu", "cuda")
 
 
-def select_datasets(cfg: ProbeConfig) -> list:
+def parse_batch_size(value: int | str) -> int | str:
+    """"auto" or a positive integer."""
+    if isinstance(value, int) or str(value).strip().lstrip("-").isdigit():
+        n = int(value)
+        if n < 1:
+            raise MasktaxError(f"--batch-size must be 'auto' or a positive integer, got {value}")
+        return n
+    if str(value).strip().lower() == "auto":
+        return "auto"
+    raise MasktaxError(f"--batch-size must be 'auto' or a positive integer, got '{value}'")
+
+
+def normalise_finetunes(runs: object, n_models: int) -> tuple[str | None, ...] | None:
+    """"none" -> None, trailing Nones dropped (None when nothing is left); each dir must be a fine-tuning run."""
+    if runs is None:
+        return None
+    given = (runs,) if isinstance(runs, str) else tuple(runs)  # type: ignore[arg-type]
+    if len(given) > n_models:
+        raise MasktaxError(f"{len(given)} --finetune values for {n_models} --model values; give at most one per model")
+    out: list[str | None] = [None if r is None or str(r).strip().lower() in ("", "none") else str(r) for r in given]
+    for path in out:
+        if path is not None:
+            finetune_dir(path)  # MasktaxError naming the path when it holds no adapter or fine-tuned model
+    while out and out[-1] is None:
+        out.pop()
+    return tuple(out) or None
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The flags every probe takes; with the probe's own `Options` they define a run.
+
+    finetunes: fine-tuning run dirs (`masktax finetune`, `masktax train-sm`, or any dir with a peft
+    adapter) paired with `models` in order; None (or "none") = none for that model, and models past
+    the end get none. Stored without trailing Nones (so adding a model without one resumes the run);
+    the same model may appear with different runs. config.json keeps its 0.1 key "adapters" for it,
+    so run dirs of earlier versions resume.
+    """
+
+    models: tuple[str, ...] = field(metadata=flag(
+        "Model name, card name or checkpoint dir; repeatable.", name="--model", repeat=True))
+    out: str = field(metadata=flag("Run directory (resumed if it holds the same config)."))
+    n_items: int = field(default=1000, metadata=flag("Test points per dataset (the first N; paper: 1000)."))
+    datasets: tuple[str, ...] | None = field(default=None, metadata=flag("Comma-separated dataset names (default: all 16)."))
+    seed: int = field(default=0, metadata=flag("Suite, arrangement and canvas seed."))
+    batch_size: int | str = field(default="auto", metadata=flag("'auto' (from free memory) or a number."))
+    device: str = field(default="auto", metadata=flag("auto, cpu, cuda or cuda:N."))
+    dtype: str = field(default="auto", metadata=flag("auto (bf16 on cuda, fp32 on cpu), float32, bfloat16."))
+    format: str = field(default="auto", metadata=flag("auto (chat for instruct models), base or chat."))
+    trust_remote_code: bool = field(default=False, metadata=flag("Run a checkpoint's own code."))
+    mask_token_id: int | None = field(default=None, metadata=flag("Mask id for MDLMs whose tokenizer has none."))
+    progress: bool = field(default=True, metadata=flag("Show a progress bar."))  # not part of the run's identity
+    finetunes: tuple[str | None, ...] | None = field(default=None, metadata=flag(
+        "Fine-tuning run dir applied to the --model in the same place; repeatable; 'none' skips.", name="--finetune",
+        repeat=True))
+
+    def __post_init__(self) -> None:
+        models = (self.models,) if isinstance(self.models, str) else tuple(self.models)
+        if not models:
+            raise MasktaxError("give at least one --model")
+        object.__setattr__(self, "models", models)
+        object.__setattr__(self, "finetunes", normalise_finetunes(self.finetunes, len(models)))
+        pairs = list(zip(models, self.finetune_dirs(), strict=True))
+        if len(set(pairs)) != len(pairs):
+            raise MasktaxError("the same --model is given twice (with the same --finetune)")
+        if self.n_items < 1:
+            raise MasktaxError(f"--n-items must be at least 1, got {self.n_items}")
+        if self.format not in FORMATS:
+            raise MasktaxError(f"--format must be one of {', '.join(FORMATS)}, got '{self.format}'")
+        if self.dtype not in DTYPES:
+            raise MasktaxError(f"--dtype must be one of {', '.join(DTYPES)}, got '{self.dtype}'")
+        if self.device not in DEVICES and not str(self.device).startswith("cuda:"):
+            raise MasktaxError(f"--device must be one of {', '.join(DEVICES)} or cuda:N, got '{self.device}'")
+        if self.mask_token_id is not None and self.mask_token_id < 0:
+            raise MasktaxError(f"--mask-token-id must be non-negative, got {self.mask_token_id}")
+        object.__setattr__(self, "batch_size", parse_batch_size(self.batch_size))
+        if isinstance(self.datasets, str) and not self.datasets.strip():
+            object.__setattr__(self, "datasets", None)  # "" = all, as when the flag is left out
+        if self.datasets is not None:
+            names = tuple(pieces(self.datasets, "--datasets", "country__smallest,verb__largest"))
+            if not names:
+                raise MasktaxError("--datasets is empty")
+            object.__setattr__(self, "datasets", names)
+
+    def finetune_dirs(self) -> tuple[str | None, ...]:
+        """One entry per model: its fine-tuning run dir, or None."""
+        given = self.finetunes or ()
+        return tuple(given) + (None,) * (len(self.models) - len(given))
+
+
+def stored_config(probe: ModuleType, cfg: RunConfig, options: object) -> dict:
+    """config.json of a run: the probe, the common flags, its grid, and its other options (if any)."""
+    opts = to_json(options)
+    grid = opts.pop("grid", None)
+    listed = {k: None if v is None else list(v) for k, v in
+              (("models", cfg.models), ("datasets", cfg.datasets), ("adapters", cfg.finetunes))}
+    stored = {
+        "probe": probe.NAME, "models": listed["models"], "out": cfg.out, "n_items": cfg.n_items, "grid": grid,
+        "datasets": listed["datasets"], "seed": cfg.seed, "batch_size": cfg.batch_size, "device": cfg.device,
+        "dtype": cfg.dtype, "format": cfg.format, "trust_remote_code": cfg.trust_remote_code,
+        "mask_token_id": cfg.mask_token_id, "progress": cfg.progress, "adapters": listed["adapters"],
+    }
+    return {**stored, "options": opts} if opts else stored
+
+
+def select_datasets(cfg: RunConfig) -> list:
     """The suite's datasets named in cfg.datasets (all 16 by default), each with its first n tests."""
-    from masktax.tasks.suite import build_suite
-
     suite = build_suite(seed=cfg.seed, n_test=max(1000, cfg.n_items))
     if cfg.datasets is None:
         return suite
@@ -40,13 +164,49 @@ def select_datasets(cfg: ProbeConfig) -> list:
     return [by_name[d] for d in cfg.datasets]
 
 
-def unit_keys(model: str, unit: tuple, n_items: int) -> list[str]:
-    """The item keys of one (cell, dataset) unit."""
-    cell, dataset = unit
-    return [
-        item_key({"model": model, "series": cell.series, "x": cell.x, "dataset": dataset.name, "index": i})
-        for i in range(min(n_items, len(dataset.tests)))
-    ]
+@dataclass
+class ProbeRun:
+    """What a probe's `score(run, name, lm)` works with: the run's config and options, its store
+    and datasets, and the calls that record a model, show progress and store records."""
+
+    probe: str
+    cfg: RunConfig
+    options: object
+    store: RunStore
+    datasets: list
+    on_batch: OnBatch | None = None
+
+    def record_model(self, name: str, lm: LoadedModel, info: dict) -> None:
+        """Add the model to config.json and its provenance plus `info` to env.json."""
+        record_model(self.store, self.cfg, name, lm, info)
+
+    def bar(self, name: str, total: int):
+        return item_bar(self.cfg.progress, self.probe, name, total)
+
+    def is_done(self, key: str) -> bool:
+        return self.store.is_done(key)
+
+    def store_records(self, name: str, records: list[dict]) -> None:
+        """Append one batch's records durably, then tell `on_batch`."""
+        self.store.append(records)
+        if self.on_batch is not None:
+            self.on_batch(name, records)
+
+    def encode(self, lm: LoadedModel, name: str, fmt: str, dataset, cell: Cell, n_items: int | None = None,
+               seed: int | None = None) -> list:
+        """The items of one (cell, dataset) for model `name` (the first n_items test points)."""
+        return encode_cell(lm, dataset, cell, model=name, probe=self.probe, seed=self.cfg.seed if seed is None else seed,
+                           fmt=fmt, n_items=self.cfg.n_items if n_items is None else n_items)
+
+    def preflight(self, lm: LoadedModel, name: str, fmt: str, cells: list[Cell]) -> None:
+        """Before any forward: the context length of each series' longest layout on every dataset."""
+        longest: dict[str, Cell] = {}
+        for cell in cells:
+            if cell.series not in longest or cell.size_hint > longest[cell.series].size_hint:
+                longest[cell.series] = cell
+        for cell in longest.values():
+            for dataset in self.datasets:
+                check_lengths(lm, self.encode(lm, name, fmt, dataset, cell))
 
 
 def chunk_units(units: list, size: Callable[[object], int], max_items: int = CHUNK_ITEMS) -> list[list]:
@@ -67,84 +227,85 @@ def chunk_units(units: list, size: Callable[[object], int], max_items: int = CHU
     return chunks
 
 
-def preflight(lm: LoadedModel, cells: list[Cell], datasets: list, encode) -> None:
-    """Before any forward: the mask check and the context length of each series' longest layout."""
-    longest: dict[str, Cell] = {}
-    for cell in cells:
-        if cell.series not in longest or cell.size_hint > longest[cell.series].size_hint:
-            longest[cell.series] = cell
-    for cell in longest.values():
-        for dataset in datasets:
-            check_lengths(lm, encode(dataset, cell))
+def unit_keys(model: str, unit: tuple, n_items: int) -> list[str]:
+    """The item keys of one (cell, dataset) unit."""
+    cell, dataset = unit
+    return [
+        item_key({"model": model, "series": cell.series, "x": cell.x, "dataset": dataset.name, "index": i})
+        for i in range(min(n_items, len(dataset.tests)))
+    ]
 
 
-def score_model(
-    store: RunStore, cfg: ProbeConfig, name: str, lm: LoadedModel, datasets: list, on_batch: OnBatch | None
-) -> dict:
-    """Score every pending item of one model (stored as `name`); returns its env.json fields beyond provenance."""
-    spec = PROBES[cfg.probe]
-    fmt = resolve_format(cfg.format, name, lm)
-    n = cfg.n_items
-    answer_slot_id(lm, cfg.probe)  # MDLM without a mask token: error before any compute
-    cells = spec.cells(cfg.grid, lm.kind)
+def score_cells(run: ProbeRun, name: str, lm: LoadedModel, cells: list[Cell], *, applicable: bool = True) -> None:
+    """Score every pending item of `cells` for one model, one greedy forward pass each.
 
-    def encode(dataset, cell: Cell):
-        return encode_cell(lm, dataset, cell, model=name, probe=cfg.probe, seed=cfg.seed, fmt=fmt, n_items=n)
-
-    units = [(cell, d) for cell in cells for d in datasets]
+    applicable: False when the probe's x does not apply to this model (a causal model under tokens
+    appended after the answer: its cells are the one-point reference); recorded in env.json.
+    """
+    fmt = resolve_format(run.cfg.format, name, lm)
+    n = run.cfg.n_items
+    answer_slot_id(lm, run.probe)  # MDLM without a mask token: error before any compute
+    units = [(cell, d) for cell in cells for d in run.datasets]
     chunks = chunk_units(units, lambda u: min(n, len(u[1].tests)))
-    chunks = [c for c in chunks if not all(store.is_done(k) for u in c for k in unit_keys(name, u, n))]
+    chunks = [c for c in chunks if not all(run.is_done(k) for u in c for k in unit_keys(name, u, n))]
     if chunks:
-        preflight(lm, cells, datasets, encode)
-    info = {
-        "format": fmt,
-        "applicable": not (spec.appends_after_answer and lm.kind == "ar"),
-        "series": list(dict.fromkeys(c.series for c in cells)),
-    }
-    record_model(store, cfg, name, lm, info)
-    pending = sum(not store.is_done(k) for c in chunks for u in c for k in unit_keys(name, u, n))
-    with item_bar(cfg, name, pending) as bar:
+        run.preflight(lm, name, fmt, cells)
+    run.record_model(name, lm, {
+        "format": fmt, "applicable": applicable, "series": list(dict.fromkeys(c.series for c in cells)),
+    })
+    pending = sum(not run.is_done(k) for c in chunks for u in c for k in unit_keys(name, u, n))
+    with run.bar(name, pending) as bar:
         for chunk in chunks:
-            items = [it for cell, dataset in chunk for it in encode(dataset, cell)]
-            for records in score_items(lm, items, batch_size=cfg.batch_size, skip=_done(store)):
-                store.append(records)
+            items = [it for cell, dataset in chunk for it in run.encode(lm, name, fmt, dataset, cell)]
+            for records in score_items(lm, items, batch_size=run.cfg.batch_size, skip=lambda it: run.is_done(it.key)):
+                run.store_records(name, records)
                 bar.update(len(records))
-                if on_batch is not None:
-                    on_batch(name, records)
-    return info
-
-
-def _done(store: RunStore):
-    return lambda item: store.is_done(item.key)
 
 
 def run_probe(
-    cfg: ProbeConfig,
+    probe: ModuleType,
+    cfg: RunConfig,
+    options: object | None = None,
     *,
-    adapters: dict[str, LoadedModel] | None = None,
+    loaded: dict[str, LoadedModel] | None = None,
     on_batch: OnBatch | None = None,
     report: bool = True,
-    options: dict | None = None,
 ) -> Path:
-    """Run `cfg` into cfg.out (resuming whatever is there) and rebuild summary, plots and report.
+    """Run `probe` (a probe module) into cfg.out, resuming whatever is there; then write its outputs.
 
-    adapters: already-loaded models by name (library use, tests); other names are loaded with
-    masktax.models.load one at a time; cfg.adapters' fine-tuning runs are applied to theirs
-    (`loading.each_model`). on_batch(model, records) is called after each stored batch.
-    options: probe-specific flags of an ExtendedProbeSpec probe (which then runs its own runner).
+    options: the probe's `Options` (default: its defaults). loaded: already-loaded models by name
+    (library use, tests); other names are loaded with masktax.models.load one at a time, their
+    `--finetune` runs applied. on_batch(model, records) is called after each stored batch.
     """
-    from masktax.probes.extended import check_option_names
-
-    spec = PROBES[cfg.probe]
-    if getattr(spec, "run", None) is not None:
-        return spec.run(cfg, options=options, adapters=adapters, on_batch=on_batch, report=report)
-    check_option_names(cfg.probe, options, ())
+    options = probe.Options() if options is None else options
+    if not isinstance(options, probe.Options):
+        raise MasktaxError(f"the {probe.NAME} probe takes {probe.Options.__module__}.Options, got {type(options).__name__}")
     datasets = select_datasets(cfg)
-    store = RunStore.open(cfg.out, cfg.to_dict())
-    for name, lm in each_model(cfg, adapters):
-        score_model(store, cfg, name, lm, datasets, on_batch)
+    store = RunStore.open(cfg.out, stored_config(probe, cfg, options))
+    run = ProbeRun(probe=probe.NAME, cfg=cfg, options=options, store=store, datasets=datasets, on_batch=on_batch)
+    for name, lm in each_model(cfg, loaded):
+        probe.score(run, name, lm)
     if report:
-        from masktax.report.build import rebuild
-
-        rebuild(store.root)
+        write_outputs(probe, store.root)
     return store.root
+
+
+def write_outputs(probe: ModuleType, run_dir: str | Path, *, level: int = 1, prefix: str = "") -> tuple[dict, list, str]:
+    """summary.json, summary.csv, plots/ and report.md of a run dir from its stored records.
+
+    Returns (summary, plots, report) where `report` is rendered at `level` with `prefix` on plot paths
+    (a section of a combined report); report.md itself is always the level-1 page.
+    """
+    run_dir = Path(run_dir)
+    config, env = read_json(run_dir / CONFIG), read_env(run_dir)
+    notice = (run_dir / NOTICE).read_text(encoding="utf-8") if (run_dir / NOTICE).is_file() else None
+    summary = probe.summarize(config, read_items(run_dir), env)
+    plots = probe.plot(summary, run_dir / "plots")
+    page = probe.render(config, env, summary, plots, notice=notice)
+    atomic_write_json(run_dir / "summary.json", summary)
+    atomic_write_text(run_dir / "summary.csv", probe.to_csv(summary))
+    atomic_write_text(run_dir / "report.md", page)
+    if level != 1 or prefix:
+        page = probe.render(config, env, summary, plots, level=level, prefix=prefix, notice=notice)
+    return summary, plots, page
+

@@ -28,12 +28,17 @@ random order; LLaDA-8B Base 15.5%, Instruct 27.5%). `--soft-mask` decodes with s
 Random order is seeded per batch (from the run seed and the batch's first item): the same seed
 and `--batch-size` give identical results; another batch size gives another, equally valid draw.
 AR models get the one-mask reference (the sweep appends tokens a causal model never sees).
+
+    masktax probe unmask --model embedded-mdlm --steps 2,4,6 --order random --grid 0,10,50 --out runs/unmask
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -41,69 +46,46 @@ import torch
 from masktax.errors import MasktaxError
 from masktax.models.loaded import LoadedModel
 from masktax.probes import masks
-from masktax.probes.base import ProbeItem, plan_batches, score_items, token_budget
-from masktax.probes.config import ProbeConfig
-from masktax.probes.extended import (
-    ExtendedProbeSpec,
-    ModelRunner,
-    check_option_names,
-    item_bar,
-    parse_int_list,
-    probe_runner,
-    record_model,
-    report_hooks,
-    resolve_format,
-)
-from masktax.probes.items import encode_cell, item_seed
-from masktax.probes.spec import REFERENCE, Cell
-from masktax.results.store import RunStore
+from masktax.probes.engine import ProbeItem, plan_batches, score_items, token_budget
+from masktax.probes.items import Cell, item_seed
+from masktax.probes.loading import resolve_format
+from masktax.probes.options import flag, int_grid, int_list, name_list
+from masktax.probes.run import ProbeRun
+from masktax.render import figures, markdown
+from masktax.render.names import label
+from masktax.results.stats import dataset_stats, mean, relative_degradation
+from masktax.results.summary import REFERENCE, SCHEMA_VERSION
+from masktax.samplers import SoftMaskConfig, generate_semi_ar, left_pad
+from masktax.samplers.soft_mask import SOFT_MASK_FILE
 
+NAME = "unmask"
+DESCRIPTION = "accuracy vs extra masks when the masks are decoded in S steps (random or confidence order)"
+X_LABEL = "extra masks after the answer position"
+X_MEANING = (
+    "x = number of EXTRA masks after the answer mask, as in the masks probe; the 1 + x masks are decoded "
+    "in min(S, 1 + x) steps and the token committed at the answer position is scored"
+)
 SINGLE = "single-step"
 ORDERS = {"random": "random", "confidence": "low_confidence"}  # --order -> the sampler's remasking
-OPTIONS = ("steps", "order", "soft_mask", "soft_mask_from")
+PLOT = "unmask.png"
 
 
 @dataclass(frozen=True)
-class UnmaskOptions:
-    """The unmask probe's own flags (stored in config.json under "options")."""
-
-    steps: tuple[int, ...] = (40,)  # decoding step budgets S ([P1]: 40; MA-loss metric: 2,4,6)
-    order: tuple[str, ...] = ("random", "confidence")  # which positions each step commits
-    soft_mask: bool = False  # soft-masking with each model's own soft_mask.json ([P2])
-    soft_mask_from: str | None = None  # one soft_mask.json (or its directory) for every model
+class Options:
+    grid: tuple[int, ...] = field(default=masks.GRID, metadata=flag("Comma-separated x values: extra masks after the answer."))
+    steps: tuple[int, ...] = field(default=(40,), metadata=flag(
+        "Decoding steps S, a list such as 2,4,6 ([P1]: 40; the MA-loss metric: 2,4,6)."))
+    order: tuple[str, ...] = field(default=("random", "confidence"), metadata=flag(
+        "Which positions each step commits: random, confidence or both."))
+    soft_mask: bool = field(default=False, metadata=flag("Soft-masking ([P2]) with each model dir's soft_mask.json."))
+    soft_mask_from: str | None = field(default=None, metadata=flag("One soft_mask.json (or its directory) for every model."))
 
     def __post_init__(self) -> None:
-        if not self.steps:
-            raise MasktaxError("--steps is empty; give comma-separated integers such as 2,4,6")
-        if not self.order:
-            raise MasktaxError("--order is empty; choose random, confidence or both")
-        for o in self.order:
-            if o not in ORDERS:
-                raise MasktaxError(f"--order '{o}' is unknown; choose one of {', '.join(ORDERS)}")
-        if len(set(self.order)) != len(self.order):
-            raise MasktaxError(f"--order has repeated values: {','.join(self.order)}")
-
-    @classmethod
-    def parse(cls, options: Mapping[str, object] | None) -> UnmaskOptions:
-        given = check_option_names("unmask", options, OPTIONS)
-        kw: dict = {}
-        if "steps" in given:
-            kw["steps"] = parse_int_list(given["steps"], "--steps", minimum=1)
-        if "order" in given:
-            value = given["order"]
-            pieces = [p.strip() for p in value.split(",")] if isinstance(value, str) else list(value)
-            if any(not p for p in pieces):
-                raise MasktaxError(f"--order '{value}' has an empty entry; choose random, confidence or both")
-            kw["order"] = tuple(pieces)
-        if given.get("soft_mask"):
-            kw["soft_mask"] = True
-        if given.get("soft_mask_from") is not None:
-            kw["soft_mask_from"] = str(given["soft_mask_from"])
-        return cls(**kw)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        return {**d, "steps": list(self.steps), "order": list(self.order)}
+        object.__setattr__(self, "grid", int_grid(self.grid, NAME))
+        object.__setattr__(self, "steps", int_list(self.steps, "--steps", minimum=1))
+        object.__setattr__(self, "order", name_list(self.order, "--order", tuple(ORDERS)))
+        if self.soft_mask_from is not None:
+            object.__setattr__(self, "soft_mask_from", str(self.soft_mask_from))
 
     def series(self) -> list[str]:
         """The decoded series, e.g. "random-40", in (order, steps) order."""
@@ -114,46 +96,40 @@ def series_name(order: str, steps: int) -> str:
     return f"{order}-{steps}"
 
 
-def soft_mask_config(opts: UnmaskOptions, model: str):
-    """The SoftMaskConfig for `model` (None without soft-masking)."""
-    from masktax.samplers import SoftMaskConfig
-
-    if opts.soft_mask_from is not None:
-        return SoftMaskConfig.from_checkpoint(opts.soft_mask_from)
-    if not opts.soft_mask:
+def soft_mask_config(options: Options, model_dir: str) -> SoftMaskConfig | None:
+    """The SoftMaskConfig for a model whose soft_mask.json would sit in `model_dir` (None without soft-masking)."""
+    if options.soft_mask_from is not None:
+        return SoftMaskConfig.from_checkpoint(options.soft_mask_from)
+    if not options.soft_mask:
         return None
-    if not Path(model).is_dir():
+    if not Path(model_dir).is_dir():
         raise MasktaxError(
-            f"--soft-mask reads soft_mask.json from the model's directory, but '{model}' is not a "
+            f"--soft-mask reads soft_mask.json from the model's directory, but '{model_dir}' is not a "
             "directory; pass --soft-mask-from DIR"
         )
-    return SoftMaskConfig.from_checkpoint(model)
+    return SoftMaskConfig.from_checkpoint(model_dir)
 
 
 def soft_mask_dir(name: str, lm: LoadedModel) -> str:
-    """Where --soft-mask looks for soft_mask.json: a fine-tuned model's adapter dir when it has one
+    """Where --soft-mask looks for soft_mask.json: a fine-tuned model's run dir when it has one
     (a `masktax train-sm` run), else the (base) model's directory."""
-    from masktax.samplers.soft_mask import SOFT_MASK_FILE
-
     tuned = lm.extra.get("adapter_dir")
     if tuned is not None and (Path(tuned) / SOFT_MASK_FILE).is_file():
         return str(tuned)
     return str(lm.extra.get("base_name", name))
 
 
-def unmask_cells(grid: tuple, kind: str) -> list[Cell]:
+def cells(options: Options, kind: str) -> list[Cell]:
     """The single-step cells (the masks sweep, series "single-step"); AR models: the reference."""
     if kind == "ar":
         return [Cell(series=REFERENCE, x=0)]
-    return [Cell(series=SINGLE, x=x, suffix="masks", n_extra=x, size_hint=x) for x in grid]
+    return [Cell(series=SINGLE, x=x, suffix="masks", n_extra=x, size_hint=x) for x in options.grid]
 
 
 def decode_batch(
     lm: LoadedModel, items: list[ProbeItem], *, steps: int, order: str, soft_mask, seed: int
 ) -> list[dict]:
     """Decode the 1 + x masks of equally long suffixes in min(steps, 1 + x) steps; one record per item."""
-    from masktax.samplers import generate_semi_ar, left_pad
-
     gen_length = len(items[0].ids) - items[0].answer_pos
     if any(len(it.ids) - it.answer_pos != gen_length for it in items):
         raise ValueError("a decode batch must share its number of masks")
@@ -178,8 +154,9 @@ def decode_batch(
     } for row, it in enumerate(items)]
 
 
-def _batch_plan(lm: LoadedModel, items: list[ProbeItem], batch_size: int | str) -> list[list[int]]:
-    lengths = [it.answer_pos for it in items]  # prompt lengths (the suffix is equal within a cell)
+def batch_plan(lm: LoadedModel, items: list[ProbeItem], batch_size: int | str) -> list[list[int]]:
+    """Decode batches: prompts of similar length (the suffix is equal within a cell)."""
+    lengths = [it.answer_pos for it in items]
     if batch_size == "auto":
         rows, tokens = None, token_budget(lm, max(len(it.ids) for it in items))
     else:
@@ -187,97 +164,227 @@ def _batch_plan(lm: LoadedModel, items: list[ProbeItem], batch_size: int | str) 
     return plan_batches(lengths, max_rows=rows, max_tokens=tokens, pad=lm.honours_attention_mask)
 
 
-def run_model(
-    store: RunStore, cfg: ProbeConfig, opts: UnmaskOptions, name: str, lm: LoadedModel, datasets: list, on_batch
-) -> None:
+def score(run: ProbeRun, name: str, lm: LoadedModel) -> None:
     """Single-step scores, then every (order, steps) decode, of one model's pending items."""
-    from masktax.probes.run import preflight
-
     if lm.kind == "uniform":
         raise MasktaxError(f"the unmask probe decodes masks, but '{name}' is a uniform-noise model without them")
     if lm.kind == "mdlm":
         lm.require_mask("the unmask probe")
-    fmt = resolve_format(cfg.format, name, lm)
+    opts: Options = run.options
+    fmt = resolve_format(run.cfg.format, name, lm)
     sm = soft_mask_config(opts, soft_mask_dir(name, lm)) if lm.kind == "mdlm" else None
-    cells = unmask_cells(cfg.grid, lm.kind)
+    the_cells = cells(opts, lm.kind)
     decoded = opts.series() if lm.kind == "mdlm" else []
-
-    def encode(dataset, cell: Cell) -> list[ProbeItem]:
-        return encode_cell(lm, dataset, cell, model=name, probe="unmask", seed=cfg.seed, fmt=fmt, n_items=cfg.n_items)
-
-    preflight(lm, cells, datasets, encode)
-    record_model(store, cfg, name, lm, {
-        "format": fmt, "applicable": lm.kind == "mdlm", "series": [cells[0].series, *decoded],
+    run.preflight(lm, name, fmt, the_cells)
+    run.record_model(name, lm, {
+        "format": fmt, "applicable": lm.kind == "mdlm", "series": [the_cells[0].series, *decoded],
         "soft_mask": None if sm is None else asdict(sm),
     })
-    with item_bar(cfg, name, len(cells) * len(datasets) * cfg.n_items * (1 + len(decoded))) as bar:
-        for cell in cells:
-            for dataset in datasets:
-                items = encode(dataset, cell)
-                _single_step(store, cfg, lm, items, on_batch, bar)
+    with run.bar(name, len(the_cells) * len(run.datasets) * run.cfg.n_items * (1 + len(decoded))) as bar:
+        for cell in the_cells:
+            for dataset in run.datasets:
+                items = run.encode(lm, name, fmt, dataset, cell)
+                bar.update(sum(run.is_done(it.key) for it in items))
+                for records in score_items(lm, items, batch_size=run.cfg.batch_size, skip=lambda it: run.is_done(it.key)):
+                    run.store_records(name, [{**r, "steps": 1, "forward_passes": 1} for r in records])
+                    bar.update(len(records))
                 for order in opts.order if decoded else ():
                     for steps in opts.steps:
-                        series = series_name(order, steps)
-                        renamed = [_rename(it, series) for it in items]
-                        _decode(store, cfg, lm, renamed, order, steps, sm, on_batch, bar)
+                        renamed = [replace(it, series=series_name(order, steps)) for it in items]
+                        decode_items(run, name, lm, renamed, order, steps, sm, bar)
 
 
-def _rename(item: ProbeItem, series: str) -> ProbeItem:
-    from dataclasses import replace
-
-    return replace(item, series=series)
-
-
-def _single_step(store: RunStore, cfg: ProbeConfig, lm: LoadedModel, items, on_batch, bar) -> None:
-    bar.update(sum(store.is_done(it.key) for it in items))
-    for records in score_items(lm, items, batch_size=cfg.batch_size, skip=lambda it: store.is_done(it.key)):
-        records = [{**r, "steps": 1, "forward_passes": 1} for r in records]
-        store.append(records)
-        bar.update(len(records))
-        if on_batch is not None:
-            on_batch(items[0].model, records)
-
-
-def _decode(store, cfg, lm, items, order, steps, sm, on_batch, bar) -> None:
-    for batch in _batch_plan(lm, items, cfg.batch_size):
+def decode_items(run: ProbeRun, name: str, lm: LoadedModel, items: list[ProbeItem], order: str, steps: int,
+                 sm, bar) -> None:
+    """Decode the pending items of one (cell, dataset, order, steps) batch by batch."""
+    for batch in batch_plan(lm, items, run.cfg.batch_size):
         batch_items = [items[i] for i in batch]
-        pending = {it.key for it in batch_items if not store.is_done(it.key)}
+        pending = {it.key for it in batch_items if not run.is_done(it.key)}
         if pending:
-            records = decode_batch(lm, batch_items, steps=steps, order=order, soft_mask=sm, seed=cfg.seed)
-            records = [r for r, it in zip(records, batch_items, strict=True) if it.key in pending]
-            store.append(records)
-            if on_batch is not None:
-                on_batch(batch_items[0].model, records)
+            records = decode_batch(lm, batch_items, steps=steps, order=order, soft_mask=sm, seed=run.cfg.seed)
+            run.store_records(name, [r for r, it in zip(records, batch_items, strict=True) if it.key in pending])
         bar.update(len(batch_items))
 
 
-def _prepare(cfg: ProbeConfig, options: Mapping[str, object] | None, on_batch) -> tuple[dict, ModelRunner]:
-    opts = UnmaskOptions.parse(options)
+def summarize(config: dict, records: Iterable[dict], env: dict) -> dict:
+    """The summary.json object of an unmask run (schema of every probe, plus relative_degradation)."""
+    cells: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: defaultdict(list))))
+    for r in records:
+        cells[r["model"]][r["series"]][r["x"]][r["dataset"]].append(r)
+    options = config.get("options", {})
+    models = [m for m in config.get("models", []) if m in cells] + sorted(set(cells) - set(config.get("models", [])))
+    env_models = env.get("models", {})
+    out: dict[str, list[dict]] = {}
+    references: dict[str, dict] = {}
+    degradation: dict[str, dict] = {}
+    for model in models:
+        order = env_models.get(model, {}).get("series") or sorted(cells[model])
+        series = [s for s in order if s in cells[model]] + sorted(set(cells[model]) - set(order))
+        points = []
+        for s in series:
+            for x in sorted(cells[model][s], key=lambda v: (isinstance(v, str), v)):
+                by_dataset = cells[model][s][x]
+                acc = dataset_stats(by_dataset, lambda r: float(r["correct"]))
+                flat = [r for rs in by_dataset.values() for r in rs]
+                first = flat[0]
+                points.append({
+                    "series": s, "x": x, "accuracy": acc["mean"], "ci95": acc["ci95"], "per_dataset": acc["per_dataset"],
+                    "order": first.get("order"), "steps": _nominal_steps(s),
+                    "forward_passes": mean([r["forward_passes"] for r in flat]),
+                    "n_datasets": len(by_dataset), "n_items": len(flat),
+                })
+        refs = [p for p in points if p["series"] == REFERENCE]
+        out[model] = [p for p in points if p["series"] != REFERENCE]
+        if refs:
+            references[model] = {"applicable": False, "reference": refs[0],
+                                 "reason": "a causal model never sees tokens appended after the position it predicts"}
+        elif out[model]:
+            degradation[model] = _degradation(out[model], options)
+    return {
+        "schema_version": SCHEMA_VERSION, "probe": config["probe"], "grid": config.get("grid"),
+        "options": options, "models": out, "references": references, "relative_degradation": degradation,
+        "model_info": {m: {k: env_models[m].get(k) for k in ("kind", "format", "applicable", "dtype", "soft_mask")}
+                       for m in models if m in env_models},
+    }
 
-    def one(store: RunStore, name: str, lm: LoadedModel, datasets: list) -> None:
-        run_model(store, cfg, opts, name, lm, datasets, on_batch)
 
-    return opts.to_dict(), one
+def _nominal_steps(series: str) -> int | None:
+    """The --steps value S of a series ("random-40" -> 40; "single-step" -> 1; the AR reference: None)."""
+    if series == REFERENCE:
+        return None
+    return 1 if series == SINGLE else int(series.rsplit("-", 1)[1])
 
 
-rebuild, render = report_hooks("unmask")
-run = probe_runner("unmask", _prepare, rebuild)
+def _degradation(points: list[dict], options: dict) -> dict:
+    per_series = {}
+    for s in dict.fromkeys(p["series"] for p in points):
+        per_series[s] = relative_degradation([p["accuracy"] for p in points if p["series"] == s])
+    mean_over_steps = {}
+    for order in options.get("order", []):
+        values = [per_series.get(f"{order}-{n}") for n in options.get("steps", [])]
+        values = [v for v in values if v is not None]
+        mean_over_steps[order] = mean(values) if values else None
+    return {"per_series": per_series, "mean_over_steps": mean_over_steps, "steps": options.get("steps", [])}
 
-SPEC = ExtendedProbeSpec(
-    name="unmask",
-    description="accuracy vs extra masks when the masks are decoded in S steps (random or confidence order)",
-    x_label="extra masks after the answer position",
-    x_meaning=(
-        "x = number of EXTRA masks after the answer mask, as in the masks probe; the 1 + x masks are decoded "
-        "in min(S, 1 + x) steps and the token committed at the answer position is scored"
-    ),
-    default_grid=masks.GRID,
-    x_values="int",
-    cells=unmask_cells,
-    plot="sweep",
-    appends_after_answer=True,
-    run=run,
-    rebuild=rebuild,
-    render=render,
-    options=OPTIONS,
-)
+
+def to_csv(summary: dict) -> str:
+    """One row per (model, series, x), AR references included."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["model", "series", "x", "applicable", "accuracy", "ci95_lo", "ci95_hi", "forward_passes",
+                "n_datasets", "n_items"])
+    rows = [(m, True, p) for m, pts in summary["models"].items() for p in pts]
+    rows += [(m, False, ref["reference"]) for m, ref in summary.get("references", {}).items()]
+    for m, ok, p in rows:
+        lo, hi = p["ci95"] or ("", "")
+        w.writerow([m, p["series"], p["x"], str(ok).lower(), _f(p["accuracy"]), _f(lo), _f(hi),
+                    _f(p["forward_passes"]), p["n_datasets"], p["n_items"]])
+    return buf.getvalue()
+
+
+def _f(v) -> str:
+    return f"{v:.6f}" if isinstance(v, float) else str(v)
+
+
+def plot_files(summary: dict) -> list[tuple[str, str]]:
+    """(file, caption) of the plots `plot_unmask` writes for this summary."""
+    if not any(summary["models"].values()):
+        return []
+    return [(PLOT, "Accuracy vs extra masks after the answer position (symlog x axis): single forward pass vs "
+             "S-step decoding (random / confidence order), 95% CI bands over datasets; dashed: AR reference; "
+             "dotted: chance.")]
+
+
+def plot(summary: dict, plots_dir: Path) -> list[tuple[str, str]]:
+    """One panel per MDLM: a line per series with its CI band; AR references dashed in every panel."""
+    files = plot_files(summary)
+    if not files:
+        return []
+    models = [m for m, pts in summary["models"].items() if pts]
+    plt = figures.pyplot()
+    fig, axes = plt.subplots(1, len(models), figsize=(6.0 * len(models), 4.2), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, model in zip(axes[0], models, strict=True):
+        points = summary["models"][model]
+        for i, s in enumerate(dict.fromkeys(p["series"] for p in points)):
+            pts = [p for p in points if p["series"] == s]
+            xs, c = [p["x"] for p in pts], colors[i % len(colors)]
+            style = "-" if s == SINGLE else ("--" if s.startswith("random") else "-.")
+            fwd = pts[-1]["forward_passes"]
+            ax.plot(xs, [p["accuracy"] for p in pts], marker="o", color=c, linestyle=style,
+                    label=f"{s} (<= {fwd:.0f} fwd/item)" if s != SINGLE else f"{s} (1 fwd/item)")
+            if all(p["ci95"] for p in pts):
+                ax.fill_between(xs, [p["ci95"][0] for p in pts], [p["ci95"][1] for p in pts], color=c, alpha=0.12,
+                                linewidth=0)
+        for j, (ref_model, ref) in enumerate(summary.get("references", {}).items()):
+            ax.axhline(ref["reference"]["accuracy"], color="black", alpha=0.5 + 0.1 * j, linestyle="--",
+                       label=f"{label(ref_model)} (AR reference)")
+        ax.axhline(figures.CHANCE, color="grey", linestyle=":", linewidth=1, label="chance (1/3)")
+        grid = sorted({p["x"] for p in points} | {0})
+        ax.set_xscale("symlog", linthresh=1)
+        ax.set_xlim(-0.1, max(grid) * 1.1 if max(grid) > 0 else 1)
+        ax.set_xticks(grid, [str(x) for x in grid])
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("extra masks after the answer position")
+        ax.set_ylabel("accuracy (mean over datasets, 95% CI)")
+        ax.set_title(label(model))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle("unmask: single step vs multi-step decoding")
+    figures.save(fig, Path(plots_dir) / PLOT)
+    return files
+
+
+def render(config: dict, env: dict, summary: dict, plots: list, *, level: int = 1, prefix: str = "",
+           notice: str | None = None) -> str:
+    """report.md of an unmask run (the method: this module's docstring)."""
+    h = "#" * level
+    opts = summary.get("options", {})
+    out = [f"{h} masktax probe: unmask", ""]
+    if notice:
+        out += [f"> {line}" for line in notice.strip().splitlines()] + [""]
+    out += [
+        "The mask-scaling prompts (`Answer:[` + the answer mask + x extra masks) decoded in S steps with "
+        f"LLaDA's sampler (one block), order {', '.join(opts.get('order', []))}, S in "
+        f"{', '.join(map(str, opts.get('steps', [])))}; the token committed at the answer position is scored. "
+        "A decode of 1 + x masks takes min(S, 1 + x) steps (one token per step when there are fewer masks than "
+        "steps), so it costs that many forward passes per item; single-step is one forward pass (the masks "
+        "probe). Soft-masking: " + ("on" if opts.get("soft_mask") or opts.get("soft_mask_from") else "off") + ".",
+        "",
+    ]
+    models = [m for m, pts in summary["models"].items() if pts]
+    out += [f"{h}# Results", "", "Accuracy in % [95% CI over datasets] (forward passes per item).", ""]
+    keys = list(dict.fromkeys((p["series"], p["x"]) for m in models for p in summary["models"][m]))
+    out += ["| series | x | " + " | ".join(label(m) for m in models) + " |", "|---|---|" + "---|" * len(models)]
+    for s, x in keys:
+        row = []
+        for m in models:
+            p = next((p for p in summary["models"][m] if (p["series"], p["x"]) == (s, x)), None)
+            ci = f" [{markdown.pct(p['ci95'][0])}, {markdown.pct(p['ci95'][1])}]" if p and p["ci95"] else ""
+            row.append(f"{markdown.pct(p['accuracy'])}{ci} ({p['forward_passes']:.1f})" if p else "")
+        out.append(f"| {s} | {x} | " + " | ".join(row) + " |")
+    for m, ref in summary.get("references", {}).items():
+        out += ["", f"{label(m)}: NOT APPLICABLE (causal model; tokens after the answer are invisible). "
+                f"Reference accuracy with one mask: {markdown.pct(ref['reference']['accuracy'])}%."]
+    out += ["", f"{h}# Relative degradation over the mask sweep", "",
+            "RD = (max_x acc - min_x acc) / max_x acc, in %; the last columns average RD over the steps list "
+            "([P1]: steps 2, 4, 6, random order; LLaDA-8B Base 15.5%, Instruct 27.5% before MA fine-tuning).", ""]
+    rd = summary.get("relative_degradation", {})
+    series = list(dict.fromkeys(s for m in rd for s in rd[m]["per_series"]))
+    orders = list(dict.fromkeys(o for m in rd for o in rd[m]["mean_over_steps"]))
+    out += ["| model | " + " | ".join(series + [f"{o}, mean over steps" for o in orders]) + " |",
+            "|---|" + "---|" * (len(series) + len(orders))]
+    for m, d in rd.items():
+        cells = [markdown.pct(d["per_series"].get(s)) for s in series] + [markdown.pct(d["mean_over_steps"].get(o)) for o in orders]
+        out.append(f"| {label(m)} | " + " | ".join(cells) + " |")
+    out += ["", f"{h}# Plots", ""]
+    for name, caption in plots:
+        out += [f"![{caption}]({prefix}plots/{name})", "", f"*{caption}*", ""]
+    return "\n".join(out + markdown.what_was_run(config, env, h))
+
+
+def glance(summary: dict, models: list[str]) -> list[tuple[str, list[str]]]:
+    """The At-a-glance row: relative degradation of random-order unmasking, mean over the steps list."""
+    rd = summary.get("relative_degradation", {})
+    return [("relative degradation, random-order unmasking (mean over steps), %",
+             [markdown.pct(rd[m]["mean_over_steps"].get("random")) if m in rd else "n/a" for m in models])]

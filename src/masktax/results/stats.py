@@ -12,7 +12,7 @@ quantile beyond (error < 1e-4 there), so no scipy is needed.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 # Two-sided 95% quantiles of Student's t, t_{0.975, df}, df = 1..30.
 T_975 = (
@@ -69,3 +69,36 @@ def relative_degradation(accuracies: Sequence[float]) -> float | None:
     if len(accuracies) < 2 or max(accuracies) <= 0:
         return None
     return (max(accuracies) - min(accuracies)) / max(accuracies)
+
+
+def paired_difference_ci(first: dict, last: dict) -> tuple[float, list[float] | None]:
+    """Mean and 95% t-CI over datasets of accuracy(first) - accuracy(last), for two summary points.
+
+    Paired: the difference is taken per dataset (datasets in both points' `per_dataset`), so the
+    interval is over the per-dataset differences of the same items, not the two accuracies' CIs.
+    """
+    a, b = first.get("per_dataset") or {}, last.get("per_dataset") or {}
+    return mean_ci95([a[d] - b[d] for d in a if d in b])
+
+
+def dataset_stats(by_dataset: Mapping[str, list[dict]], value: Callable[[dict], float | None]) -> dict:
+    """Mean over datasets of each dataset's mean `value`, with the 95% t-interval over datasets.
+
+    Records whose value is None (a non-finite number) are left out; a dataset without values too.
+    Returns {"mean", "ci95", "per_dataset"} ("mean" None when no dataset has a value).
+    """
+    per = {}
+    for name, records in by_dataset.items():
+        values = [v for v in (value(r) for r in records) if v is not None]
+        if values:
+            per[name] = mean(values)
+    m, ci = mean_ci95(list(per.values()))
+    return {"mean": m if per else None, "ci95": ci, "per_dataset": per}
+
+
+def mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
+    """Mean and (population) standard deviation; (None, None) for no values."""
+    if not values:
+        return None, None
+    m = sum(values) / len(values)
+    return m, math.sqrt(sum((v - m) ** 2 for v in values) / len(values))

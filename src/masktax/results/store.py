@@ -12,13 +12,15 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from masktax.errors import MasktaxError
 
 ITEMS = "items.jsonl"
 CONFIG = "config.json"
+ENV = "env.json"
+NOTICE = "NOTICE.md"  # optional banner shown at the top of a run's report (the demo's stand-in warning)
 # Config fields that may differ between runs sharing a directory: the model list grows when a model
 # is added, and batching does not change what is measured.
 NOT_IDENTITY = ("models", "out", "batch_size", "progress")
@@ -45,8 +47,12 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_write_json(path: str | os.PathLike, obj: object) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n")
+def atomic_write_json(
+    path: str | os.PathLike, obj: object, *, sort_keys: bool = False, allow_nan: bool = False
+) -> None:
+    """`obj` as indented JSON; `sort_keys` and `allow_nan` as in `json.dumps` (training runs sort
+    their keys, and a diverged run's NaN loss is written rather than lost)."""
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=sort_keys, allow_nan=allow_nan) + "\n")
 
 
 def read_json(path: str | os.PathLike) -> dict:
@@ -56,6 +62,12 @@ def read_json(path: str | os.PathLike) -> dict:
         raise MasktaxError(f"{path} does not exist; is this a masktax run directory?") from None
     except json.JSONDecodeError as err:
         raise MasktaxError(f"{path} is not valid JSON ({err.msg} at line {err.lineno})") from None
+
+
+def read_env(run_dir: str | os.PathLike) -> dict:
+    """A run dir's env.json ({} when it has none)."""
+    path = Path(run_dir) / ENV
+    return read_json(path) if path.is_file() else {}
 
 
 def item_key(record: dict) -> str:
@@ -69,6 +81,36 @@ def config_diff(old: dict, new: dict) -> list[str]:
     return [
         f"{k}: {old.get(k)!r} there vs {new.get(k)!r} here" for k in fields if old.get(k) != new.get(k)
     ]
+
+
+def open_run_dir(
+    root: str | os.PathLike,
+    config: dict,
+    *,
+    free: Iterable[str] = (),
+    normalize: Callable[[dict], dict] | None = None,
+) -> None:
+    """Create `root` with config.json, or reopen it to resume when it holds the same config.
+
+    For runs that resume as a whole (training), where `RunStore` resumes item by item. Fields in
+    `free` may differ (config.json then records the new values); `normalize` maps the stored config
+    first (through the config class, so fields added since the run began take their defaults).
+    config.json is written with sorted keys. Another config there -> MasktaxError naming the fields.
+    """
+    root, free = Path(root), set(free)
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / CONFIG
+    if path.is_file():
+        old = read_json(path)
+        if normalize is not None:
+            old = json.loads(json.dumps(normalize(old)))
+        a = {k: v for k, v in old.items() if k not in free}
+        b = {k: v for k, v in json.loads(json.dumps(config)).items() if k not in free}
+        if a != b:
+            missing = object()
+            diff = sorted(k for k in set(a) | set(b) if a.get(k, missing) != b.get(k, missing))
+            raise MasktaxError(f"'{root}' holds a run of another config (differs in {', '.join(diff)}); use another --out")
+    atomic_write_json(path, config, sort_keys=True, allow_nan=True)
 
 
 def repair_items(path: Path) -> None:

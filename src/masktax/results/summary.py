@@ -86,6 +86,20 @@ def summarize(
     }
 
 
+def summarize_run(config: dict, records: Iterable[dict], env: dict) -> dict:
+    """`summarize` for a run dir's stored config, records and env.json: its models in config order,
+    each model's series in the order its probe recorded them, and the model facts the report shows."""
+    env_models = env.get("models", {})
+    info = {
+        m: {k: env_models[m].get(k) for k in ("kind", "format", "applicable", "dtype")}
+        for m in config.get("models", []) if m in env_models
+    }
+    return summarize(
+        config, records, models=config.get("models"),
+        series_order={m: env_models[m].get("series", []) for m in env_models}, model_info=info,
+    )
+
+
 def summary_csv(summary: dict) -> str:
     """One row per (model, series, x), references included (applicable = false)."""
     rows = []

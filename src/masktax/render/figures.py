@@ -1,35 +1,46 @@
-"""Plots as pure functions of a summary (summary.json's object): same summary, same PNG.
+"""Figures as pure functions of a summary (summary.json's object): same summary, same PNG.
 
-Every plot draws one line (or bar group) per model with its 95% CI over datasets; AR reference
-points of sweeps that do not apply to causal models are dashed horizontal lines; chance (1/3) is a
-dotted grey line.
+The shared drawing of the probes' plots: one line (or bar group) per model with its 95% CI over
+datasets; AR reference points of sweeps that do not apply to causal models are dashed horizontal
+lines; chance (1/3) is a dotted grey line. `sweep_plots`, `line_plots` and `bar_plots` write a
+probe's files and return their (file name, caption) pairs; a probe with plots of its own draws
+them with `save`, `ci_band`, `symlog_axis` and `CHANCE` from here.
 """
 
 from __future__ import annotations
 
 import io
+from functools import cache
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from masktax.report.names import label  # noqa: E402,F401  (re-exported for the report modules)
-from masktax.results.store import atomic_write_bytes  # noqa: E402
+from masktax.render.names import label
+from masktax.results.store import atomic_write_bytes
 
 CHANCE = 1 / 3
-SERIES_STYLE = {"2-masks": "-", "20%-masks": "--", "next-token": ":"}
 
 
-def _save(fig, path: Path) -> None:
+@cache
+def pyplot():
+    """matplotlib.pyplot on the non-interactive Agg backend, imported on first use (it is slow to import)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save(fig, path: Path) -> None:
+    """Write a figure as PNG atomically, without a timestamp or software tag (same figure, same bytes)."""
+    plt = pyplot()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
 
 
-def _band(ax, xs, points, color) -> None:
+def ci_band(ax, xs, points, color) -> None:
+    """A shaded 95% CI band under a line, when every point has an interval."""
     cis = [p["ci95"] for p in points]
     if all(c is not None for c in cis):
         ax.fill_between(xs, [c[0] for c in cis], [c[1] for c in cis], color=color, alpha=0.15, linewidth=0)
@@ -47,6 +58,7 @@ def _finish(ax, xlabel: str, title: str) -> None:
 
 def plot_sweep(summary: dict, path: Path, *, xlabel: str, title: str, metric: str = "accuracy") -> None:
     """Accuracy vs x on a symlog axis (x = 0 included); AR references dashed."""
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (model, points) in enumerate(summary["models"].items()):
@@ -56,16 +68,16 @@ def plot_sweep(summary: dict, path: Path, *, xlabel: str, title: str, metric: st
         xs = [p["x"] for p in points]
         ax.plot(xs, [p[metric] for p in points], marker="o", color=c, label=label(model))
         if metric == "accuracy":
-            _band(ax, xs, points, c)
+            ci_band(ax, xs, points, c)
     for j, (model, ref) in enumerate(summary.get("references", {}).items()):
         c = colors[(len(summary["models"]) + j) % len(colors)]
         ax.axhline(ref["reference"][metric], color=c, linestyle="--", label=f"{label(model)} (AR reference)")
-    _symlog_axis(ax, summary)
+    symlog_axis(ax, summary)
     _finish(ax, xlabel, title)
-    _save(fig, path)
+    save(fig, path)
 
 
-def _symlog_axis(ax, summary: dict) -> None:
+def symlog_axis(ax, summary: dict) -> None:
     """Symlog x axis from 0 to the largest x, ticks at the stored x values."""
     xs = sorted({p["x"] for pts in summary["models"].values() for p in pts} | {0})
     ax.set_xscale("symlog", linthresh=1)
@@ -73,8 +85,9 @@ def _symlog_axis(ax, summary: dict) -> None:
     ax.set_xticks(xs, [str(x) for x in xs])
 
 
-def plot_uncertainty(summary: dict, path: Path, *, xlabel: str, title: str) -> None:
+def plot_confidence_entropy(summary: dict, path: Path, *, xlabel: str, title: str) -> None:
     """Confidence (max probability) and entropy (nats) at the answer position vs x."""
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for model, points in summary["models"].items():
         if not points:
@@ -83,17 +96,20 @@ def plot_uncertainty(summary: dict, path: Path, *, xlabel: str, title: str) -> N
         for ax, metric in zip(axes, ("confidence", "entropy"), strict=True):
             ax.plot(xs, [p[metric] for p in points], marker="o", label=label(model))
     for ax, name in zip(axes, ("confidence (max probability)", "entropy (nats)"), strict=True):
-        _symlog_axis(ax, summary)
+        symlog_axis(ax, summary)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(title)
-    _save(fig, path)
+    save(fig, path)
 
 
-def plot_lines(summary: dict, path: Path, *, xlabel: str, title: str) -> None:
-    """Accuracy vs x on a linear axis; one line per (model, series), series by line style."""
+def plot_lines(summary: dict, path: Path, *, xlabel: str, title: str, styles: dict[str, str] | None = None) -> None:
+    """Accuracy vs x on a linear axis; one line per (model, series), `styles` maps series to line styles
+    (a styled series is always named in the legend)."""
+    plt = pyplot()
+    styles = styles or {}
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (model, points) in enumerate(summary["models"].items()):
@@ -102,16 +118,17 @@ def plot_lines(summary: dict, path: Path, *, xlabel: str, title: str) -> None:
         for s in series:
             pts = [p for p in points if p["series"] == s]
             xs = [p["x"] for p in pts]
-            name = label(model) if len(series) == 1 and s not in SERIES_STYLE else f"{label(model)}, {s}"
-            ax.plot(xs, [p["accuracy"] for p in pts], marker="o", color=c, linestyle=SERIES_STYLE.get(s, "-"),
+            name = label(model) if len(series) == 1 and s not in styles else f"{label(model)}, {s}"
+            ax.plot(xs, [p["accuracy"] for p in pts], marker="o", color=c, linestyle=styles.get(s, "-"),
                     label=name)
-            _band(ax, xs, pts, c)
+            ci_band(ax, xs, pts, c)
     _finish(ax, xlabel, title)
-    _save(fig, path)
+    save(fig, path)
 
 
 def plot_bars(summary: dict, path: Path, *, xlabel: str, title: str) -> None:
     """Grouped bars: one group per x (or one bar per model for single-point probes), CI error bars."""
+    plt = pyplot()
     models = [m for m, pts in summary["models"].items() if pts]
     xs = list(dict.fromkeys(p["x"] for m in models for p in summary["models"][m]))
     fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(xs) * max(1, len(models)) / 2 + 2), 4.2))
@@ -128,26 +145,30 @@ def plot_bars(summary: dict, path: Path, *, xlabel: str, title: str) -> None:
         ax.bar(pos, acc, width=width, label=label(model), yerr=err if err[0] is not None else None, capsize=3)
     ax.set_xticks(range(len(xs)), [str(x) for x in xs])
     _finish(ax, xlabel, title)
-    _save(fig, path)
+    save(fig, path)
 
 
-def make_plots(summary: dict, plot_kind: str, plots_dir: Path, *, xlabel: str, name: str) -> list[tuple[str, str]]:
-    """Write this probe's plots; returns (file name, caption) pairs in display order."""
-    plots_dir = Path(plots_dir)
-    title = f"{name}"
-    out: list[tuple[str, str]] = []
-    if plot_kind == "sweep":
-        plot_sweep(summary, plots_dir / f"{name}.png", xlabel=xlabel, title=title)
-        out.append((f"{name}.png", f"Accuracy vs {xlabel} (symlog x axis), 95% CI bands over datasets; "
-                    "dashed: AR reference (the sweep does not apply to causal models); dotted: chance."))
-        plot_uncertainty(summary, plots_dir / f"{name}_uncertainty.png", xlabel=xlabel, title=title)
-        out.append((f"{name}_uncertainty.png", "Confidence (max probability) and entropy (nats) of the "
-                    "full-vocabulary distribution at the answer position."))
-    elif plot_kind == "line":
-        plot_lines(summary, plots_dir / f"{name}.png", xlabel=xlabel, title=title)
-        extra = " Larger x = the relevant block is closer to the mask." if name == "locality" else ""
-        out.append((f"{name}.png", f"Accuracy vs {xlabel}, 95% CI bands over datasets.{extra}"))
-    else:
-        plot_bars(summary, plots_dir / f"{name}.png", xlabel=xlabel or "model", title=title)
-        out.append((f"{name}.png", "Accuracy with 95% CI error bars over datasets; dotted: chance."))
-    return out
+def sweep_plots(summary: dict, plots_dir: Path, *, name: str, xlabel: str) -> list[tuple[str, str]]:
+    """A sweep's accuracy (symlog x) and its confidence / entropy; returns (file, caption) pairs."""
+    plot_sweep(summary, Path(plots_dir) / f"{name}.png", xlabel=xlabel, title=name)
+    plot_confidence_entropy(summary, Path(plots_dir) / f"{name}_uncertainty.png", xlabel=xlabel, title=name)
+    return [
+        (f"{name}.png", f"Accuracy vs {xlabel} (symlog x axis), 95% CI bands over datasets; "
+         "dashed: AR reference (the sweep does not apply to causal models); dotted: chance."),
+        (f"{name}_uncertainty.png", "Confidence (max probability) and entropy (nats) of the "
+         "full-vocabulary distribution at the answer position."),
+    ]
+
+
+def line_plots(
+    summary: dict, plots_dir: Path, *, name: str, xlabel: str, note: str = "", styles: dict[str, str] | None = None
+) -> list[tuple[str, str]]:
+    """Accuracy vs x on a linear axis, one line per (model, series); `note` ends the caption."""
+    plot_lines(summary, Path(plots_dir) / f"{name}.png", xlabel=xlabel, title=name, styles=styles)
+    return [(f"{name}.png", f"Accuracy vs {xlabel}, 95% CI bands over datasets.{note}")]
+
+
+def bar_plots(summary: dict, plots_dir: Path, *, name: str, xlabel: str) -> list[tuple[str, str]]:
+    """Grouped accuracy bars with CI error bars (one bar per model for single-point probes)."""
+    plot_bars(summary, Path(plots_dir) / f"{name}.png", xlabel=xlabel or "model", title=name)
+    return [(f"{name}.png", "Accuracy with 95% CI error bars over datasets; dotted: chance.")]

@@ -1,4 +1,4 @@
-"""The batched scoring engine shared by every probe: one greedy forward pass per item.
+"""The batched scoring engine shared by the probes: one greedy forward pass per item.
 
 An item is a prompt whose answer position holds a mask (MDLM), a canvas token (uniform-noise
 model) or anything at all (AR: the position after `Answer:[` is invisible to a causal model).
@@ -24,9 +24,10 @@ from dataclasses import dataclass
 import torch
 
 from masktax.errors import MasktaxError
+from masktax.models.batching import auto_batch_size
 from masktax.models.loaded import LoadedModel
+from masktax.tasks.suite import LETTERS
 
-LETTERS = ("A", "B", "C")
 CPU_TOKEN_BUDGET = 16_384  # tokens per forward on CPU when --batch-size auto
 LOGITS_BYTES_CPU = 2**31  # at most 2 GiB of float32 logits per forward on CPU
 PAD_SLACK = 1.25  # a padded batch holds lengths within 25% (+8 tokens) of its shortest item
@@ -70,8 +71,6 @@ def token_budget(lm: LoadedModel, max_len: int) -> int:
         if few_logits:
             return max(max_len, CPU_TOKEN_BUDGET)
         return max(max_len, min(CPU_TOKEN_BUDGET, LOGITS_BYTES_CPU // (4 * vocab)))
-    from masktax.models import auto_batch_size
-
     return max(1, int(auto_batch_size(lm, max_len, full_logits=not few_logits))) * max_len
 
 

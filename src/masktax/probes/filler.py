@@ -1,0 +1,62 @@
+"""`filler`: the control of the masks probe: filler tokens " ." appended instead of masks ([P1]).
+
+The prompts of the `masks` probe with x filler tokens " ." after the answer position: the paper's
+control showing that the damage comes from the mask token (LLaDA-8B loses 23 / 27 points with
+masks, at most 3 / 10 with dots, Base / Instruct). AR models get the one-point reference.
+
+    masktax probe filler --model embedded-mdlm --grid 0,2,20,200 --n-items 8 --out runs/filler
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from masktax.models.loaded import LoadedModel
+from masktax.probes import masks
+from masktax.probes.items import Cell
+from masktax.probes.options import flag, int_grid
+from masktax.probes.run import ProbeRun, score_cells
+from masktax.render import figures, markdown
+from masktax.results.summary import summarize_run, summary_csv
+
+NAME = "filler"
+DESCRIPTION = "control: accuracy vs number of filler tokens ' .' appended after the answer mask"
+X_LABEL = "filler tokens ' .' after the answer position"
+X_MEANING = "x = number of filler tokens \" .\" after the answer position (the masks probe with dots)"
+CHANGE = masks.change(NAME, "filler tax")
+
+
+@dataclass(frozen=True)
+class Options:
+    grid: tuple[int, ...] = field(default=masks.GRID, metadata=flag("Comma-separated x values: filler tokens after the answer."))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "grid", int_grid(self.grid, NAME))
+
+
+def cells(options: Options, kind: str) -> list[Cell]:
+    return masks.appended_cells("filler", options.grid, kind)
+
+
+def score(run: ProbeRun, name: str, lm: LoadedModel) -> None:
+    score_cells(run, name, lm, cells(run.options, lm.kind), applicable=lm.kind != "ar")
+
+
+summarize = summarize_run
+to_csv = summary_csv
+
+
+def plot(summary: dict, plots_dir: Path) -> list[tuple[str, str]]:
+    return figures.sweep_plots(summary, plots_dir, name=NAME, xlabel=X_LABEL)
+
+
+def render(config: dict, env: dict, summary: dict, plots: list, *, level: int = 1, prefix: str = "",
+           notice: str | None = None) -> str:
+    return markdown.render(config=config, env=env, summary=summary, plots=plots, description=DESCRIPTION,
+                           x_meaning=X_MEANING, change=CHANGE, level=level, prefix=prefix, notice=notice)
+
+
+def glance(summary: dict, models: list[str]) -> list[tuple[str, list[str]]]:
+    pts = summary["models"]
+    return [(CHANGE.glance, [markdown.change_cell(pts.get(m) or [], CHANGE) for m in models])]

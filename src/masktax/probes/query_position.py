@@ -1,0 +1,60 @@
+"""`query-position`: the masked test question at the left, middle or right of the context ([P1]).
+
+10 relevant + 40 distractors mixed; the masked test question sits at the left end, in the middle
+or at the right end (the rest of the context follows its `].`).
+
+    masktax probe query-position --model embedded-mdlm --n-items 8 --out runs/query-position
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from masktax.models.loaded import LoadedModel
+from masktax.probes.items import Cell
+from masktax.probes.options import flag, name_grid
+from masktax.probes.run import ProbeRun, score_cells
+from masktax.render import figures, markdown
+from masktax.results.summary import summarize_run, summary_csv
+
+NAME = "query-position"
+DESCRIPTION = "accuracy with the masked test question at the left, middle or right of the context"
+X_LABEL = "position of the masked test question"
+X_MEANING = "x = where the masked test question sits in the context of 50 mixed examples"
+POSITIONS = ("left", "middle", "right")
+
+
+@dataclass(frozen=True)
+class Options:
+    grid: tuple[str, ...] = field(default=POSITIONS, metadata=flag("Comma-separated positions: left, middle, right."))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "grid", name_grid(self.grid, NAME, POSITIONS))
+
+
+def cells(options: Options, kind: str) -> list[Cell]:
+    return [Cell(series="query", x=x, query_position=x) for x in options.grid]
+
+
+def score(run: ProbeRun, name: str, lm: LoadedModel) -> None:
+    score_cells(run, name, lm, cells(run.options, lm.kind))
+
+
+summarize = summarize_run
+to_csv = summary_csv
+
+
+def plot(summary: dict, plots_dir: Path) -> list[tuple[str, str]]:
+    return figures.bar_plots(summary, plots_dir, name=NAME, xlabel=X_LABEL)
+
+
+def render(config: dict, env: dict, summary: dict, plots: list, *, level: int = 1, prefix: str = "",
+           notice: str | None = None) -> str:
+    return markdown.render(config=config, env=env, summary=summary, plots=plots, description=DESCRIPTION,
+                           x_meaning=X_MEANING, level=level, prefix=prefix, notice=notice)
+
+
+def glance(summary: dict, models: list[str]) -> list[tuple[str, list[str]]]:
+    """No At-a-glance row: the three positions do not reduce to one number."""
+    return []
