@@ -50,7 +50,7 @@ from masktax.probes.run import ProbeRun
 from masktax.render import figures, markdown
 from masktax.render.names import label
 from masktax.results.stats import dataset_stats, mean_std
-from masktax.results.summary import SCHEMA_VERSION
+from masktax.results.summary import SCHEMA_VERSION, run_models
 from masktax.tasks.suite import derived_seed
 
 NAME = "attribution"
@@ -173,7 +173,7 @@ def summarize(config: dict, records: Iterable[dict], env: dict) -> dict:
             examples[r["model"]] = {**r["example"], "answer_pos": r["answer_pos"], "dataset": r["dataset"],
                                     "index": r["index"], "pred_id": r["pred_id"], "answer_id": r["answer_id"]}
     options = config.get("options", {})
-    models = [m for m in config.get("models", []) if m in by_model] + sorted(set(by_model) - set(config.get("models", [])))
+    models = run_models(config, by_model)
     env_models = env.get("models", {})
     out: dict[str, list[dict]] = {}
     for model in models:

@@ -27,6 +27,7 @@ from masktax.probes.engine import check_lengths, score_items
 from masktax.probes.items import Cell, answer_slot_id, encode_cell
 from masktax.probes.loading import each_model, item_bar, record_model, resolve_format
 from masktax.probes.options import flag, pieces, to_json
+from masktax.prompts.render import FORMATS as PROMPT_FORMATS
 from masktax.results.store import (
     CONFIG,
     NOTICE,
@@ -42,7 +43,7 @@ from masktax.tasks.suite import build_suite
 
 OnBatch = Callable[[str, list[dict]], None]
 CHUNK_ITEMS = 1024  # items encoded and batched together (memory: ~1k prompts of ids)
-FORMATS = ("auto", "base", "chat")
+FORMATS = ("auto", *PROMPT_FORMATS)
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 DEVICES = ("auto", "cpu", "cuda")
 

@@ -41,7 +41,7 @@ from masktax.render import figures, markdown
 from masktax.render.names import label
 from masktax.results.stats import dataset_stats
 from masktax.results.store import CONFIG, item_key, read_items, read_json
-from masktax.results.summary import REFERENCE, SCHEMA_VERSION
+from masktax.results.summary import REFERENCE, SCHEMA_VERSION, group_records, run_models
 
 NAME = "uncertainty"
 DESCRIPTION = "entropy and confidence at the answer position vs appended masks and filler tokens"
@@ -146,12 +146,12 @@ def score(run: ProbeRun, name: str, lm: LoadedModel) -> None:
 
 def summarize(config: dict, records: Iterable[dict], env: dict) -> dict:
     """The summary.json object: points carry accuracy plus entropy / confidence / p_answer with CIs."""
-    cells: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: defaultdict(list))))
+    records = list(records)
+    cells = group_records(records)
     reused = defaultdict(int)
     for r in records:
-        cells[r["model"]][r["series"]][r["x"]][r["dataset"]].append(r)
         reused[r["model"]] += "reused_from" in r
-    models = [m for m in config.get("models", []) if m in cells] + sorted(set(cells) - set(config.get("models", [])))
+    models = run_models(config, cells)
     env_models = env.get("models", {})
     out: dict[str, list[dict]] = {}
     references: dict[str, dict] = {}

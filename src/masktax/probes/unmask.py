@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -54,7 +53,7 @@ from masktax.probes.run import ProbeRun
 from masktax.render import figures, markdown
 from masktax.render.names import label
 from masktax.results.stats import dataset_stats, mean, relative_degradation
-from masktax.results.summary import REFERENCE, SCHEMA_VERSION
+from masktax.results.summary import REFERENCE, SCHEMA_VERSION, group_records, run_models
 from masktax.samplers import SoftMaskConfig, generate_semi_ar, left_pad
 from masktax.samplers.soft_mask import SOFT_MASK_FILE
 
@@ -208,11 +207,10 @@ def decode_items(run: ProbeRun, name: str, lm: LoadedModel, items: list[ProbeIte
 
 def summarize(config: dict, records: Iterable[dict], env: dict) -> dict:
     """The summary.json object of an unmask run (schema of every probe, plus relative_degradation)."""
-    cells: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: defaultdict(list))))
-    for r in records:
-        cells[r["model"]][r["series"]][r["x"]][r["dataset"]].append(r)
+    records = list(records)
+    cells = group_records(records)
     options = config.get("options", {})
-    models = [m for m in config.get("models", []) if m in cells] + sorted(set(cells) - set(config.get("models", [])))
+    models = run_models(config, cells)
     env_models = env.get("models", {})
     out: dict[str, list[dict]] = {}
     references: dict[str, dict] = {}

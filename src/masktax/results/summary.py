@@ -39,6 +39,21 @@ def _point(series: str, x, by_dataset: dict[str, list[dict]], datasets_order: Se
     return point
 
 
+def group_records(records: Iterable[dict]) -> dict:
+    """Records as cells[model][series][x][dataset] -> [record, ...], in the order stored."""
+    cells: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: defaultdict(list))))
+    for r in records:
+        cells[r["model"]][r["series"]][r["x"]][r["dataset"]].append(r)
+    return cells
+
+
+def run_models(config: dict, present: Iterable[str]) -> list[str]:
+    """The models with records: config.json's order first, then any others by name."""
+    listed = config.get("models", [])
+    present = set(present)
+    return [m for m in listed if m in present] + sorted(present - set(listed))
+
+
 def _order(values: Iterable, preferred: Sequence | None) -> list:
     values = list(dict.fromkeys(values))
     pref = list(preferred or [])
@@ -56,9 +71,7 @@ def summarize(
     model_info: dict | None = None,
 ) -> dict:
     """The summary.json object. `series_order[model]` fixes the series order (default: by name)."""
-    cells: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: defaultdict(list))))
-    for r in records:
-        cells[r["model"]][r["series"]][r["x"]][r["dataset"]].append(r)
+    cells = group_records(records)
     datasets_order = list(config.get("datasets") or [])
     out_models: dict[str, list[dict]] = {}
     references: dict[str, dict] = {}

@@ -22,10 +22,11 @@ import torch
 
 from masktax.errors import MasktaxError
 from masktax.models import load
+from masktax.prompts.render import FORMATS
 from masktax.samplers import SAMPLERS, SoftMaskConfig, decode
 
 MASK_PLACEHOLDER = "_"
-FORMATS = ("base", "chat")
+
 
 
 @dataclass(frozen=True)
