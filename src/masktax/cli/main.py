@@ -65,28 +65,70 @@ def _register_all() -> None:
 _register_all()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (also used by tests)."""
+def _usage_error_types() -> tuple[type[BaseException], ...]:
+    """The command-line usage errors of the installed typer: its own (vendored click, typer >= 0.2x)
+    and click's (older typer), whichever exist."""
+    types: list[type[BaseException]] = []
+    if hasattr(typer, "TyperException"):
+        types.append(typer.TyperException)
     try:
-        app(args=argv, standalone_mode=False)
+        import click
+    except ImportError:  # typer without click
+        pass
+    else:
+        types.append(click.exceptions.ClickException)
+    return tuple(types)
+
+
+def _abort_types() -> tuple[type[BaseException], ...]:
+    types: list[type[BaseException]] = [KeyboardInterrupt]
+    if hasattr(typer, "Abort"):
+        types.append(typer.Abort)
+    try:
+        import click
+    except ImportError:
+        pass
+    else:
+        types.append(click.exceptions.Abort)
+    return tuple(types)
+
+
+def error_line(err: BaseException) -> str:
+    """One line for a user-facing problem that is not a MasktaxError (usage, files, encodings)."""
+    if isinstance(err, _usage_error_types()):
+        text = err.format_message() if hasattr(err, "format_message") else str(err)
+        ctx = getattr(err, "ctx", None)
+        command = getattr(ctx, "command_path", None) or "masktax"
+        return f"{text.strip().rstrip('.')} (see '{command} --help')"
+    if isinstance(err, UnicodeDecodeError):
+        return f"a file is not UTF-8 text ({err.reason} at byte {err.start})"
+    if isinstance(err, OSError):
+        where = f"{err.filename}: " if err.filename else ""
+        return f"{where}{err.strerror or err}"
+    return str(err)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (also used by tests).
+
+    The one error boundary: a MasktaxError, a usage error, an OS error on a file the user named, or a
+    file that is not UTF-8 becomes `masktax: error: <one line>` on stderr and exit 2; Ctrl-C becomes
+    `masktax: interrupted ...` and exit 130. Anything else is a bug and keeps its traceback.
+    """
+    try:
+        status = app(args=argv, standalone_mode=False)
     except MasktaxError as err:
         print(f"masktax: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except _abort_types():
         print("masktax: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
-    except SystemExit as err:  # typer/click exit codes
-        return int(err.code or 0)
-    except Exception as err:  # click usage errors carry their own message
-        import click
-
-        if isinstance(err, click.exceptions.ClickException):
-            err.show()
-            return err.exit_code
-        if isinstance(err, click.exceptions.Abort):
-            return 1
-        raise
-    return 0
+    except SystemExit as err:
+        return int(err.code or 0) if not isinstance(err.code, str) else 2
+    except (*_usage_error_types(), OSError, UnicodeDecodeError) as err:
+        print(f"masktax: error: {error_line(err)}", file=sys.stderr)
+        return 2
+    return status if isinstance(status, int) else 0
 
 
 if __name__ == "__main__":
