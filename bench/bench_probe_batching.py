@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         if args.model is None:
-            from masktax.cli.demo import build_stand_ins
+            from masktax.models.tiny import build_stand_ins
 
             path = build_stand_ins(Path(tmp))[0]  # random-llada
         else:

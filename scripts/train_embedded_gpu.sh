@@ -29,7 +29,7 @@ t0=$(date +%s)
 if [ -n "${RESUME_FROM:-}" ]; then
   for f in "$RESUME_FROM"/*.tar.gz; do
     [ -e "$f" ] || continue
-    "$PY" -m masktax.training.pack --unpack "$f" "$RUNS"
+    "$PY" -m masktax.training.pretrain.pack --unpack "$f" "$RUNS"
   done
 fi
 
@@ -71,7 +71,7 @@ for name in "${!PIDS[@]}"; do
 done
 
 for name in "${!PIDS[@]}"; do
-  [ -d "$RUNS/$name" ] && "$PY" -m masktax.training.pack "$RUNS/$name" "$OUT/$name.tar.gz" || status=1
+  [ -d "$RUNS/$name" ] && "$PY" -m masktax.training.pretrain.pack "$RUNS/$name" "$OUT/$name.tar.gz" || status=1
 done
 
 "$PY" - "$RUNS" ${!PIDS[@]} <<'EOF'

@@ -29,8 +29,8 @@ def tiny_ckpts(tmp_path_factory) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def lora_run(tiny_ckpts, tmp_path_factory) -> Path:
     """A 2-step LoRA mask-agnostic fine-tuning run dir (`masktax finetune`) of the tiny LLaDA checkpoint."""
-    from masktax.training.finetune import run
-    from masktax.training.finetune_config import FinetuneConfig
+    from masktax.training.finetune.config import FinetuneConfig
+    from masktax.training.finetune.train import run
 
     out = tmp_path_factory.mktemp("lora") / "run"
     cfg = FinetuneConfig(model=tiny_ckpts["llada"], data="synthetic", synthetic_n=40, max_context=96, min_masks=4,

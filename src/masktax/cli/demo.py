@@ -58,6 +58,7 @@ def demo_models(out: Path, *, seed: int = 0) -> DemoModels:
     """The demo's models: every installed embedded checkpoint (in EMBEDDED order), else stand-ins."""
     from masktax.errors import MasktaxError
     from masktax.models import load
+    from masktax.models.tiny import build_stand_ins
 
     names, reasons = [], []
     for name in EMBEDDED:
@@ -75,55 +76,6 @@ def demo_models(out: Path, *, seed: int = 0) -> DemoModels:
     if missing:
         print(f"masktax demo: not installed yet: {', '.join(missing)}", file=sys.stderr)
     return DemoModels(tuple(names), None)
-
-
-def build_stand_ins(root: Path, *, seed: int = 0, hidden: int = 32, context: int = 4096) -> tuple[str, ...]:
-    """Save tiny random LLaDA-like, Dream-like and Llama checkpoints under root; returns their paths."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from masktax.embedded.tokenizer import build_tokenizer
-    from masktax.models.dream import DreamConfig, DreamModel
-    from masktax.models.llada import LLaDAConfig, LLaDAModelLM
-    from masktax.tasks.words import load_words
-
-    tok = build_tokenizer(sorted({w for words in load_words().values() for w in words}))
-    v, ids = len(tok), {"eos_token_id": tok.eos_token_id, "pad_token_id": tok.pad_token_id}
-    heads = dict(n=4, kv=2)
-    paths = {
-        "random-llada": lambda: _reset(LLaDAModelLM(LLaDAConfig(
-            d_model=hidden, n_heads=heads["n"], n_kv_heads=heads["kv"], n_layers=2, mlp_hidden_size=2 * hidden,
-            vocab_size=v, embedding_size=v, max_sequence_length=context, mask_token_id=tok.mask_token_id,
-            extra={**ids, "block_type": "llama", "layer_norm_type": "rms", "activation_type": "silu",
-                   "rope": True, "alibi": False})), seed),
-        "random-dream": lambda: _reset(DreamModel(DreamConfig(
-            hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2, num_attention_heads=heads["n"],
-            num_key_value_heads=heads["kv"], vocab_size=v, max_position_embeddings=context, rope_theta=10000.0,
-            mask_token_id=tok.mask_token_id, extra={**ids, "bos_token_id": tok.eos_token_id})), seed + 1),
-        "random-llama-ar": lambda: _seeded(lambda: LlamaForCausalLM(LlamaConfig(
-            vocab_size=v, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
-            num_attention_heads=heads["n"], num_key_value_heads=heads["kv"], max_position_embeddings=context,
-            tie_word_embeddings=False, bos_token_id=tok.eos_token_id, **ids)), seed + 2, torch),
-    }
-    out = []
-    for name, build in paths.items():
-        path = root / name
-        if not (path / "config.json").is_file():
-            build().save_pretrained(path)
-            tok.save_pretrained(path)
-        out.append(str(path))
-    return tuple(out)
-
-
-def _reset(model, seed: int):
-    model.reset_parameters(seed)
-    return model.eval()
-
-
-def _seeded(build, seed: int, torch):
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return build().eval()
 
 
 def demo(

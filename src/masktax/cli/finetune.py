@@ -55,8 +55,8 @@ def finetune(
     if ctx.invoked_subcommand is not None:
         return
     from masktax.errors import MasktaxError
-    from masktax.training.finetune import run
-    from masktax.training.finetune_config import FinetuneConfig, load_config
+    from masktax.training.finetune.config import load_config
+    from masktax.training.finetune.train import run
 
     if out is None:
         raise MasktaxError("give --out (the run directory)")
@@ -65,21 +65,13 @@ def finetune(
         targets = tuple(t.strip() for t in lora_targets.split(",") if t.strip())
         if not targets:
             raise MasktaxError("--lora-targets is empty")
-    if max_minutes is not None and max_minutes <= 0:
-        raise MasktaxError("--max-minutes must be positive")
-    overrides = dict(
-        model=model, data=data, variant=variant, beta=beta, alpha=alpha, lr=lr, full=full, lora_targets=targets,
-        lora_rank=lora_rank, max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum,
+    cfg = load_config(
+        config, model=model, data=data, variant=variant, beta=beta, alpha=alpha, lr=lr, full=full,
+        lora_targets=targets, lora_rank=lora_rank, max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum,
         max_context=max_context, min_masks=min_masks, max_masks=max_masks, curriculum_steps=curriculum_steps,
         max_examples=max_examples, prompt_format=prompt_format, save_every=save_every, seed=seed,
         gradient_checkpointing=gradient_checkpointing, trust_remote_code=trust_remote_code,
     )
-    if config is not None:
-        cfg = load_config(config, **overrides)
-    else:
-        if model is None:
-            raise MasktaxError("give --model (or --config)")
-        cfg = FinetuneConfig(model=model).replace(**overrides)
     state = run(cfg, out, device=device, max_minutes=max_minutes, progress=progress)
     from accelerate import PartialState
 
@@ -98,8 +90,8 @@ def make_data(
 ) -> None:
     """Write the synthetic instruction set (embedded vocabulary, OpenOrca layout) as JSONL."""
     from masktax.errors import MasktaxError
-    from masktax.training.instruct_data import write_jsonl
-    from masktax.training.synthetic_data import make_rows
+    from masktax.training.finetune.instruct_data import write_jsonl
+    from masktax.training.finetune.synthetic_data import make_rows
 
     if n < 1:
         raise MasktaxError("--n must be at least 1")

@@ -1,4 +1,8 @@
-"""`masktax pretrain`: train (or resume) an embedded model from a JSON config."""
+"""`masktax pretrain`: train (or resume) an embedded model from a JSON config; `snapshot` of a running one.
+
+    masktax pretrain --config configs/embedded/mdlm.json --out runs/pretrain/mdlm --max-minutes 8
+    masktax pretrain snapshot runs/pretrain/mdlm /tmp/mdlm-snapshot
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,18 @@ from pathlib import Path
 
 import typer
 
+pretrain_app = typer.Typer(
+    help="Pretrain an embedded model (train with the options below; or the snapshot subcommand).",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
 
+
+@pretrain_app.callback()
 def pretrain(
-    config: Path = typer.Option(..., "--config", help="JSON config, e.g. configs/embedded/mdlm.json."),
-    out: Path = typer.Option(..., "--out", help="Run directory; rerunning the same command resumes."),
+    ctx: typer.Context,
+    config: Path = typer.Option(None, "--config", help="JSON config, e.g. configs/embedded/mdlm.json."),
+    out: Path = typer.Option(None, "--out", help="Run directory; rerunning the same command resumes."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA if available), cpu, cuda, cuda:1, ..."),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after this many optimizer steps."),
     max_minutes: float | None = typer.Option(None, "--max-minutes", help="Wall-clock budget of this invocation."),
@@ -30,25 +42,17 @@ def pretrain(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Pretrain an embedded MDLM / AR model with the gated curriculum; writes config, metrics, checkpoints, final/."""
+    if ctx.invoked_subcommand is not None:
+        return
     from masktax.errors import MasktaxError
-    from masktax.training.pretrain import run
-    from masktax.training.pretrain_config import load_config
+    from masktax.training.pretrain.train import run, run_config
 
-    cfg = load_config(config).replace(max_steps=max_steps, seed=seed, init_from=init_from, stop_gate=stop_gate,
-                                          suite_items=suite_items, stop_on=stop_on, decay_start=decay_start,
-                                          decay_steps=decay_steps, schedule="wsd" if decay_start is not None else None)
-    stored = out / "config.json"
-    if decay_start is None and stored.is_file():  # resuming an annealing run keeps its anneal
-        import json
-
-        old = json.loads(stored.read_text())
-        if old.get("schedule") == "wsd":
-            cfg = cfg.replace(schedule="wsd", decay_start=old.get("decay_start"),
-                              decay_steps=decay_steps or old.get("decay_steps"), min_lr_ratio=old.get("min_lr_ratio"))
-    if max_minutes is not None and max_minutes <= 0:
-        raise MasktaxError("--max-minutes must be positive")
-    if decay_steps is not None and cfg.schedule != "wsd":
-        raise MasktaxError("--decay-steps needs --decay-start (or a run that already anneals)")
+    if config is None:
+        raise MasktaxError("give --config (a JSON config, e.g. configs/embedded/mdlm.json)")
+    if out is None:
+        raise MasktaxError("give --out (the run directory)")
+    cfg = run_config(config, out, max_steps=max_steps, seed=seed, init_from=init_from, stop_gate=stop_gate,
+                     suite_items=suite_items, stop_on=stop_on, decay_start=decay_start, decay_steps=decay_steps)
     summary = run(cfg, out, device=device, max_minutes=max_minutes, progress=progress)
     gate = summary["curriculum"]["last_gate"]
     gate_txt = "n/a" if gate is None else f"{gate:.3f}"
@@ -58,8 +62,20 @@ def pretrain(
     )
 
 
+@pretrain_app.command("snapshot")
+def snapshot(
+    run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="A pretraining run dir (it may still be training)."),
+    out: Path = typer.Argument(..., metavar="OUT", help="Directory for the loadable checkpoint."),
+) -> None:
+    """Write the run's newest step-NNNNNN/ checkpoint as a loadable model (final/'s layout), mid-training."""
+    from masktax.training.pretrain.snapshot import snapshot_run
+
+    ckpt, state = snapshot_run(run_dir, out)
+    typer.echo(f"{out}: {ckpt.name}, stage {state.get('stage_name')}, last gate {state['curriculum']['last_gate']}")
+
+
 def register(app: typer.Typer) -> None:
-    app.command("pretrain")(pretrain)
+    app.add_typer(pretrain_app, name="pretrain")
 
 
 if __name__ == "__main__":  # `python -m masktax.cli.pretrain ...`: the same as `masktax pretrain ...`

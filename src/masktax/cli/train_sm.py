@@ -1,8 +1,9 @@
-"""`masktax train-sm`: soft-masking training [P2] (two-pass step, trained omegas) from a JSON config.
+"""`masktax train-sm`: soft-masking training [P2] (two-pass step, trained omegas) from a JSON config; `eval`.
 
     masktax train-sm --config configs/train_sm/embedded.json --out runs/train_sm/embedded --max-minutes 30
+    masktax train-sm eval --model before=PATH --model after=runs/train_sm/embedded/final --out runs/sm_eval
 
-Writes config.json, env.json, metrics.csv (loss, omega_s/a/b, mean lambda), `step-NNNNNN/`
+Training writes config.json, env.json, metrics.csv (loss, omega_s/a/b, mean lambda), `step-NNNNNN/`
 checkpoints and final/ (model, tokenizer, soft_mask.json). Rerunning the same command resumes.
 Decode with the trained omegas: `masktax generate --model RUN/final --soft-mask-from RUN/final`.
 """
@@ -13,10 +14,18 @@ from pathlib import Path
 
 import typer
 
+train_sm_app = typer.Typer(
+    help="Soft-masking training (train with the options below; or the eval subcommand).",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
 
+
+@train_sm_app.callback()
 def train_sm(
+    ctx: typer.Context,
     config: Path | None = typer.Option(None, "--config", help="JSON config, e.g. configs/train_sm/embedded.json."),
-    out: Path = typer.Option(..., "--out", help="Run directory; rerunning the same command resumes."),
+    out: Path = typer.Option(None, "--out", help="Run directory; rerunning the same command resumes."),
     init_from: str | None = typer.Option(None, "--init-from", help="Model to continue: checkpoint dir or name."),
     tuning: str | None = typer.Option(None, "--tuning", help="full | lora | dora (peft adapter on q,k,v,o)."),
     data: str | None = typer.Option(None, "--data", help="OpenOrca-layout JSON/JSONL instead of the corpus."),
@@ -34,16 +43,18 @@ def train_sm(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Train an MDLM with soft-masking [P2]; saves the trained omegas as soft_mask.json next to the model."""
+    if ctx.invoked_subcommand is not None:
+        return
     from masktax.errors import MasktaxError
-    from masktax.training.train_sm import SMConfig, load_sm_config, run
+    from masktax.training.soft_masking.config import load_config
+    from masktax.training.soft_masking.train import run
 
-    base = load_sm_config(config) if config is not None else SMConfig()
-    cfg = base.replace(
-        init_from=init_from, tuning=tuning, data=data, p_sm=p_sm, k=k, lr=lr, omega_lr=omega_lr,
+    if out is None:
+        raise MasktaxError("give --out (the run directory)")
+    cfg = load_config(
+        config, init_from=init_from, tuning=tuning, data=data, p_sm=p_sm, k=k, lr=lr, omega_lr=omega_lr,
         batch_size=batch_size, max_steps=max_steps, save_every=save_every, log_every=log_every, seed=seed,
     )
-    if max_minutes is not None and max_minutes <= 0:
-        raise MasktaxError("--max-minutes must be positive")
     summary = run(cfg, out, device=device, max_minutes=max_minutes, progress=progress)
     sm = summary["soft_mask"]
     typer.echo(
@@ -52,8 +63,36 @@ def train_sm(
     )
 
 
+@train_sm_app.command("eval")
+def eval_cmd(
+    model: list[str] = typer.Option(..., "--model", help="LABEL=PATH or PATH of an MDLM (repeatable)."),
+    out: Path = typer.Option(..., "--out", help="Directory for sm_eval.json, sm_eval.png and sm_eval.md."),
+    soft_mask_from: Path | None = typer.Option(
+        None, "--soft-mask-from", help="soft_mask.json dir for models without one (else the untrained init)."
+    ),
+    episodes: int = typer.Option(64, "--episodes", help="Held-out episodes for the validation bound."),
+    t_samples: int = typer.Option(4, "--t-samples", help="Seeded t's (and masks) per episode."),
+    queries: int = typer.Option(64, "--queries", help="Held-out queries for few-step decoding."),
+    gen_length: int = typer.Option(8, "--gen-length", help="Tokens decoded per query."),
+    stage: str = typer.Option("S4", "--stage", help="Curriculum stage of the held-out episodes."),
+    batch: int = typer.Option(16, "--batch", help="Queries per decoding batch."),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or auto."),
+) -> None:
+    """Validation bound (plain / two-pass) and few-step decoding, soft-masking off / on (the mask tax with
+    feedback is `masktax probe unmask --soft-mask-from RUN/final`)."""
+    from masktax.training.soft_masking.evaluate import EvalConfig, markdown, run
+
+    cfg = EvalConfig(
+        model=tuple(model), out=str(out), soft_mask_from=None if soft_mask_from is None else str(soft_mask_from),
+        episodes=episodes, t_samples=t_samples, queries=queries, gen_length=gen_length, stage=stage, batch=batch,
+        seed=seed, device=device,
+    )
+    typer.echo(markdown(run(cfg)))
+
+
 def register(app: typer.Typer) -> None:
-    app.command("train-sm")(train_sm)
+    app.add_typer(train_sm_app, name="train-sm")
 
 
 if __name__ == "__main__":  # `python -m masktax.cli.train_sm ...`: the same as `masktax train-sm ...`

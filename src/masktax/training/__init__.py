@@ -1,13 +1,12 @@
-"""Training: the MDLM / AR losses, the few-shot corpus, the curriculum and the pretraining loop."""
+"""Training recipes, one sub-package each, on a shared loop.
 
-from masktax.training.mdlm_loss import (
-    answer_focused_mask,
-    ar_loss,
-    forward_mask,
-    masked_mean_ce,
-    mdlm_loss,
-    sample_p,
-)
+    pretrain/      the embedded models from scratch: corpus, curriculum, batches, build, config, train,
+                   pack, snapshot (`masktax pretrain`)
+    finetune/      mask-agnostic fine-tuning [P1]: mask_agnostic_loss, ma_views, instruct_data,
+                   synthetic_data, lora, config, train (`masktax finetune`)
+    soft_masking/  soft-masking training [P2]: two_pass, config, train, evaluate (`masktax train-sm`)
 
-__all__ = ["answer_focused_mask", "ar_loss", "forward_mask", "masked_mean_ce", "mdlm_loss", "sample_p"]
-from masktax.training.mask_agnostic_loss import mask_agnostic_loss  # noqa: E402, F401
+Shared here: `mdlm_loss` (the MDLM / AR losses of pretraining and soft-masking), `loop` (checkpoints,
+exact resume, metrics, schedule, `StepLoop`), `configio` (the JSON configs) and `suite_eval` (the
+probe suite's accuracy while a model trains).
+"""

@@ -3,7 +3,7 @@
 The curriculum's gates measure the training distribution (all rule families, shorter contexts in
 early stages); the goal is the suite's accuracy ([P1]: 10 relevant + 40 distractor examples, mixed,
 `Answer:[<mask>].`). This scores the first `n_items` test points of each of the 16 datasets with the
-same code path as `masktax probe accuracy` (items.encode_cell + base.score_items), on a model that
+same code path as `masktax probe accuracy` (items.encode_cell + engine.score_items), on a model that
 is still a bare module in the training loop.
 """
 
@@ -38,8 +38,8 @@ def suite_accuracy(
     seed: int = 0,
 ) -> float:
     """Mean over the 16 datasets of the greedy full-vocabulary accuracy with one mask (AR: next token)."""
-    from masktax.probes.accuracy import accuracy_cells
-    from masktax.probes.base import score_items
+    from masktax.probes import accuracy
+    from masktax.probes.engine import score_items
     from masktax.probes.items import encode_cell
 
     kind = "ar" if causal else "mdlm"
@@ -53,7 +53,7 @@ def suite_accuracy(
         items = [
             item
             for dataset in _suite(seed, n_items)
-            for cell in accuracy_cells(None, kind)
+            for cell in accuracy.cells(accuracy.Options(), kind)
             for item in encode_cell(lm, dataset, cell, model="training", probe="accuracy", seed=seed,
                                     fmt="base", n_items=n_items)
         ]

@@ -1,0 +1,85 @@
+"""LoRA / DoRA (through peft) for fine-tuning (`finetune`, `train_sm`): which layers, and training state.
+
+[P1] fine-tunes with LoRA rank 64, alpha 128, dropout 0; the target modules are not stated. Ours
+are every linear layer of every block (attention and MLP), per family:
+
+    llada (native names): q_proj k_proj v_proj attn_out ff_proj up_proj ff_out (inside blocks
+                          only: the top-level `ff_out` is LLaDA's output head and stays frozen)
+    dream / Qwen2, Llama: q_proj k_proj v_proj o_proj gate_proj up_proj down_proj
+
+[P2] trains soft-masking with DoRA (`use_dora`: W = m * (W0 + B A) / ||W0 + B A||_c, a trained
+magnitude m per output column) of r = 16 on q, k, v, o; `present_targets` keeps the names a model has.
+
+Applying a finished run to a loaded model, and merging it, is `masktax.models.finetuned`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from masktax.errors import MasktaxError
+
+_LLADA_BLOCK = r".*\.blocks\.\d+\.({})"
+LORA_TARGETS: dict[str, tuple[str, ...]] = {
+    "llada": ("q_proj", "k_proj", "v_proj", "attn_out", "ff_proj", "up_proj", "ff_out"),
+    "dream": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+    "ar": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+}
+
+
+def peft_targets(family: str, targets: tuple[str, ...] | None) -> str | list[str]:
+    """peft's `target_modules`: a regex restricted to LLaDA's blocks, else a list of name suffixes."""
+    if targets is None:
+        if family not in LORA_TARGETS:
+            raise MasktaxError(f"no default LoRA targets for family '{family}'; pass --lora-targets")
+        targets = LORA_TARGETS[family]
+    if family == "llada":
+        return _LLADA_BLOCK.format("|".join(targets))
+    return list(targets)
+
+
+def present_targets(model: nn.Module, targets: tuple[str, ...]) -> tuple[str, ...]:
+    """The names in `targets` that are module names of `model` (last dotted part); error if none is."""
+    present = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
+    kept = tuple(t for t in targets if t in present)
+    if not kept:
+        raise MasktaxError(f"none of the LoRA targets {list(targets)} is a module of this model")
+    return kept
+
+
+def add_lora(model: nn.Module, family: str, *, rank: int, alpha: float, dropout: float,
+             targets: tuple[str, ...] | None, use_dora: bool = False) -> nn.Module:
+    """Wrap `model` (in place) in a peft model with fresh LoRA (or DoRA) adapters; only they are trainable.
+
+    Returns the `PeftModel`; `model` itself now holds the adapter layers, so it can keep being called.
+    """
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, bias="none", use_dora=use_dora,
+                        target_modules=peft_targets(family, targets))
+    try:
+        return get_peft_model(model, config)
+    except ValueError as err:  # peft: "Target modules ... not found in the base model"
+        raise MasktaxError(f"LoRA targets do not match this model ({family}): {err}") from err
+
+
+class TrainableState(nn.Module):
+    """A view of a model's trainable parameters with the `state_dict` / `load_state_dict` that
+    `training.loop.save_checkpoint` / `load_checkpoint` use, so a LoRA checkpoint holds only the adapter."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self._params = {n: p for n, p in model.named_parameters() if p.requires_grad}
+
+    def state_dict(self, *args, **kwargs) -> dict[str, torch.Tensor]:  # type: ignore[override]
+        return {n: p.detach() for n, p in self._params.items()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor], strict: bool = True, assign: bool = False):  # type: ignore[override]
+        missing = [n for n in self._params if n not in state]
+        unexpected = [n for n in state if n not in self._params]
+        with torch.no_grad():
+            for n, t in state.items():
+                if n in self._params:
+                    self._params[n].copy_(t)
+        return nn.modules.module._IncompatibleKeys(missing, unexpected)

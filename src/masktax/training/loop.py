@@ -1,0 +1,281 @@
+"""Helpers every masktax training loop shares: checkpoints, exact resume, metrics, schedule, the
+run's JSON files (written through `masktax.results`), and the step loop's control (`StepLoop`:
+SIGTERM, time budget, progress bar, periodic and final checkpoints; `StopFlag`: SIGTERM as a flag).
+
+Checkpoint layout `step-NNNNNN/`: `model.safetensors` (fp32 state dict), `optimizer.pt`,
+`state.json` (step, tokens, wall time, curriculum and data-generator state), `rng.pt` (torch/CUDA/
+python RNG states). A checkpoint is written to a temporary name and renamed, so a crash never
+leaves a half-written `step-*` directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import math
+import os
+import random
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from masktax.errors import MasktaxError
+from masktax.results.env import environment
+from masktax.results.store import atomic_write_json
+
+
+def lr_at(
+    step: int, *, lr: float, warmup: int, schedule: str, max_steps: int, min_ratio: float,
+    decay_start: int | None = None, decay_steps: int = 0,
+) -> float:
+    """Linear warm-up over `warmup` steps, then one of three shapes.
+
+    "constant"; "cosine" down to `min_ratio * lr` at `max_steps`; "wsd" (warm-up, stable, decay):
+    constant until `decay_start`, then cosine down to `min_ratio * lr` over `decay_steps`, then
+    held there (the anneal that ends a run whose length was not known in advance).
+    """
+    if warmup and step < warmup:
+        return lr * (step + 1) / warmup
+    if schedule == "constant":
+        return lr
+    if schedule == "wsd":
+        if decay_start is None or step < decay_start:
+            return lr
+        frac = min(1.0, (step - decay_start) / max(1, decay_steps))
+        return lr * (min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * frac)))
+    frac = min(1.0, (step - warmup) / max(1, max_steps - warmup))
+    return lr * (min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * frac)))
+
+
+RUN_LENGTH_FIELDS = ("max_steps", "init_from", "stop_gate", "stop_patience", "suite_items", "stop_on")
+
+
+def write_json(path: Path, data: Any) -> None:
+    """A training run's JSON file (config, state, env): keys sorted, a diverged run's NaN kept."""
+    atomic_write_json(path, data, sort_keys=True, allow_nan=True)
+
+
+def write_env(out: Path, device: torch.device, *, seed: int, dtype: str, **extra: Any) -> None:
+    """env.json: `masktax.results.env.environment`, the GPU's name on CUDA, and `extra`."""
+    info = environment(device=str(device), dtype=dtype, seed=seed)
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    write_json(out / "env.json", info | extra)
+
+
+def check_budget(max_minutes: float | None) -> None:
+    """A run's wall-clock budget (`--max-minutes`) must be positive when given."""
+    if max_minutes is not None and max_minutes <= 0:
+        raise MasktaxError("--max-minutes must be positive")
+
+
+def checkpoint_dirs(out: Path) -> list[Path]:
+    """Complete `step-NNNNNN` checkpoints, oldest first."""
+    return sorted(p for p in out.glob("step-[0-9]*") if p.is_dir() and (p / "state.json").is_file())
+
+
+def latest_checkpoint(out: Path) -> Path | None:
+    dirs = checkpoint_dirs(out)
+    return dirs[-1] if dirs else None
+
+
+def rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(
+    out: Path, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any], *, keep: int
+) -> Path:
+    """Write `step-NNNNNN/` atomically, then delete all but the newest `keep` checkpoints."""
+    final = out / f"step-{step:06d}"
+    tmp = out / f".tmp-step-{step:06d}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    tensors = {k: v.detach().float().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(_untie(tensors), str(tmp / "model.safetensors"), metadata={"format": "pt"})
+    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    torch.save(rng_state(), tmp / "rng.pt")
+    write_json(tmp / "state.json", state)
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    for old in checkpoint_dirs(out)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def _untie(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """safetensors refuses shared storage: clone tensors that alias an earlier one."""
+    seen: set[int] = set()
+    out = {}
+    for k, v in tensors.items():
+        ptr = v.data_ptr()
+        out[k] = v.clone() if ptr in seen else v
+        seen.add(ptr)
+    return out
+
+
+def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device) -> dict:
+    """Restore model, optimizer (moments upcast to fp32 if packed smaller) and RNG; returns state.json."""
+    weights = load_file(str(path / "model.safetensors"), device=str(device))
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    if unexpected or [m for m in missing if m not in weights]:
+        bad = (unexpected or missing)[0]
+        raise MasktaxError(f"checkpoint '{path}' does not match the model (tensor '{bad}')")
+    if hasattr(model, "tie_weights"):
+        model.tie_weights()
+    opt_file = path / "optimizer.pt"
+    if opt_file.is_file():
+        opt_state = torch.load(opt_file, map_location=device, weights_only=True)
+        for s in opt_state["state"].values():
+            for k, v in s.items():
+                if torch.is_tensor(v) and v.is_floating_point() and k != "step":
+                    s[k] = v.float()
+        optimizer.load_state_dict(opt_state)
+    rng_file = path / "rng.pt"
+    if rng_file.is_file():
+        set_rng_state(torch.load(rng_file, weights_only=True))
+    return json.loads((path / "state.json").read_text())
+
+
+class MetricsLog:
+    """Append-only metrics.csv with a fixed header; on resume, rows past `step` are dropped."""
+
+    def __init__(self, path: Path, fields: Sequence[str], *, resume_step: int | None) -> None:
+        self.path, self.fields = path, list(fields)
+        rows: list[dict[str, str]] = []
+        if resume_step is not None and path.is_file():
+            with path.open(newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
+        with path.open("w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=self.fields)
+            w.writeheader()
+            w.writerows(rows)
+
+    def write(self, row: dict[str, Any]) -> None:
+        with self.path.open("a", newline="") as f:
+            csv.DictWriter(f, fieldnames=self.fields).writerow({k: _fmt(row.get(k)) for k in self.fields})
+
+
+def _fmt(v: Any) -> Any:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return "" if v is None else v
+
+
+def read_metrics(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+class StopFlag:
+    """Turns SIGTERM into `flag` so the loop can checkpoint and exit cleanly (a no-op off the main thread)."""
+
+    def __init__(self) -> None:
+        self.flag = False
+        self.old = None
+
+    def __enter__(self) -> StopFlag:
+        with contextlib.suppress(ValueError):  # signal handlers can be set in the main thread only
+            self.old = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def _handle(self, *_: object) -> None:
+        self.flag = True
+
+    def __exit__(self, *_: object) -> None:
+        if self.old is not None:
+            signal.signal(signal.SIGTERM, self.old)
+
+
+class StepLoop:
+    """The control of a training loop: when to stop, the progress bar, and the checkpoints.
+
+        with StepLoop(out, step=step, max_steps=n, save_every=k, save=save) as loop:
+            while loop.running(step):
+                ...one optimiser step...; step += 1
+                loop.tick(step, loss=f"{loss:.3f}")
+
+    `running(step)` is False at `max_steps`, after SIGTERM, or once `max_minutes` of this invocation
+    are spent (checked before each step). `tick` advances the bar and calls `save(step)` every
+    `save_every` steps. On leaving the block the bar and `writer` (a TensorBoard writer, or None)
+    are closed and, unless the last step was just saved, `save(step)` writes the final checkpoint;
+    after an exception too when `save_on_error` (single-process loops; a multi-process loop passes
+    False, since its save waits for the other processes).
+    """
+
+    def __init__(
+        self, out: Path, *, step: int, max_steps: int, save_every: int, save: Callable[[int], None],
+        max_minutes: float | None = None, progress: bool = True, writer: Any = None, save_on_error: bool = True,
+    ) -> None:
+        from tqdm import tqdm
+
+        self.out, self.step, self.max_steps, self.save_every, self.save = out, step, max_steps, save_every, save
+        self.last_saved, self.writer, self.save_on_error = step, writer, save_on_error
+        self.budget = None if max_minutes is None else max_minutes * 60.0
+        self.start = time.monotonic()
+        self.stop = StopFlag()
+        self.bar = tqdm(total=max_steps, initial=step, disable=not progress, file=sys.stderr, mininterval=2.0)
+
+    def seconds(self) -> float:
+        """Wall-clock seconds since this invocation's loop was set up."""
+        return time.monotonic() - self.start
+
+    def running(self, step: int) -> bool:
+        self.step = step
+        if step >= self.max_steps or self.stop.flag:
+            return False
+        return self.budget is None or self.seconds() < self.budget
+
+    def tick(self, step: int, **postfix: Any) -> None:
+        """After optimiser step `step` (1-based count): bar, postfix, periodic checkpoint."""
+        self.step = step
+        self.bar.update(1)
+        if postfix:
+            self.bar.set_postfix(**postfix)
+        if step % self.save_every == 0:
+            self.save(step)
+            self.last_saved = step
+
+    def __enter__(self) -> StepLoop:
+        self.stop.__enter__()
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self.stop.__exit__()
+        self.bar.close()
+        if self.writer is not None:
+            self.writer.close()
+        if (exc_type is None or self.save_on_error) and (
+            self.step != self.last_saved or latest_checkpoint(self.out) is None
+        ):
+            self.save(self.step)
+
+
+def open_tensorboard(path: Path, *, purge_step: int | None = None, say_if_missing: bool = False) -> Any:
+    """A TensorBoard `SummaryWriter` on `path`, or None when tensorboard is not installed (it is optional)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        if say_if_missing:
+            print("masktax: tensorboard is not installed; metrics go to metrics.csv only", file=sys.stderr)
+        return None
+    return SummaryWriter(str(path), purge_step=purge_step or None)
