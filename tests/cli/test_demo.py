@@ -1,9 +1,10 @@
-"""`masktax demo`: which models it runs, and a tiny end-to-end run on the stand-ins."""
+"""`masktax demo`: which models it runs, its steps' quick options, and a tiny end-to-end run on the stand-ins."""
 
 from __future__ import annotations
 
 from masktax.cli import demo
 from masktax.errors import MasktaxError
+from masktax.probes import PROBES
 
 
 def fake_load(installed):
@@ -27,6 +28,16 @@ def test_without_embedded_models_the_demo_says_so_and_builds_stand_ins(monkeypat
     chosen = demo.demo_models(tmp_path)
     assert len(chosen.names) == 3 and all((tmp_path / "models").glob("*/config.json"))
     assert "not installed" in chosen.notice and "RANDOM" in chosen.notice
+
+
+def test_every_step_is_a_probe_and_its_quick_options_are_valid_options():
+    assert set(demo.DEMO_PROBES) == set(PROBES) and len(demo.DEMO_PROBES) == len(PROBES)
+    for step in demo.DEMO_STEPS:
+        probe = PROBES[step.probe]
+        quick = probe.Options(**dict(step.quick_options))  # a TypeError for a field the probe lacks
+        assert all(getattr(quick, k) == v for k, v in step.quick_options)
+    unmask = next(s for s in demo.DEMO_STEPS if s.probe == "unmask")
+    assert dict(unmask.quick_options)["grid"] == (0, 10, 50) and unmask.quick_items == 2
 
 
 def test_demo_end_to_end_on_stand_ins_writes_one_report(monkeypatch, tmp_path):

@@ -1,14 +1,17 @@
-"""`masktax probe` / `masktax report` end to end on tiny checkpoints, and every bad input."""
+"""`masktax probe PROBE` / `masktax report` end to end on tiny checkpoints, every bad input, and each
+probe's sub-command taking its own flags."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+import typer
+from probe_helpers import assert_usage_error
 from tiny import tiny_checkpoint, tiny_llada, tiny_tokenizer
 
 from masktax.cli.main import main
-from masktax.cli.probe import PROBE_CHOICES
+from masktax.cli.probe import probe_app
 from masktax.probes import PROBES
 
 DATASETS = "country__smallest,verb__largest"
@@ -38,11 +41,21 @@ def probe_args(probe, out, *models, extra=()):
     return args + list(extra)
 
 
-def test_cli_choices_equal_probes_keys(capsys):
-    assert PROBE_CHOICES == tuple(PROBES)
-    assert main(["probe", "nope", "--model", "x", "--out", "/tmp/unused-masktax"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err == f"masktax: error: unknown probe 'nope'; choose one of {', '.join(PROBES)}"
+def test_cli_commands_equal_probes_keys(capsys):
+    assert tuple(typer.main.get_command(probe_app).commands) == tuple(PROBES)
+    # once `masktax: error: unknown probe 'nope'; choose one of ...` (exit 2); now click's usage error
+    assert_usage_error(["probe", "nope", "--model", "x", "--out", "/tmp/unused-masktax"], "'nope'", capsys)
+    assert main(["probe", "nope"]) == 2 and "probe --help" in capsys.readouterr().err  # where the probes are listed
+
+
+def test_each_probe_lists_its_own_flags_in_help(capsys):
+    assert main(["probe", "masks", "--help"]) == 0
+    masks_help = capsys.readouterr().out
+    assert "--grid" in masks_help and "--model" in masks_help and "--finetune" in masks_help
+    assert "--steps" not in masks_help and "--adapter" not in masks_help  # the old name is hidden
+    assert main(["probe", "unmask", "--help"]) == 0
+    unmask_help = capsys.readouterr().out
+    assert "--steps" in unmask_help and "--grid" in unmask_help and "--soft-mask-from" in unmask_help
 
 
 def test_probe_end_to_end_and_report_rebuild(tmp_path, ckpts):
@@ -99,7 +112,6 @@ def test_bad_models_and_dirs(tmp_path, ckpts, capsys):
         (probe_args("masks", tmp_path / "b", ckpts["short"]), "exceeds the 64-token context"),
         (probe_args("masks", tmp_path / "c", ckpts["nomask"]), "needs a mask token"),
         (probe_args("locality", tmp_path / "d", ckpts["llada"], extra=["--grid", "41"]), "out of range"),
-        (probe_args("accuracy", tmp_path / "e", ckpts["llada"], extra=["--grid", "1"]), "has no --grid"),
     ]
     for args, message in cases:
         assert main(args) == 2, message
@@ -110,3 +122,12 @@ def test_bad_models_and_dirs(tmp_path, ckpts, capsys):
     assert main(probe_args("accuracy", tmp_path / "f", ckpts["llada"], extra=["--seed", "1"])) == 2
     err = capsys.readouterr().err
     assert "seed: 0 there vs 1 here" in err and "another --out" in err
+
+
+def test_a_flag_the_probe_does_not_take_is_a_usage_error(tmp_path, ckpts, capsys):
+    """Once `the accuracy probe has no --grid` (a masktax error, exit 2); now click's usage error naming it."""
+    assert_usage_error(probe_args("accuracy", tmp_path / "e", ckpts["llada"], extra=["--grid", "1"]), "--grid",
+                       capsys)
+    assert_usage_error(probe_args("masks", tmp_path / "e", ckpts["llada"], extra=["--steps", "2"]), "--steps",
+                       capsys)
+    assert not (tmp_path / "e").exists()

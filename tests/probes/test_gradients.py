@@ -7,7 +7,7 @@ import torch
 from tiny import tiny_llada, tiny_llama_ar, tiny_tokenizer
 
 from masktax.models.loaded import LoadedModel
-from masktax.probes.attribution_core import (
+from masktax.probes.gradients import (
     attribution_scores,
     embedding_gradients,
     group_means,

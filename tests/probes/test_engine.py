@@ -10,7 +10,7 @@ from torch import nn
 
 from masktax.errors import MasktaxError
 from masktax.models.loaded import LoadedModel
-from masktax.probes.base import ProbeItem, answer_logits, plan_batches, score_items, score_logits
+from masktax.probes.engine import ProbeItem, answer_logits, plan_batches, score_items, score_logits
 
 V = 40
 LETTERS = (30, 31, 32)

@@ -7,16 +7,16 @@ import json
 
 import pytest
 import torch
-from probe_helpers import DATASET, assert_one_line_error, tiny_adapter
+from probe_helpers import DATASET, assert_one_line_error, assert_usage_error, probe_setup, tiny_adapter
 from tiny import tiny_tokenizer
 
 from masktax.cli.main import main
 from masktax.errors import MasktaxError
 from masktax.models.loaded import LoadedModel
-from masktax.probes.base import ProbeItem
-from masktax.probes.config import ProbeConfig
-from masktax.probes.unmask import decode_batch, run
-from masktax.report.plots_unmask import relative_degradation, summarize_unmask
+from masktax.probes import run_probe
+from masktax.probes.engine import ProbeItem
+from masktax.probes.unmask import decode_batch, summarize
+from masktax.results.stats import relative_degradation
 from masktax.results.store import read_items
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -72,9 +72,8 @@ def test_confidence_order_commits_the_most_confident_mask_first(llada):
 
 
 def test_single_decode_step_without_extra_masks_equals_the_single_step_probe(tmp_path, llada):
-    cfg = ProbeConfig(probe="unmask", models=("llada",), out=str(tmp_path / "u"), n_items=2, grid=(0,),
-                      datasets=(DATASET,), progress=False)
-    run(cfg, options={"steps": "1", "order": "random,confidence"}, adapters={"llada": llada})
+    run_probe(*probe_setup("unmask", tmp_path / "u", ("llada",), n_items=2, grid=(0,), datasets=(DATASET,),
+                           steps="1", order="random,confidence"), loaded={"llada": llada})
     recs = list(read_items(tmp_path / "u"))
     single = {r["index"]: r for r in recs if r["series"] == "single-step"}
     assert len(single) == 2 and all(r["forward_passes"] == 1 for r in single.values())
@@ -99,7 +98,7 @@ def test_relative_degradation_on_hand_numbers():
             records += [{"model": "m", "series": series, "x": x, "dataset": "d", "index": i, "correct": i < n_correct,
                          "order": "random", "forward_passes": 2} for i in range(len(flags))]
     config = {"probe": "unmask", "models": ["m"], "grid": [0, 5], "options": {"steps": [2, 4], "order": ["random"]}}
-    rd = summarize_unmask(config, records, {})["relative_degradation"]["m"]
+    rd = summarize(config, records, {})["relative_degradation"]["m"]
     assert rd["per_series"] == pytest.approx({"random-2": 0.5, "random-4": 0.25})
     assert rd["mean_over_steps"]["random"] == pytest.approx(0.375)
 
@@ -129,22 +128,26 @@ def test_cli_end_to_end(tmp_path, tiny_ckpts):
     (["--steps", ""], "--steps is empty; give comma-separated integers such as 2,4,6"),
     (["--steps", "0"], "--steps values must be at least 1, got 0"),
     (["--order", "sideways"], "--order 'sideways' is unknown; choose one of random, confidence"),
-    (["--n-masks", "3"], "the unmask probe does not take --n-masks"),
 ])
 def test_cli_bad_input_is_one_line(tmp_path, capsys, extra, message):
     args = ["probe", "unmask", "--model", "unused", "--out", str(tmp_path / "x"), "--no-progress", *extra]
     assert_one_line_error(args, message, capsys)
 
 
+def test_cli_a_flag_of_another_probe_is_a_usage_error(tmp_path, capsys):
+    """Once `the unmask probe does not take --n-masks` (a masktax error); now click's usage error naming it."""
+    args = ["probe", "unmask", "--model", "unused", "--out", str(tmp_path / "x"), "--no-progress", "--n-masks", "3"]
+    assert_usage_error(args, "--n-masks", capsys)
+
+
 def test_soft_mask_from_a_directory_is_used_and_recorded(tmp_path, llada):
     from masktax.samplers import SoftMaskConfig
 
     SoftMaskConfig(omega_s=0.9, k=2).save(tmp_path / "sm")
-    base = dict(models=("llada",), n_items=1, grid=(4,), datasets=(DATASET,), progress=False)
-    opts = {"steps": "5", "order": "confidence"}
-    run(ProbeConfig(probe="unmask", out=str(tmp_path / "plain"), **base), options=opts, adapters={"llada": llada})
-    run(ProbeConfig(probe="unmask", out=str(tmp_path / "soft"), **base), options={**opts, "soft_mask_from": str(tmp_path / "sm")},
-        adapters={"llada": llada})
+    base = dict(n_items=1, grid=(4,), datasets=(DATASET,), steps="5", order="confidence")
+    run_probe(*probe_setup("unmask", tmp_path / "plain", ("llada",), **base), loaded={"llada": llada})
+    run_probe(*probe_setup("unmask", tmp_path / "soft", ("llada",), **base, soft_mask_from=str(tmp_path / "sm")),
+              loaded={"llada": llada})
     env = json.loads((tmp_path / "soft" / "env.json").read_text())
     assert env["models"]["llada"]["soft_mask"]["omega_s"] == 0.9
     assert json.loads((tmp_path / "soft" / "config.json").read_text())["options"]["soft_mask_from"] == str(tmp_path / "sm")
@@ -152,5 +155,5 @@ def test_soft_mask_from_a_directory_is_used_and_recorded(tmp_path, llada):
     soft = [r for r in read_items(tmp_path / "soft") if r["series"] == "confidence-5"]
     assert len(plain) == len(soft) == 1 and soft[0]["forward_passes"] == 5
     with pytest.raises(MasktaxError, match="not a directory"):
-        run(ProbeConfig(probe="unmask", out=str(tmp_path / "bad"), **base), options={"soft_mask": True},
-            adapters={"llada": llada})
+        run_probe(*probe_setup("unmask", tmp_path / "bad", ("llada",), **{**base, "soft_mask": True}),
+                  loaded={"llada": llada})

@@ -8,16 +8,15 @@ import math
 
 import pytest
 import torch
-from probe_helpers import DATASET, assert_one_line_error
+from probe_helpers import DATASET, assert_one_line_error, assert_usage_error, probe_setup
 from tiny import tiny_tokenizer
 from torch import nn
 
 from masktax.cli.main import main
 from masktax.errors import MasktaxError
 from masktax.models.loaded import LoadedModel
-from masktax.probes.base import ProbeItem, score_logits
-from masktax.probes.config import ProbeConfig
-from masktax.probes.run import run_probe
+from masktax.probes import run_probe
+from masktax.probes.engine import ProbeItem, score_logits
 from masktax.results.store import read_items
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -61,19 +60,19 @@ def test_entropy_of_a_uniform_distribution_is_log_v():
     assert r["confidence"] == pytest.approx(1e-3, rel=1e-5)
 
 
-def cfg(out, probe, **kw) -> ProbeConfig:
-    return ProbeConfig(probe=probe, models=("const",), out=str(out), n_items=2, grid=(0, 3), datasets=(DATASET,),
-                       progress=False, **kw)
+def cfg(out, probe, **kw) -> tuple:
+    """(probe module, RunConfig, Options) of the constant model: 2 items of one dataset, grid 0,3."""
+    return probe_setup(probe, out, ("const",), n_items=2, grid=(0, 3), datasets=(DATASET,), **kw)
 
 
 def test_constant_model_gives_log_v_and_a_masks_run_is_reused_without_forward(tmp_path):
     a = constant_adapter()
     vocab = len(tiny_tokenizer())
     Counting.calls = 0
-    run_probe(cfg(tmp_path / "masks", "masks"), adapters={"const": a})
+    run_probe(*cfg(tmp_path / "masks", "masks"), loaded={"const": a})
     assert Counting.calls > 0
     Counting.calls = 0
-    out = run_probe(cfg(tmp_path / "uncertainty", "uncertainty"), adapters={"const": a})
+    out = run_probe(*cfg(tmp_path / "uncertainty", "uncertainty"), loaded={"const": a})
     s = json.loads((out / "summary.json").read_text())
     masks_points = [p for p in s["models"]["const"] if p["series"] == "masks"]
     assert [p["x"] for p in masks_points] == [0, 3]
@@ -84,19 +83,18 @@ def test_constant_model_gives_log_v_and_a_masks_run_is_reused_without_forward(tm
     assert len(reused) == 4 and s["reused_items"]["const"] == 4  # the masks items; filler was computed
     assert Counting.calls > 0
     Counting.calls = 0
-    run_probe(cfg(tmp_path / "filler", "filler"), adapters={"const": a})
+    run_probe(*cfg(tmp_path / "filler", "filler"), loaded={"const": a})
     Counting.calls = 0
-    again = run_probe(cfg(tmp_path / "both", "uncertainty"), adapters={"const": a},
-                      options={"from_run": str(tmp_path)})
+    again = run_probe(*cfg(tmp_path / "both", "uncertainty", from_run=str(tmp_path)), loaded={"const": a})
     assert Counting.calls == 0  # every item found in the masks and filler runs
     assert len([r for r in read_items(again) if "reused_from" in r]) == 8
 
 
 def test_from_a_run_of_another_config_is_an_error(tmp_path):
     a = constant_adapter()
-    run_probe(cfg(tmp_path / "masks", "masks", seed=1), adapters={"const": a})
+    run_probe(*cfg(tmp_path / "masks", "masks", seed=1), loaded={"const": a})
     with pytest.raises(MasktaxError, match="holds no masks or filler run"):
-        run_probe(cfg(tmp_path / "u", "uncertainty"), adapters={"const": a}, options={"from_run": str(tmp_path / "masks")})
+        run_probe(*cfg(tmp_path / "u", "uncertainty", from_run=str(tmp_path / "masks")), loaded={"const": a})
 
 
 def test_cli_end_to_end(tmp_path, tiny_ckpts):
@@ -116,8 +114,20 @@ def test_cli_end_to_end(tmp_path, tiny_ckpts):
 
 @pytest.mark.parametrize(("extra", "message"), [
     (["--from", "/nonexistent/masktax-run"], "--from /nonexistent/masktax-run is not a directory"),
-    (["--order", "random"], "the uncertainty probe does not take --order"),
 ])
 def test_cli_bad_input_is_one_line(tmp_path, capsys, extra, message):
     args = ["probe", "uncertainty", "--model", "unused", "--out", str(tmp_path / "x"), "--no-progress", *extra]
     assert_one_line_error(args, message, capsys)
+
+
+def test_cli_a_flag_of_another_probe_is_a_usage_error(tmp_path, capsys):
+    """Once `the uncertainty probe does not take --order` (a masktax error); now click's usage error naming it."""
+    args = ["probe", "uncertainty", "--model", "unused", "--out", str(tmp_path / "x"), "--no-progress",
+            "--order", "random"]
+    assert_usage_error(args, "--order", capsys)
+
+
+def test_from_is_checked_when_the_options_are_made(tmp_path):
+    with pytest.raises(MasktaxError, match="--from /nonexistent/masktax-run is not a directory"):
+        cfg(tmp_path / "u", "uncertainty", from_run="/nonexistent/masktax-run")
+    assert not (tmp_path / "u").exists()

@@ -1,20 +1,19 @@
 """The attribution probe on suite prompts: AR zeros, [0, 1] scores, batching, frozen weights, orderings,
 aggregation on hand numbers, and `masktax probe attribution` end to end plus bad input.
 
-(Gradient exactness against finite differences is in test_probe_attribution_core.py.)"""
+(Gradient exactness against finite differences is in test_gradients.py.)"""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from probe_helpers import DATASET, assert_one_line_error, tiny_adapter
+from probe_helpers import DATASET, assert_one_line_error, assert_usage_error, probe_setup, tiny_adapter
 
 from masktax.cli.main import main
-from masktax.probes.attribution import AttributionOptions, build_items, profile, run, score_batch
-from masktax.probes.config import ProbeConfig
-from masktax.probes.run import select_datasets
-from masktax.report.plots_attribution import summarize_attribution
+from masktax.probes import run_probe
+from masktax.probes.attribution import build_items, profile, score_batch, summarize
+from masktax.probes.run import ProbeRun, select_datasets
 from masktax.results.store import read_items
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -24,9 +23,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def probe_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("attr") / "run"
     adapters = {"llada": tiny_adapter("mdlm"), "ar": tiny_adapter("ar")}
-    cfg = ProbeConfig(probe="attribution", models=("llada", "ar"), out=str(out), n_items=1, datasets=(DATASET,),
-                      progress=False)
-    run(cfg, options={"n_masks": 4, "orderings": 2}, adapters=adapters)
+    run_probe(*probe_setup("attribution", out, ("llada", "ar"), n_items=1, datasets=(DATASET,), n_masks=4,
+                           orderings=2), loaded=adapters)
     return out, adapters
 
 
@@ -59,9 +57,11 @@ def test_scores_lie_in_unit_interval_and_weights_stay_frozen_without_grad(probe_
 
 def test_batched_equals_unbatched():
     llada = tiny_adapter("mdlm")
-    cfg = ProbeConfig(probe="attribution", models=("llada",), out="unused", n_items=3, datasets=(DATASET,))
-    opts = AttributionOptions(n_masks=2, orderings=1, questions=3)
-    its = build_items(llada, cfg, opts, "llada", select_datasets(cfg)[0], "base")
+    probe, cfg, opts = probe_setup("attribution", "unused", ("llada",), n_items=3, datasets=(DATASET,), n_masks=2,
+                                   orderings=1, questions=3)
+    datasets = select_datasets(cfg)
+    run = ProbeRun(probe=probe.NAME, cfg=cfg, options=opts, store=None, datasets=datasets)  # building needs no store
+    its = build_items(run, llada, "llada", datasets[0], "base")
     batched = score_batch(llada, its, 2, 3, example=False)
     for it, b in zip(its, batched, strict=True):
         (single,) = score_batch(llada, [it], 2, 3, example=False)
@@ -77,7 +77,7 @@ def test_profile_and_aggregation_on_hand_numbers():
                 ("a", False, {"masks": 0.4, "last50": 0.3, "nonmask": 0.2, "answer": 1.0}, [0.5]),
                 ("b", True, {"masks": 0.6, "last50": 0.2, "nonmask": 0.3, "answer": 0.5}, [0.0, 0.1]),
             ]]
-    s = summarize_attribution({"probe": "attribution", "models": ["m"], "options": {"n_masks": 2}}, recs, {})
+    s = summarize({"probe": "attribution", "models": ["m"], "options": {"n_masks": 2}}, recs, {})
     (p,) = s["models"]["m"]
     assert p["groups"]["masks"]["mean"] == pytest.approx(0.4)
     assert p["groups"]["masks"]["std"] == pytest.approx((0.08 / 3) ** 0.5)
@@ -105,9 +105,15 @@ def test_cli_end_to_end(tmp_path, tiny_ckpts):
 @pytest.mark.parametrize(("extra", "message"), [
     (["--n-masks", "-1"], "--n-masks must be at least 0, got -1"),
     (["--orderings", "0"], "--orderings must be at least 1, got 0"),
-    (["--steps", "2"], "the attribution probe does not take --steps"),
-    (["--grid", "1,2"], "the attribution probe has no --grid"),
 ])
 def test_cli_bad_input_is_one_line(tmp_path, capsys, extra, message):
     args = ["probe", "attribution", "--model", "unused", "--out", str(tmp_path / "x"), "--no-progress", *extra]
     assert_one_line_error(args, message, capsys)
+
+
+@pytest.mark.parametrize("extra", [["--steps", "2"], ["--grid", "1,2"]])
+def test_cli_flags_of_other_probes_are_usage_errors(tmp_path, capsys, extra):
+    """Once `the attribution probe does not take --steps` / `has no --grid` (masktax errors); now the
+    sub-command has no such option: click's usage error naming the flag."""
+    args = ["probe", "attribution", "--model", "unused", "--out", str(tmp_path / "x"), "--no-progress", *extra]
+    assert_usage_error(args, extra[0], capsys)
