@@ -43,9 +43,10 @@ def probe_args(probe, out, *models, extra=()):
 
 def test_cli_commands_equal_probes_keys(capsys):
     assert tuple(typer.main.get_command(probe_app).commands) == tuple(PROBES)
-    # once `masktax: error: unknown probe 'nope'; choose one of ...` (exit 2); now click's usage error
-    assert_usage_error(["probe", "nope", "--model", "x", "--out", "/tmp/unused-masktax"], "'nope'", capsys)
-    assert main(["probe", "nope"]) == 2 and "probe --help" in capsys.readouterr().err  # where the probes are listed
+    assert_usage_error(["probe", "nope", "--model", "x", "--out", "/tmp/unused-masktax"],
+                       "No such command 'nope'; choose one of " + ", ".join(PROBES), capsys)
+    assert main(["probe", "masks", "--steps", "2"]) == 2
+    assert capsys.readouterr().err == "masktax: error: No such option: --steps (see 'masktax probe masks --help')\n"
 
 
 def test_each_probe_lists_its_own_flags_in_help(capsys):

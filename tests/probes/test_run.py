@@ -105,11 +105,6 @@ def uniform_canvas_items(uniform: LoadedModel, tmp_path) -> tuple[list, list]:
     return enc(), enc()
 
 
-@pytest.mark.xfail(strict=True, raises=MasktaxError, reason=(
-    "behaviour change in the probe rebuild: probes/items.py now always draws canvas tokens with "
-    "models.diffusion_gemma.canvas_tokens, which refuses a uniform-noise model that is not a DiffusionGemma "
-    "('model 'u' is not a DiffusionGemma (uniform-noise) model'); before, such a model got tokens drawn "
-    "uniformly over its embedding rows"))
 def test_uniform_models_get_seeded_canvas_tokens(tmp_path):
     tok = tiny_tokenizer()
     base = tiny_adapter("mdlm", name="l")
@@ -166,6 +161,6 @@ def test_locality_block_moves_and_query_positions(tmp_path):
 
 def test_run_probe_takes_only_the_probes_own_options(tmp_path):
     cfg = RunConfig(models=("l",), out=str(tmp_path / "r"), n_items=1, datasets=DATASETS[:1], progress=False)
-    with pytest.raises(MasktaxError, match=r"the masks probe takes masktax\.probes\.masks\.Options, got Options"):
+    with pytest.raises(MasktaxError, match=r"the masks probe takes masktax\.probes\.masks\.Options, got masktax\.probes\.filler\.Options"):
         run_probe(PROBES["masks"], cfg, PROBES["filler"].Options(grid=(0,)), loaded={"l": tiny_adapter("mdlm")})
     assert not (tmp_path / "r").exists()  # refused before the run dir is made

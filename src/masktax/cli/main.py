@@ -99,6 +99,10 @@ def error_line(err: BaseException) -> str:
         text = err.format_message() if hasattr(err, "format_message") else str(err)
         ctx = getattr(err, "ctx", None)
         command = getattr(ctx, "command_path", None) or "masktax"
+        if getattr(err, "option_name", None) and type(err).__name__ == "NoSuchOption":
+            text = f"No such option: {err.option_name}"  # without click's guesses, which can name hidden flags
+        elif text.startswith("No such command") and hasattr(getattr(ctx, "command", None), "list_commands"):
+            text = f"{text.rstrip('.')}; choose one of {', '.join(ctx.command.list_commands(ctx))}"
         return f"{text.strip().rstrip('.')} (see '{command} --help')"
     if isinstance(err, UnicodeDecodeError):
         return f"a file is not UTF-8 text ({err.reason} at byte {err.start})"
@@ -116,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     `masktax: interrupted ...` and exit 130. Anything else is a bug and keeps its traceback.
     """
     try:
-        status = app(args=argv, standalone_mode=False)
+        status = app(args=argv, prog_name="masktax", standalone_mode=False)
     except MasktaxError as err:
         print(f"masktax: error: {err}", file=sys.stderr)
         return 2

@@ -10,13 +10,12 @@ it is the next token after `Answer:[` (what sits at that position is invisible t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from masktax.models.loaded import LoadedModel
 from masktax.probes.items import Cell
 from masktax.probes.run import ProbeRun, score_cells
-from masktax.render import figures, markdown
-from masktax.results.summary import summarize_run, summary_csv
+from masktax.render import markdown
+from masktax.render.accuracy_report import AccuracyReport
 
 NAME = "accuracy"
 DESCRIPTION = "few-shot accuracy with one mask: `Answer:[<mask>].` (AR: next token)"
@@ -38,18 +37,8 @@ def score(run: ProbeRun, name: str, lm: LoadedModel) -> None:
     score_cells(run, name, lm, cells(run.options, lm.kind))
 
 
-summarize = summarize_run
-to_csv = summary_csv
-
-
-def plot(summary: dict, plots_dir: Path) -> list[tuple[str, str]]:
-    return figures.bar_plots(summary, plots_dir, name=NAME, xlabel=X_LABEL)
-
-
-def render(config: dict, env: dict, summary: dict, plots: list, *, level: int = 1, prefix: str = "",
-           notice: str | None = None) -> str:
-    return markdown.render(config=config, env=env, summary=summary, plots=plots, description=DESCRIPTION,
-                           x_meaning=X_MEANING, level=level, prefix=prefix, notice=notice)
+REPORT = AccuracyReport(NAME, DESCRIPTION, X_LABEL, X_MEANING, plots="bars")
+summarize, to_csv, plot, render = REPORT.summarize, REPORT.to_csv, REPORT.plot, REPORT.render
 
 
 def glance(summary: dict, models: list[str]) -> list[tuple[str, list[str]]]:

@@ -11,14 +11,13 @@ appended token, so they get one series, "next-token" (the one-mask accuracy), pe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from masktax.models.loaded import LoadedModel
 from masktax.probes.items import Cell
 from masktax.probes.options import flag, int_grid
 from masktax.probes.run import ProbeRun, score_cells
-from masktax.render import figures, markdown
-from masktax.results.summary import summarize_run, summary_csv
+from masktax.render import markdown
+from masktax.render.accuracy_report import AccuracyReport
 from masktax.tasks.suite import N_DISTRACTOR_CONTEXT
 
 NAME = "context-length"
@@ -60,20 +59,6 @@ def score(run: ProbeRun, name: str, lm: LoadedModel) -> None:
     score_cells(run, name, lm, cells(run.options, lm.kind))
 
 
-summarize = summarize_run
-to_csv = summary_csv
+REPORT = AccuracyReport(NAME, DESCRIPTION, X_LABEL, X_MEANING, plots="line", change=CHANGE, styles=STYLES)
+summarize, to_csv, plot, render, glance = REPORT.summarize, REPORT.to_csv, REPORT.plot, REPORT.render, REPORT.glance
 
-
-def plot(summary: dict, plots_dir: Path) -> list[tuple[str, str]]:
-    return figures.line_plots(summary, plots_dir, name=NAME, xlabel=X_LABEL, styles=STYLES)
-
-
-def render(config: dict, env: dict, summary: dict, plots: list, *, level: int = 1, prefix: str = "",
-           notice: str | None = None) -> str:
-    return markdown.render(config=config, env=env, summary=summary, plots=plots, description=DESCRIPTION,
-                           x_meaning=X_MEANING, change=CHANGE, level=level, prefix=prefix, notice=notice)
-
-
-def glance(summary: dict, models: list[str]) -> list[tuple[str, list[str]]]:
-    pts = summary["models"]
-    return [(CHANGE.glance, [markdown.change_cell(pts.get(m) or [], CHANGE) for m in models])]

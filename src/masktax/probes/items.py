@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from masktax.models.diffusion_gemma import canvas_tokens
+from masktax.models.diffusion_gemma import DiffusionGemmaProbe, canvas_tokens
 from masktax.models.loaded import LoadedModel
 from masktax.probes.engine import ProbeItem
 from masktax.prompts.encode import encode_item
@@ -61,6 +61,15 @@ def answer_slot_id(lm: LoadedModel, probe: str) -> int:
     return 0
 
 
+def canvas_ids(lm: LoadedModel, n: int, generator: torch.Generator) -> list[int]:
+    """n canvas tokens of a uniform-noise model: DiffusionGemma's own draw (uniform over its text
+    vocabulary, as its sampler does); any other uniform-noise model: uniform over its embedding rows."""
+    if isinstance(lm.model, DiffusionGemmaProbe):
+        return canvas_tokens(lm, n, generator).tolist()
+    vocab = lm.embedding_weight().shape[0]
+    return torch.randint(0, vocab, (n,), generator=generator).tolist()  # [n]
+
+
 def round_half_up(v: float) -> int:
     return int(math.floor(v + 0.5))
 
@@ -86,11 +95,11 @@ def encode_cell(
         gen = None
         if uniform:
             gen = torch.Generator().manual_seed(item_seed(seed, dataset.name, index, cell.series, cell.x))
-        canvas = canvas_tokens(lm, n_extra + 1, gen).tolist() if suffix == "canvas" else None
+        canvas = canvas_ids(lm, n_extra + 1, gen) if suffix == "canvas" else None
         enc = encode_item(lm.tokenizer, context, query, suffix=suffix, n_extra=n_extra, canvas_ids=canvas, **common)
         ids = list(enc.ids)
         if uniform and suffix != "canvas":
-            ids[enc.answer_pos] = int(canvas_tokens(lm, 1, gen)[0])  # noise, not a mask, at the answer
+            ids[enc.answer_pos] = canvas_ids(lm, 1, gen)[0]  # noise, not a mask, at the answer
         items.append(ProbeItem(
             model=model, series=cell.series, x=cell.x, dataset=dataset.name, index=index, ids=tuple(ids),
             answer_pos=enc.answer_pos, answer_id=enc.answer_id, letter_ids=tuple(enc.letter_ids),

@@ -19,14 +19,14 @@ the text ends early, a format change that an in-place MDLM (trained on episodes 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from masktax.models.loaded import LoadedModel
 from masktax.probes.items import Cell
 from masktax.probes.options import flag, int_grid
 from masktax.probes.run import ProbeRun, score_cells
-from masktax.render import figures, markdown
-from masktax.results.summary import REFERENCE, summarize_run, summary_csv
+from masktax.render import markdown
+from masktax.render.accuracy_report import AccuracyReport
+from masktax.results.summary import REFERENCE
 
 NAME = "masks"
 DESCRIPTION = "accuracy vs number of extra masks appended after the answer mask"
@@ -72,20 +72,6 @@ def score(run: ProbeRun, name: str, lm: LoadedModel) -> None:
     score_cells(run, name, lm, cells(run.options, lm.kind), applicable=lm.kind != "ar")
 
 
-summarize = summarize_run
-to_csv = summary_csv
+REPORT = AccuracyReport(NAME, DESCRIPTION, X_LABEL, X_MEANING, plots="sweep", change=CHANGE)
+summarize, to_csv, plot, render, glance = REPORT.summarize, REPORT.to_csv, REPORT.plot, REPORT.render, REPORT.glance
 
-
-def plot(summary: dict, plots_dir: Path) -> list[tuple[str, str]]:
-    return figures.sweep_plots(summary, plots_dir, name=NAME, xlabel=X_LABEL)
-
-
-def render(config: dict, env: dict, summary: dict, plots: list, *, level: int = 1, prefix: str = "",
-           notice: str | None = None) -> str:
-    return markdown.render(config=config, env=env, summary=summary, plots=plots, description=DESCRIPTION,
-                           x_meaning=X_MEANING, change=CHANGE, level=level, prefix=prefix, notice=notice)
-
-
-def glance(summary: dict, models: list[str]) -> list[tuple[str, list[str]]]:
-    pts = summary["models"]
-    return [(CHANGE.glance, [markdown.change_cell(pts.get(m) or [], CHANGE) for m in models])]

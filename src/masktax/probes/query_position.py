@@ -9,14 +9,12 @@ or at the right end (the rest of the context follows its `].`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from masktax.models.loaded import LoadedModel
 from masktax.probes.items import Cell
 from masktax.probes.options import flag, name_grid
 from masktax.probes.run import ProbeRun, score_cells
-from masktax.render import figures, markdown
-from masktax.results.summary import summarize_run, summary_csv
+from masktax.render.accuracy_report import AccuracyReport
 
 NAME = "query-position"
 DESCRIPTION = "accuracy with the masked test question at the left, middle or right of the context"
@@ -41,20 +39,6 @@ def score(run: ProbeRun, name: str, lm: LoadedModel) -> None:
     score_cells(run, name, lm, cells(run.options, lm.kind))
 
 
-summarize = summarize_run
-to_csv = summary_csv
+REPORT = AccuracyReport(NAME, DESCRIPTION, X_LABEL, X_MEANING, plots="bars")
+summarize, to_csv, plot, render, glance = REPORT.summarize, REPORT.to_csv, REPORT.plot, REPORT.render, REPORT.glance
 
-
-def plot(summary: dict, plots_dir: Path) -> list[tuple[str, str]]:
-    return figures.bar_plots(summary, plots_dir, name=NAME, xlabel=X_LABEL)
-
-
-def render(config: dict, env: dict, summary: dict, plots: list, *, level: int = 1, prefix: str = "",
-           notice: str | None = None) -> str:
-    return markdown.render(config=config, env=env, summary=summary, plots=plots, description=DESCRIPTION,
-                           x_meaning=X_MEANING, level=level, prefix=prefix, notice=notice)
-
-
-def glance(summary: dict, models: list[str]) -> list[tuple[str, list[str]]]:
-    """No At-a-glance row: the three positions do not reduce to one number."""
-    return []

@@ -280,7 +280,8 @@ def run_probe(
     """
     options = probe.Options() if options is None else options
     if not isinstance(options, probe.Options):
-        raise MasktaxError(f"the {probe.NAME} probe takes {probe.Options.__module__}.Options, got {type(options).__name__}")
+        got = f"{type(options).__module__}.{type(options).__qualname__}"
+        raise MasktaxError(f"the {probe.NAME} probe takes {probe.Options.__module__}.Options, got {got}")
     datasets = select_datasets(cfg)
     store = RunStore.open(cfg.out, stored_config(probe, cfg, options))
     run = ProbeRun(probe=probe.NAME, cfg=cfg, options=options, store=store, datasets=datasets, on_batch=on_batch)
