@@ -4,6 +4,7 @@ one-line CLI error check."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from types import ModuleType
 
@@ -73,3 +74,15 @@ SWEEP_SUMMARY = {
     "references": {"org/ar": {"applicable": False, "reason": "causal", "reference": point(0, 0.75, "reference")}},
     "model_info": {},
 }
+
+
+def write_summary(path: Path, accs: dict[str, list[float]], probe: str = "masks", rd: dict | None = None) -> Path:
+    """A run dir holding only summary.json: model embedded-mdlm, x = 0, 10, 100 per series."""
+    path.mkdir(parents=True)
+    points = [{"series": s, "x": x, "accuracy": a, "ci95": [a - 0.05, a + 0.05], "per_dataset": {}}
+              for s, values in accs.items() for x, a in zip((0, 10, 100), values, strict=True)]
+    summary = {"schema_version": 1, "probe": probe, "models": {"embedded-mdlm": points}}
+    if rd is not None:
+        summary["relative_degradation"] = rd
+    (path / "summary.json").write_text(json.dumps(summary))
+    return path

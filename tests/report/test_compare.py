@@ -6,22 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from probe_helpers import write_summary
 
 from masktax.errors import MasktaxError
 from masktax.render.names import label
 from masktax.report import compare
-
-
-def write_summary(path: Path, accs: dict[str, list[float]], probe: str = "masks", rd: dict | None = None) -> Path:
-    """A run dir holding only summary.json: model embedded-mdlm, x = 0, 10, 100 per series."""
-    path.mkdir(parents=True)
-    points = [{"series": s, "x": x, "accuracy": a, "ci95": [a - 0.05, a + 0.05], "per_dataset": {}}
-              for s, values in accs.items() for x, a in zip((0, 10, 100), values, strict=True)]
-    summary = {"schema_version": 1, "probe": probe, "models": {"embedded-mdlm": points}}
-    if rd is not None:
-        summary["relative_degradation"] = rd
-    (path / "summary.json").write_text(json.dumps(summary))
-    return path
 
 
 def test_overlay_puts_runs_in_one_panel_with_distinct_legend_names(tmp_path: Path) -> None:

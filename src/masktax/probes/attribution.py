@@ -326,9 +326,7 @@ def render(config: dict, env: dict, summary: dict, plots: list, *, level: int = 
     """report.md of an attribution run (the method: this module's docstring)."""
     h = "#" * level
     opts = summary.get("options", {})
-    out = [f"{h} masktax probe: attribution", ""]
-    if notice:
-        out += [f"> {line}" for line in notice.strip().splitlines()] + [""]
+    out = markdown.heading(NAME, level, notice)
     out += [
            "Score of token i: the L2 norm of the gradient of the predicted answer token's logit (the argmax at "
            "the answer position) with respect to token i's input embedding. Each example's scores are divided "
@@ -357,8 +355,7 @@ def render(config: dict, env: dict, summary: dict, plots: list, *, level: int = 
     out += ["", "[P1] for reference (50 masks; masks / last 50 / all non-mask): LLaDA-8B Base 0.234 / 0.005 / 0.005, "
             "Instruct 0.220 / 0.057 / 0.017; Dream-7B Base 0.282 / 0.012 / 0.005, Instruct 0.144 / 0.030 / 0.018.",
             "", f"{h}# Plots", ""]
-    for name, caption in plots:
-        out += [f"![{caption}]({prefix}plots/{name})", "", f"*{caption}*", ""]
+    out += markdown.image_lines(plots, prefix)
     return "\n".join(out + markdown.what_was_run(config, env, h))
 
 

@@ -256,9 +256,7 @@ def render(config: dict, env: dict, summary: dict, plots: list, *, level: int = 
            notice: str | None = None) -> str:
     """report.md of an uncertainty run (the method: this module's docstring)."""
     h = "#" * level
-    out = [f"{h} masktax probe: uncertainty", ""]
-    if notice:
-        out += [f"> {line}" for line in notice.strip().splitlines()] + [""]
+    out = markdown.heading(NAME, level, notice)
     out += [
            "Entropy H = -sum_v p_v log p_v (nats, full vocabulary, float32) and confidence max_v p_v of the answer "
            "position's distribution, against x extra masks (masks) or filler tokens ' .' (filler) after the "
@@ -278,8 +276,7 @@ def render(config: dict, env: dict, summary: dict, plots: list, *, level: int = 
         out += ["", "AR models (series reference): one point, the one-mask prompt; appended tokens are invisible "
                 "to a causal model, so the sweep does not apply."]
     out += ["", f"{h}# Plots", ""]
-    for name, caption in plots:
-        out += [f"![{caption}]({prefix}plots/{name})", "", f"*{caption}*", ""]
+    out += markdown.image_lines(plots, prefix)
     return "\n".join(out + markdown.what_was_run(config, env, h))
 
 

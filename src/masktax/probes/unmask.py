@@ -338,9 +338,7 @@ def render(config: dict, env: dict, summary: dict, plots: list, *, level: int = 
     """report.md of an unmask run (the method: this module's docstring)."""
     h = "#" * level
     opts = summary.get("options", {})
-    out = [f"{h} masktax probe: unmask", ""]
-    if notice:
-        out += [f"> {line}" for line in notice.strip().splitlines()] + [""]
+    out = markdown.heading(NAME, level, notice)
     out += [
         "The mask-scaling prompts (`Answer:[` + the answer mask + x extra masks) decoded in S steps with "
         f"LLaDA's sampler (one block), order {', '.join(opts.get('order', []))}, S in "
@@ -376,8 +374,7 @@ def render(config: dict, env: dict, summary: dict, plots: list, *, level: int = 
         cells = [markdown.pct(d["per_series"].get(s)) for s in series] + [markdown.pct(d["mean_over_steps"].get(o)) for o in orders]
         out.append(f"| {label(m)} | " + " | ".join(cells) + " |")
     out += ["", f"{h}# Plots", ""]
-    for name, caption in plots:
-        out += [f"![{caption}]({prefix}plots/{name})", "", f"*{caption}*", ""]
+    out += markdown.image_lines(plots, prefix)
     return "\n".join(out + markdown.what_was_run(config, env, h))
 
 

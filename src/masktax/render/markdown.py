@@ -129,6 +129,14 @@ def image_lines(plots: list[tuple[str, str]], prefix: str) -> list[str]:
     return out
 
 
+def heading(probe: str, level: int, notice: str | None) -> list[str]:
+    """A probe report's title, with the run's notice (the demo's stand-in warning) quoted below it."""
+    out = [f"{'#' * level} masktax probe: {probe}", ""]
+    if notice:
+        out += [f"> {line}" for line in notice.strip().splitlines()] + [""]
+    return out
+
+
 def render(
     *, config: dict, env: dict, summary: dict, plots: list[tuple[str, str]], description: str, x_meaning: str,
     change: Change | None = None, level: int = 1, prefix: str = "", notice: str | None = None,
@@ -136,9 +144,7 @@ def render(
     """The Markdown report of a single-pass probe run; `prefix` is prepended to plot paths (combined reports)."""
     h = "#" * level
     probe = summary["probe"]
-    out = [f"{h} masktax probe: {probe}", ""]
-    if notice:
-        out += [f"> {line}" for line in notice.strip().splitlines()] + [""]
+    out = heading(probe, level, notice)
     out += [description[:1].upper() + description[1:] + ".", ""]
     out += [f"{h}# How to read this", "", f"{x_meaning}.", "", HOW_TO_READ]
     out += [f"{h}# Results", ""] + results_table(summary) + [""]
