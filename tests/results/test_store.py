@@ -32,12 +32,25 @@ def test_store_resume_and_torn_line(tmp_path):
 
 def test_store_refuses_another_config_but_accepts_new_models(tmp_path):
     cfg = {"probe": "masks", "models": ["m"], "grid": [0, 1], "batch_size": 4}
-    RunStore.open(tmp_path, cfg).add_model("m")
+    store = RunStore.open(tmp_path, cfg)
+    store.add_model("m")
+    store.append([{"model": "m", "series": "masks", "x": 0, "dataset": "d", "index": 0}])
     with pytest.raises(MasktaxError, match=r"grid: \[0, 1\] there vs \[0, 2\] here.*another --out"):
         RunStore.open(tmp_path, {**cfg, "grid": [0, 2]})
-    store = RunStore.open(tmp_path, {**cfg, "models": ["m2"], "batch_size": 1})
+    with pytest.raises(MasktaxError, match=r"batch_size: 4 there vs 1 here"):  # batching is part of the identity
+        RunStore.open(tmp_path, {**cfg, "batch_size": 1})
+    store = RunStore.open(tmp_path, {**cfg, "models": ["m2"]})
     store.add_model("m2")
     assert json.loads((tmp_path / "config.json").read_text())["models"] == ["m", "m2"]
+
+
+def test_a_start_that_scored_nothing_is_replaced_by_the_corrected_command(tmp_path):
+    cfg = {"probe": "masks", "models": [], "grid": [0, 100000]}
+    RunStore.open(tmp_path, cfg).add_model("m")  # e.g. the prompt was too long: nothing scored
+    (tmp_path / "env.json").write_text("{}")
+    store = RunStore.open(tmp_path, {**cfg, "grid": [0, 2]})
+    assert store.config["grid"] == [0, 2] and store.config["models"] == []
+    assert not (tmp_path / "env.json").exists()
 
 
 def test_store_refuses_foreign_dir_and_corrupt_middle_line(tmp_path):

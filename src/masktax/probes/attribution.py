@@ -149,7 +149,8 @@ def score(run: ProbeRun, name: str, lm: LoadedModel) -> None:
     per_dataset = [build_items(run, lm, name, d, fmt) for d in run.datasets]
     for items in per_dataset:
         check_lengths(lm, items)
-    run.record_model(name, lm, {"format": fmt, "applicable": True, "series": [SERIES]})
+    run.record_model(name, lm, {"format": fmt, "applicable": True, "series": [SERIES]},
+                     expected_items=sum(len(items) for items in per_dataset))
     n_q = min(opts.questions, run.cfg.n_items)
     first_key = per_dataset[0][0].key if per_dataset and per_dataset[0] else None
     with run.bar(name, sum(len(items) for items in per_dataset)) as bar:
@@ -268,7 +269,7 @@ def _plot_groups(summary: dict, models: list[str], path: Path) -> None:
                capsize=2, label=GROUP_TITLES[g])
     ax.set_xticks(range(len(models)), [label(m) for m in models])
     ax.set_ylabel("normalised attribution (mean, std)")
-    ax.set_title("attribution by group")
+    ax.set_title(figures.titled(summary, "attribution by group"))
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
     figures.save(fig, path)
@@ -286,7 +287,7 @@ def _plot_position(summary: dict, models: list[str], path: Path) -> None:
         ax.axvline(-n, color="grey", linestyle=":", linewidth=1, label="answer position")
     ax.set_xlabel("position from the right end of the prompt (tokens)")
     ax.set_ylabel("mean normalised attribution")
-    ax.set_title("attribution vs position")
+    ax.set_title(figures.titled(summary, "attribution vs position"))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     figures.save(fig, path)
@@ -326,7 +327,7 @@ def render(config: dict, env: dict, summary: dict, plots: list, *, level: int = 
     """report.md of an attribution run (the method: this module's docstring)."""
     h = "#" * level
     opts = summary.get("options", {})
-    out = markdown.heading(NAME, level, notice)
+    out = markdown.heading(summary, level, notice)
     out += [
            "Score of token i: the L2 norm of the gradient of the predicted answer token's logit (the argmax at "
            "the answer position) with respect to token i's input embedding. Each example's scores are divided "

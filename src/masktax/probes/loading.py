@@ -21,7 +21,7 @@ from masktax.models.finetuned import apply_finetune
 from masktax.models.load import load
 from masktax.models.loaded import LoadedModel
 from masktax.results.env import environment, model_provenance
-from masktax.results.store import RunStore, atomic_write_json, read_json
+from masktax.results.store import ENV, RunStore, atomic_write_json, read_json
 
 
 def load_model(name: str, cfg, finetune_dir: str | None = None) -> LoadedModel:
@@ -86,14 +86,22 @@ def finetune_fields(lm: LoadedModel) -> dict:
     return {k: lm.extra[k] for k in keys if k in lm.extra}
 
 
-def record_model(store: RunStore, cfg, name: str, lm: LoadedModel, info: dict) -> None:
-    """Add `name` to config.json, and its provenance (plus `info`) to env.json's models."""
-    store.add_model(name)
-    path = store.root / "env.json"
-    old = read_json(path).get("models", {}) if path.exists() else {}
+def write_env(store: RunStore, cfg, *, plan: int | None = None, model: tuple[str, dict] | None = None) -> None:
+    """Rewrite env.json: this machine's facts, the number of models this command plans to score
+    (`plan`, kept from before when None) and the models recorded so far (plus `model`)."""
+    path = store.root / ENV
+    old = read_json(path) if path.exists() else {}
     env = environment(device=cfg.device, dtype=cfg.dtype, seed=cfg.seed)
-    env["models"] = {**old, name: {**model_provenance(lm), **finetune_fields(lm), **info}}
+    env["planned_model_count"] = plan if plan is not None else old.get("planned_model_count")
+    env["models"] = {**old.get("models", {}), **dict([model] if model else [])}
     atomic_write_json(path, env)
+
+
+def record_model(store: RunStore, cfg, name: str, lm: LoadedModel, info: dict) -> None:
+    """Add `name` to config.json, and its provenance (plus `info`, which holds the model's
+    "expected_items") to env.json's models."""
+    store.add_model(name)
+    write_env(store, cfg, model=(name, {**model_provenance(lm), **finetune_fields(lm), **info}))
 
 
 def item_bar(progress: bool, what: str, name: str, total: int):

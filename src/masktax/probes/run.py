@@ -25,9 +25,10 @@ from masktax.models.finetuned import finetune_dir
 from masktax.models.loaded import LoadedModel
 from masktax.probes.engine import check_lengths, score_items
 from masktax.probes.items import Cell, answer_slot_id, encode_cell
-from masktax.probes.loading import each_model, item_bar, record_model, resolve_format
+from masktax.probes.loading import each_model, item_bar, record_model, resolve_format, write_env
 from masktax.probes.options import flag, pieces, to_json
 from masktax.prompts.render import FORMATS as PROMPT_FORMATS
+from masktax.results.state import run_state
 from masktax.results.store import (
     CONFIG,
     NOTICE,
@@ -39,7 +40,7 @@ from masktax.results.store import (
     read_items,
     read_json,
 )
-from masktax.tasks.suite import build_suite
+from masktax.tasks.suite import MAX_TEST_POINTS, build_suite
 
 OnBatch = Callable[[str, list[dict]], None]
 CHUNK_ITEMS = 1024  # items encoded and batched together (memory: ~1k prompts of ids)
@@ -115,6 +116,9 @@ class RunConfig:
             raise MasktaxError("the same --model is given twice (with the same --finetune)")
         if self.n_items < 1:
             raise MasktaxError(f"--n-items must be at least 1, got {self.n_items}")
+        if self.n_items > MAX_TEST_POINTS:
+            raise MasktaxError(f"--n-items must be at most {MAX_TEST_POINTS} (test points per dataset; the paper "
+                               f"uses 1000), got {self.n_items}")
         if self.format not in FORMATS:
             raise MasktaxError(f"--format must be one of {', '.join(FORMATS)}, got '{self.format}'")
         if self.dtype not in DTYPES:
@@ -130,6 +134,8 @@ class RunConfig:
             names = tuple(pieces(self.datasets, "--datasets", "country__smallest,verb__largest"))
             if not names:
                 raise MasktaxError("--datasets is empty")
+            if len(set(names)) != len(names):
+                raise MasktaxError(f"--datasets names a dataset twice: {','.join(names)}")
             object.__setattr__(self, "datasets", names)
 
     def finetune_dirs(self) -> tuple[str | None, ...]:
@@ -177,9 +183,10 @@ class ProbeRun:
     datasets: list
     on_batch: OnBatch | None = None
 
-    def record_model(self, name: str, lm: LoadedModel, info: dict) -> None:
-        """Add the model to config.json and its provenance plus `info` to env.json."""
-        record_model(self.store, self.cfg, name, lm, info)
+    def record_model(self, name: str, lm: LoadedModel, info: dict, *, expected_items: int) -> None:
+        """Add the model to config.json and its provenance plus `info` to env.json, with the number
+        of items its run holds when finished (what tells a complete run from a partial one)."""
+        record_model(self.store, self.cfg, name, lm, {**info, "expected_items": expected_items})
 
     def bar(self, name: str, total: int):
         return item_bar(self.cfg.progress, self.probe, name, total)
@@ -253,7 +260,7 @@ def score_cells(run: ProbeRun, name: str, lm: LoadedModel, cells: list[Cell], *,
         run.preflight(lm, name, fmt, cells)
     run.record_model(name, lm, {
         "format": fmt, "applicable": applicable, "series": list(dict.fromkeys(c.series for c in cells)),
-    })
+    }, expected_items=sum(len(unit_keys(name, u, n)) for u in units))
     pending = sum(not run.is_done(k) for c in chunks for u in c for k in unit_keys(name, u, n))
     with run.bar(name, pending) as bar:
         for chunk in chunks:
@@ -285,6 +292,7 @@ def run_probe(
     datasets = select_datasets(cfg)
     store = RunStore.open(cfg.out, stored_config(probe, cfg, options))
     run = ProbeRun(probe=probe.NAME, cfg=cfg, options=options, store=store, datasets=datasets, on_batch=on_batch)
+    write_env(store, cfg, plan=len(cfg.models))
     for name, lm in each_model(cfg, loaded):
         probe.score(run, name, lm)
     if report:
@@ -296,12 +304,17 @@ def write_outputs(probe: ModuleType, run_dir: str | Path, *, level: int = 1, pre
     """summary.json, summary.csv, plots/ and report.md of a run dir from its stored records.
 
     Returns (summary, plots, report) where `report` is rendered at `level` with `prefix` on plot paths
-    (a section of a combined report); report.md itself is always the level-1 page.
+    (a section of a combined report); report.md itself is always the level-1 page. summary.json
+    carries the run's state ("run": complete, partial with its counts, or unknown), which the
+    report, the plots and `masktax compare` show.
     """
     run_dir = Path(run_dir)
     config, env = read_json(run_dir / CONFIG), read_env(run_dir)
     notice = (run_dir / NOTICE).read_text(encoding="utf-8") if (run_dir / NOTICE).is_file() else None
-    summary = probe.summarize(config, read_items(run_dir), env)
+    records = list(read_items(run_dir))
+    if not records:
+        raise MasktaxError(f"{run_dir} holds no scored items yet; run the probe command (it resumes) before a report")
+    summary = {**probe.summarize(config, records, env), "run": run_state(config, env, records)}
     plots = probe.plot(summary, run_dir / "plots")
     page = probe.render(config, env, summary, plots, notice=notice)
     atomic_write_json(run_dir / "summary.json", summary)

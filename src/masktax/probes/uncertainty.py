@@ -126,7 +126,7 @@ def score(run: ProbeRun, name: str, lm: LoadedModel) -> None:
     run.record_model(name, lm, {
         "format": fmt, "applicable": lm.kind != "ar", "series": list(dict.fromkeys(c.series for c in the_cells)),
         "reused_from": [str(r) for r in reuse],
-    })
+    }, expected_items=len(the_cells) * sum(min(run.cfg.n_items, len(d.tests)) for d in run.datasets))
     checked = False
     with run.bar(name, len(the_cells) * len(run.datasets) * run.cfg.n_items) as bar:
         for cell in the_cells:
@@ -247,7 +247,7 @@ def plot(summary: dict, plots_dir: Path) -> list[tuple[str, str]]:
             ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.suptitle("uncertainty at the answer position")
+    fig.suptitle(figures.titled(summary, "uncertainty at the answer position"))
     figures.save(fig, Path(plots_dir) / PLOT)
     return files
 
@@ -256,7 +256,7 @@ def render(config: dict, env: dict, summary: dict, plots: list, *, level: int = 
            notice: str | None = None) -> str:
     """report.md of an uncertainty run (the method: this module's docstring)."""
     h = "#" * level
-    out = markdown.heading(NAME, level, notice)
+    out = markdown.heading(summary, level, notice)
     out += [
            "Entropy H = -sum_v p_v log p_v (nats, full vocabulary, float32) and confidence max_v p_v of the answer "
            "position's distribution, against x extra masks (masks) or filler tokens ' .' (filler) after the "

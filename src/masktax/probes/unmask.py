@@ -175,10 +175,11 @@ def score(run: ProbeRun, name: str, lm: LoadedModel) -> None:
     the_cells = cells(opts, lm.kind)
     decoded = opts.series() if lm.kind == "mdlm" else []
     run.preflight(lm, name, fmt, the_cells)
+    total = len(the_cells) * sum(min(run.cfg.n_items, len(d.tests)) for d in run.datasets) * (1 + len(decoded))
     run.record_model(name, lm, {
         "format": fmt, "applicable": lm.kind == "mdlm", "series": [the_cells[0].series, *decoded],
         "soft_mask": None if sm is None else asdict(sm),
-    })
+    }, expected_items=total)
     with run.bar(name, len(the_cells) * len(run.datasets) * run.cfg.n_items * (1 + len(decoded))) as bar:
         for cell in the_cells:
             for dataset in run.datasets:
@@ -328,7 +329,7 @@ def plot(summary: dict, plots_dir: Path) -> list[tuple[str, str]]:
         ax.set_title(label(model))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best")
-    fig.suptitle("unmask: single step vs multi-step decoding")
+    fig.suptitle(figures.titled(summary, "unmask: single step vs multi-step decoding"))
     figures.save(fig, Path(plots_dir) / PLOT)
     return files
 
@@ -338,7 +339,7 @@ def render(config: dict, env: dict, summary: dict, plots: list, *, level: int = 
     """report.md of an unmask run (the method: this module's docstring)."""
     h = "#" * level
     opts = summary.get("options", {})
-    out = markdown.heading(NAME, level, notice)
+    out = markdown.heading(summary, level, notice)
     out += [
         "The mask-scaling prompts (`Answer:[` + the answer mask + x extra masks) decoded in S steps with "
         f"LLaDA's sampler (one block), order {', '.join(opts.get('order', []))}, S in "

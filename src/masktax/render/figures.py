@@ -14,6 +14,7 @@ from functools import cache
 from pathlib import Path
 
 from masktax.render.names import label
+from masktax.results.state import partial_text
 from masktax.results.store import atomic_write_bytes
 
 CHANCE = 1 / 3
@@ -28,6 +29,12 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def titled(summary: dict, title: str) -> str:
+    """A figure's title; a partial run's figure says so, with its counts, on a second line."""
+    partial = partial_text(summary)
+    return f"{title}\n{partial}" if partial else title
 
 
 def save(fig, path: Path) -> None:
@@ -150,8 +157,8 @@ def plot_bars(summary: dict, path: Path, *, xlabel: str, title: str) -> None:
 
 def sweep_plots(summary: dict, plots_dir: Path, *, name: str, xlabel: str) -> list[tuple[str, str]]:
     """A sweep's accuracy (symlog x) and its confidence / entropy; returns (file, caption) pairs."""
-    plot_sweep(summary, Path(plots_dir) / f"{name}.png", xlabel=xlabel, title=name)
-    plot_confidence_entropy(summary, Path(plots_dir) / f"{name}_uncertainty.png", xlabel=xlabel, title=name)
+    plot_sweep(summary, Path(plots_dir) / f"{name}.png", xlabel=xlabel, title=titled(summary, name))
+    plot_confidence_entropy(summary, Path(plots_dir) / f"{name}_uncertainty.png", xlabel=xlabel, title=titled(summary, name))
     return [
         (f"{name}.png", f"Accuracy vs {xlabel} (symlog x axis), 95% CI bands over datasets; "
          "dashed: AR reference (the sweep does not apply to causal models); dotted: chance."),
@@ -164,11 +171,11 @@ def line_plots(
     summary: dict, plots_dir: Path, *, name: str, xlabel: str, note: str = "", styles: dict[str, str] | None = None
 ) -> list[tuple[str, str]]:
     """Accuracy vs x on a linear axis, one line per (model, series); `note` ends the caption."""
-    plot_lines(summary, Path(plots_dir) / f"{name}.png", xlabel=xlabel, title=name, styles=styles)
+    plot_lines(summary, Path(plots_dir) / f"{name}.png", xlabel=xlabel, title=titled(summary, name), styles=styles)
     return [(f"{name}.png", f"Accuracy vs {xlabel}, 95% CI bands over datasets.{note}")]
 
 
 def bar_plots(summary: dict, plots_dir: Path, *, name: str, xlabel: str) -> list[tuple[str, str]]:
     """Grouped accuracy bars with CI error bars (one bar per model for single-point probes)."""
-    plot_bars(summary, Path(plots_dir) / f"{name}.png", xlabel=xlabel or "model", title=name)
+    plot_bars(summary, Path(plots_dir) / f"{name}.png", xlabel=xlabel or "model", title=titled(summary, name))
     return [(f"{name}.png", "Accuracy with 95% CI error bars over datasets; dotted: chance.")]

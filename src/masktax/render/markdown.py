@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 
 from masktax.render.names import label
+from masktax.results.state import partial_text
 from masktax.results.stats import paired_difference_ci
 
 HOW_TO_READ = """\
@@ -129,11 +130,16 @@ def image_lines(plots: list[tuple[str, str]], prefix: str) -> list[str]:
     return out
 
 
-def heading(probe: str, level: int, notice: str | None) -> list[str]:
-    """A probe report's title, with the run's notice (the demo's stand-in warning) quoted below it."""
-    out = [f"{'#' * level} masktax probe: {probe}", ""]
+def heading(summary: dict, level: int, notice: str | None) -> list[str]:
+    """A probe report's title, then the run's notice (the demo's stand-in warning) and, for a partial
+    run, what is missing, each quoted below it."""
+    out = [f"{'#' * level} masktax probe: {summary['probe']}", ""]
     if notice:
         out += [f"> {line}" for line in notice.strip().splitlines()] + [""]
+    partial = partial_text(summary)
+    if partial:
+        out += [f"> **{partial}.** The numbers below are from the items scored so far; rerun the same "
+                "command to finish (it resumes).", ""]
     return out
 
 
@@ -143,8 +149,7 @@ def render(
 ) -> str:
     """The Markdown report of a single-pass probe run; `prefix` is prepended to plot paths (combined reports)."""
     h = "#" * level
-    probe = summary["probe"]
-    out = heading(probe, level, notice)
+    out = heading(summary, level, notice)
     out += [description[:1].upper() + description[1:] + ".", ""]
     out += [f"{h}# How to read this", "", f"{x_meaning}.", "", HOW_TO_READ]
     out += [f"{h}# Results", ""] + results_table(summary) + [""]

@@ -22,8 +22,10 @@ CONFIG = "config.json"
 ENV = "env.json"
 NOTICE = "NOTICE.md"  # optional banner shown at the top of a run's report (the demo's stand-in warning)
 # Config fields that may differ between runs sharing a directory: the model list grows when a model
-# is added, and batching does not change what is measured.
-NOT_IDENTITY = ("models", "out", "batch_size", "progress")
+# is added; the progress bar changes nothing. The batch size IS part of a run's identity: batching
+# changes the order of floating-point sums, so p(answer) and entropy differ in the 8th digit across
+# batch sizes, and a run resumed with another one would not equal an uninterrupted run byte for byte.
+NOT_IDENTITY = ("models", "out", "progress")
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -68,6 +70,12 @@ def read_env(run_dir: str | os.PathLike) -> dict:
     """A run dir's env.json ({} when it has none)."""
     path = Path(run_dir) / ENV
     return read_json(path) if path.is_file() else {}
+
+
+def has_items(run_dir: str | os.PathLike) -> bool:
+    """Whether a run dir holds at least one complete item line."""
+    path = Path(run_dir) / ITEMS
+    return path.is_file() and b"\n" in path.read_bytes()
 
 
 def item_key(record: dict) -> str:
@@ -142,11 +150,14 @@ def read_items(run_dir: str | os.PathLike) -> Iterator[dict]:
     if not path.exists():
         return
     with open(path, "rb") as f:
-        for line in f:
+        for lineno, line in enumerate(f, 1):
             if not line.endswith(b"\n"):
                 return
             if line.strip():
-                yield json.loads(line)
+                try:
+                    yield json.loads(line)
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    raise MasktaxError(f"{path} line {lineno} is corrupt; delete the run directory or pass another --out") from None
 
 
 class RunStore:
@@ -170,8 +181,13 @@ class RunStore:
         cfg_path = root / CONFIG
         if cfg_path.exists():
             old = read_json(cfg_path)
+            if not isinstance(old, dict):
+                raise MasktaxError(f"{cfg_path} is not a masktax run config; pass another --out")
             diff = config_diff(old, config)
-            if diff:
+            if diff and not has_items(root):
+                old = {}  # a start that failed before scoring anything: the corrected command replaces it
+                (root / ENV).unlink(missing_ok=True)
+            elif diff:
                 raise MasktaxError(
                     f"{root} holds a run with another config ({'; '.join(diff)}); "
                     "pass another --out or rerun with the same settings to resume"

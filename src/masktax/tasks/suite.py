@@ -56,6 +56,7 @@ N_RELEVANT_CONTEXT = 10
 N_DISTRACTOR_CONTEXT = 40
 ROLES = ("relevant", "distractor", "test")
 TEST_BLOCK = 1000  # test letters are drawn one block ahead of the items (see draw_tests)
+MAX_TEST_POINTS = 10_000  # per dataset: ten times the paper's 1000 (16 datasets build in about a second)
 DATASET_NAMES: tuple[str, ...] = tuple(f"{r}__{d}" for r in RELEVANT_TASKS for d in DISTRACTOR_TASKS)
 
 
@@ -218,6 +219,9 @@ def build_dataset(relevant: str, distractor: str, *, seed: int = 0, n_test: int 
         raise MasktaxError(f"unknown distractor task '{distractor}'; choose from {', '.join(DISTRACTOR_TASKS)}")
     if n_test < 1:
         raise MasktaxError(f"n_test must be at least 1, got {n_test}")
+    if n_test > MAX_TEST_POINTS:
+        raise MasktaxError(f"the suite has at most {MAX_TEST_POINTS} test points per dataset, not {n_test} "
+                           "(the paper uses 1000)")
     name = f"{relevant}__{distractor}"
     rng = random.Random(derived_seed(seed, name))
 
