@@ -65,6 +65,10 @@ def _register_all() -> None:
 _register_all()
 
 
+INTERRUPTED = 130  # the shell's status for a process ended by Ctrl-C (128 + SIGINT)
+INTERRUPTED_LINE = "masktax: interrupted; rerun the same command to resume"
+
+
 def _usage_error_types() -> tuple[type[BaseException], ...]:
     """The command-line usage errors of the installed typer: its own (vendored click, typer >= 0.2x)
     and click's (older typer), whichever exist."""
@@ -125,13 +129,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"masktax: error: {err}", file=sys.stderr)
         return 2
     except _abort_types():
-        print("masktax: interrupted; rerun the same command to resume", file=sys.stderr)
-        return 130
+        print(INTERRUPTED_LINE, file=sys.stderr)
+        return INTERRUPTED
     except SystemExit as err:
         return int(err.code or 0) if not isinstance(err.code, str) else 2
     except (*_usage_error_types(), OSError, UnicodeDecodeError) as err:
         print(f"masktax: error: {error_line(err)}", file=sys.stderr)
         return 2
+    if status == INTERRUPTED:  # typer turns Ctrl-C inside a command into exit status 130, silently
+        print(INTERRUPTED_LINE, file=sys.stderr)
     return status if isinstance(status, int) else 0
 
 

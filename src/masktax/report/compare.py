@@ -31,8 +31,9 @@ from pathlib import Path
 
 from masktax.errors import MasktaxError
 from masktax.render.names import label as short_name
+from masktax.results.state import is_partial, partial_text
 from masktax.results.stats import paired_difference_ci, relative_degradation
-from masktax.results.store import read_json
+from masktax.results.store import atomic_write_text, read_json
 
 # config.json fields that decide which items a probe run scored; paired points need them equal.
 SAME_ITEMS = ("seed", "n_items", "datasets")
@@ -43,10 +44,10 @@ def read_summary(run_dir: Path) -> dict:
     if not file.is_file():
         raise MasktaxError(f"'{run_dir}' has no summary.json; is it a finished probe run dir?")
     try:
-        summary = json.loads(file.read_text())
-    except json.JSONDecodeError as err:
-        raise MasktaxError(f"'{file}' is not valid JSON ({err.msg})") from err
-    if not isinstance(summary.get("models"), dict):
+        summary = json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise MasktaxError(f"'{file}' is not valid JSON ({getattr(err, 'msg', err)})") from err
+    if not isinstance(summary, dict) or not isinstance(summary.get("models"), dict):
         raise MasktaxError(f"'{file}' has no 'models' section")
     return summary
 
@@ -62,6 +63,7 @@ def collect(runs: list[tuple[str, dict]]) -> tuple[list[dict], list[dict]]:
                     continue
                 many = len(summary["models"]) > 1
                 name = " / ".join(s for s in (label, model if many else "", series) if s)
+                name += " (PARTIAL)" if is_partial(summary) else ""
                 curves.append({"run": label, "model": model, "series": series, "label": name, "points": pts,
                                "rd": relative_degradation([p["accuracy"] for p in pts])})
         for model, rd in (summary.get("relative_degradation") or {}).items():
@@ -83,12 +85,16 @@ def write_csv(curves: list[dict]) -> str:
     return buf.getvalue()
 
 
-def write_markdown(curves: list[dict], averaged: list[dict], probes: list[str]) -> str:
+def write_markdown(curves: list[dict], averaged: list[dict], probes: list[str], partial: dict[str, str] | None = None) -> str:
+    """compare.md; `partial` maps a partial run's label to what it is missing."""
+    partial = partial or {}
     def pct(v: float | None) -> str:
         return "n/a" if v is None else f"{100 * v:.1f}%"
 
-    lines = [f"# Comparison of {len({c['run'] for c in curves})} runs ({', '.join(sorted(set(probes)))})", "",
-             "![accuracy against x](compare.png)", "",
+    lines = [f"# Comparison of {len({c['run'] for c in curves})} runs ({', '.join(sorted(set(probes)))})", ""]
+    lines += [f"> {run}: **{text}**; its curves are marked (PARTIAL)." for run, text in partial.items()]
+    lines += [""] if partial else []
+    lines += ["![accuracy against x](compare.png)", "",
              "| run | model | series | points | first x | acc(first) | acc(last) | max | min | relative degradation |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for c in curves:
@@ -179,12 +185,15 @@ def compare_runs(run_dirs: list[Path], out: Path, labels: list[str] | None = Non
     curves, averaged = collect(list(zip(names, summaries, strict=True)))
     if not curves:
         raise MasktaxError("the run dirs hold no sweep points to compare")
+    if out.exists() and not out.is_dir():
+        raise MasktaxError(f"--out {out} is a file, not a directory")
     out.mkdir(parents=True, exist_ok=True)
     probes = [str(s.get("probe", "?")) for s in summaries]
+    partial = {n: partial_text(s) for n, s in zip(names, summaries, strict=True) if is_partial(s)}
     xlabel = "extra masks after the answer position" if set(probes) <= {"masks", "unmask"} else "x"
     plot(curves, out / "compare.png", xlabel, overlay=overlay)
-    (out / "compare.csv").write_text(write_csv(curves))
-    (out / "compare.md").write_text(write_markdown(curves, averaged, probes))
+    atomic_write_text(out / "compare.csv", write_csv(curves))
+    atomic_write_text(out / "compare.md", write_markdown(curves, averaged, probes, partial))
     return {"curves": curves, "averaged": averaged}
 
 
@@ -214,7 +223,10 @@ def load_point(spec: str, model: str | None) -> tuple[dict, dict]:
     """(point, run config) for RUN_DIR:SERIES:X; `model` is needed when the run has several."""
     run, series, x = parse_point(spec)
     run_dir = Path(run)
-    models = read_summary(run_dir)["models"]
+    summary = read_summary(run_dir)
+    if is_partial(summary):
+        raise MasktaxError(f"'{run_dir}' is a {partial_text(summary)}; finish it (rerun its command) before pairing its points")
+    models = summary["models"]
     config = read_json(run_dir / "config.json")
     if model is None and len(models) != 1:
         raise MasktaxError(f"'{run_dir}' has several models; choose one with --model: {', '.join(models)}")
