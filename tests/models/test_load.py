@@ -216,3 +216,15 @@ def test_remote_code_loads_when_trusted(tmp_path):
     assert (lm.extra["family"], lm.kind, lm.mask_id) == ("remote", "mdlm", 63)
     assert lm.honours_attention_mask is False and lm.tokenizer is None
     assert lm.logits(torch.tensor([[1, 2, 63]])).shape == (1, 3, 64)
+
+
+def test_known_model_type_with_auto_map_loads_without_its_code(tmp_path):
+    """A checkpoint transformers can build itself (model_type llama) is loaded with transformers' own
+    class even when config.json points at bundled code: that code is never imported."""
+    path = tiny_checkpoint("ar", tmp_path / "ar_with_code")
+    sentinel = tmp_path / "imported"
+    (path / "modeling_evil.py").write_text(f"open({str(sentinel)!r}, 'w').write('x')\n")
+    _edit_config(path, auto_map={"AutoModelForCausalLM": "modeling_evil.EvilForCausalLM"})
+    lm = load(path)
+    assert (lm.kind, type(lm.model).__name__) == ("ar", "LlamaForCausalLM")
+    assert not sentinel.exists()

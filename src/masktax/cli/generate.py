@@ -16,8 +16,7 @@ from pathlib import Path
 
 import typer
 
-from masktax.errors import MasktaxError
-from masktax.samplers.generate import GenerateConfig, run, soft_mask_config, speed_line
+from masktax.samplers.generate import GenerateConfig, read_prompt, run, soft_mask_config, speed_line
 
 
 def generate(
@@ -49,16 +48,11 @@ def generate(
     stop_at_eos: bool = typer.Option(True, "--stop-at-eos/--keep-eos", help="Cut the text at the first EOS."),
 ) -> None:
     """Generate text with a masked diffusion LM (LLaDA, Dream, ...), optionally with soft-masking."""
-    if (prompt is None) == (prompt_file is None):
-        raise MasktaxError("pass exactly one of --prompt and --prompt-file")
-    if prompt_file is not None:
-        if not prompt_file.is_file():
-            raise MasktaxError(f"prompt file '{prompt_file}' does not exist")
-        prompt = prompt_file.read_text()
+    text = read_prompt(prompt, prompt_file)
     sm = soft_mask_config(soft_mask, soft_mask_from, omega_s=omega_s, omega_a=omega_a, omega_b=omega_b, k=soft_k,
                           fraction=soft_fraction)
     cfg = GenerateConfig(
-        model=model, prompt=prompt, format=format, sampler=sampler, steps=steps, gen_length=gen_length,
+        model=model, prompt=text, format=format, sampler=sampler, steps=steps, gen_length=gen_length,
         block_length=block_length, temperature=temperature, remasking=remasking, alg=alg, threshold=threshold,
         cfg_scale=cfg_scale, soft_mask=sm, seed=seed, device=device, dtype=dtype,
         trust_remote_code=trust_remote_code, mask_token_id=mask_token_id, stop_at_eos=stop_at_eos,

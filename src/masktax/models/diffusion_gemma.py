@@ -27,6 +27,7 @@ from torch import nn
 from transformers.modeling_outputs import MaskedLMOutput
 
 from masktax.errors import MasktaxError
+from masktax.models import checkpoint as ckpt
 from masktax.models.loaded import LoadedModel
 
 
@@ -99,10 +100,7 @@ def load_diffusion_gemma(path: str | Path, *, device: torch.device, dtype: torch
     """Load `DiffusionGemmaForBlockDiffusion` from a checkpoint directory and wrap it for probing."""
     from transformers import DiffusionGemmaForBlockDiffusion
 
-    try:
-        model = DiffusionGemmaForBlockDiffusion.from_pretrained(str(path), dtype=dtype)
-    except (OSError, ValueError) as err:
-        raise MasktaxError(f"could not load DiffusionGemma from '{path}': {err}") from err
+    model = ckpt.hf_from_pretrained(DiffusionGemmaForBlockDiffusion, path, "a DiffusionGemma model", dtype=dtype)
     return DiffusionGemmaProbe(model.to(device).eval()).eval()
 
 

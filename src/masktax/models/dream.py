@@ -19,6 +19,7 @@ Logits are RAW: Dream was initialised from an AR model, so raw position i predic
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -46,8 +47,12 @@ class DreamConfig(NativeConfig):
     hidden_act: str = "silu"
     rope_scaling: dict | None = None
     mask_token_id: int | None = 151666
+    required: ClassVar[tuple[str, ...]] = ("hidden_size", "intermediate_size", "num_hidden_layers",
+                                           "num_attention_heads", "num_key_value_heads", "vocab_size")
 
     def __post_init__(self) -> None:
+        self.require_positive("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                              "num_key_value_heads", "vocab_size", "max_position_embeddings")
         if self.hidden_act != "silu":
             raise MasktaxError(f"Dream config has hidden_act={self.hidden_act!r}; the native Dream supports 'silu'")
         if self.rope_scaling:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -64,8 +65,11 @@ class LLaDAConfig(NativeConfig):
     scale_logits: bool = False  # divide logits by sqrt(d_model)
     rope_full_precision: bool = True  # rotate q/k in fp32
     mask_token_id: int | None = 126336
+    required: ClassVar[tuple[str, ...]] = ("d_model", "n_heads", "n_layers", "vocab_size")
 
     def __post_init__(self) -> None:
+        self.require_positive("d_model", "n_heads", "n_kv_heads", "n_layers", "mlp_hidden_size", "mlp_ratio",
+                              "vocab_size", "embedding_size", "max_sequence_length")
         for key, allowed in _REQUIRED.items():
             if key in self.extra and self.extra[key] not in allowed:
                 raise MasktaxError(

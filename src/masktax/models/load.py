@@ -26,6 +26,7 @@ from masktax.errors import MasktaxError
 from masktax.models import checkpoint as ckpt
 from masktax.models import remote
 from masktax.models.cards import FAMILIES, ModelCard, canonical_name, card_for
+from masktax.models.device import resolve_device
 from masktax.models.loaded import Kind, LoadedModel
 
 EMBEDDED_DIR = Path(__file__).resolve().parent.parent / "embedded" / "weights"
@@ -36,19 +37,6 @@ KIND_SHIFT: dict[str, tuple[Kind, bool]] = {
     "llada": ("mdlm", False), "dream": ("mdlm", True), "ar": ("ar", True),
     "masked_lm": ("mdlm", False), "diffusion_gemma": ("uniform", False), "remote": ("mdlm", False),
 }
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """None or "auto": CUDA when available, else CPU. Asking for CUDA where there is none is an error."""
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError as err:
-        raise MasktaxError(f"unknown device '{device}' (use cpu, cuda or cuda:N)") from err
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise MasktaxError(f"device '{device}' requested but CUDA is not available")
-    return dev
 
 
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
@@ -66,6 +54,8 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
 
 def resolve_path(name: str, card: ModelCard | None) -> Path:
     """The local checkpoint directory for `name` (embedded, local path, or Hub snapshot)."""
+    if not name.strip():
+        raise MasktaxError("the model name is empty; give a model name or a checkpoint directory")
     if name.lower().startswith("embedded-") and card is not None:
         path = EMBEDDED_DIR / canonical_name(name)
         if not (path / ckpt.CONFIG_NAME).is_file():
@@ -107,7 +97,7 @@ def hub_snapshot(name: str, card: ModelCard | None, patterns: list[str]) -> Path
 
 def detect_family(config: dict) -> str:
     """The family of a checkpoint from its config.json (no code from the checkpoint is imported)."""
-    model_type = str(config.get("model_type", ""))
+    model_type = str(config.get("model_type") or "")
     archs = [str(a) for a in config.get("architectures") or []]
     if model_type.lower() == "llada" or "LLaDAModelLM" in archs:
         return "llada"
@@ -140,30 +130,32 @@ def load_tokenizer(path: Path, trust_remote_code: bool):
 
     A tokenizer_config whose `auto_map` needs remote code (Dream's) falls back to the plain fast
     tokenizer from tokenizer.json, or Qwen2's from vocab.json + merges.txt, without running that code.
+    Tokenizer files that no loader reads (broken JSON, a foreign tokenizer.json) are a MasktaxError.
     """
     if not any((path / f).is_file() for f in TOKENIZER_FILES):
         return None
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
-    from transformers.utils import logging as hf_logging
 
-    level = hf_logging.get_verbosity()
     # AutoTokenizer reads config.json and warns that "llada"/"Dream" is not a transformers model
     # type; that is expected for the natively loaded families, so keep it off the user's terminal.
-    hf_logging.set_verbosity_error()
-    try:
-        with warnings.catch_warnings():  # and Dream's published `rope_scaling: null` is "deprecated"
-            warnings.filterwarnings("ignore", message=".*rope_scaling.*", category=FutureWarning)
+    # The tokenizers library raises a bare Exception for a tokenizer.json it cannot parse, hence
+    # `except Exception` around these reads of the user's files (no masktax code runs inside).
+    with ckpt.quiet_transformers(), warnings.catch_warnings():  # Dream's `rope_scaling: null` is "deprecated"
+        warnings.filterwarnings("ignore", message=".*rope_scaling.*", category=FutureWarning)
+        try:
             return AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
-    except (ValueError, OSError, ImportError, KeyError) as err:
-        if (path / "tokenizer.json").is_file():
-            return PreTrainedTokenizerFast.from_pretrained(str(path))
-        if (path / "vocab.json").is_file() and (path / "merges.txt").is_file():
-            from transformers import Qwen2TokenizerFast
+        except Exception as err:  # noqa: BLE001 (see above)
+            first = err
+        try:
+            if (path / "tokenizer.json").is_file():
+                return PreTrainedTokenizerFast.from_pretrained(str(path))
+            if (path / "vocab.json").is_file() and (path / "merges.txt").is_file():
+                from transformers import Qwen2TokenizerFast
 
-            return Qwen2TokenizerFast.from_pretrained(str(path))
-        raise MasktaxError(f"could not load the tokenizer of '{path}': {err}") from err
-    finally:
-        hf_logging.set_verbosity(level)
+                return Qwen2TokenizerFast.from_pretrained(str(path))
+        except Exception as err:  # noqa: BLE001 (see above)
+            raise MasktaxError(f"could not load the tokenizer of '{path}': {ckpt.reason(err)}") from err
+    raise MasktaxError(f"could not load the tokenizer of '{path}': {ckpt.reason(first)}") from first
 
 
 def build_model(family: str, path: Path, config: dict, *, device: torch.device, dtype: torch.dtype,
@@ -186,10 +178,8 @@ def build_model(family: str, path: Path, config: dict, *, device: torch.device, 
     from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
 
     auto = AutoModelForCausalLM if family == "ar" else AutoModelForMaskedLM
-    try:
-        model = auto.from_pretrained(str(path), dtype=dtype, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as err:
-        raise MasktaxError(f"could not load '{path}' as a {family} model: {err}") from err
+    what = "a causal LM" if family == "ar" else "a masked LM"
+    model = ckpt.hf_from_pretrained(auto, path, what, dtype=dtype, trust_remote_code=trust_remote_code)
     return model.to(device).eval()
 
 
@@ -201,7 +191,9 @@ def config_max_length(config: dict, family: str) -> int | None:
     )
     if family == "dream" and value == DREAM_INHERITED_POSITIONS:
         return DREAM_CONTEXT
-    return int(value) if value else None
+    if value and not (isinstance(value, int) and not isinstance(value, bool)):
+        raise MasktaxError(f"the config's text_config.max_position_embeddings should be an integer, got {value!r:.60}")
+    return value or None
 
 
 def load(
@@ -226,7 +218,10 @@ def load(
     path = resolve_path(name, card)
     config = ckpt.read_config(path)
     if family is None:
-        family = detect_family(config)
+        try:
+            family = detect_family(config)
+        except MasktaxError as err:
+            raise MasktaxError(f"'{path / ckpt.CONFIG_NAME}': {err}") from err
     if family == "remote":
         remote.require_trust(name, config, trust_remote_code)  # before any import from the checkpoint
     model = build_model(family, path, config, device=dev, dtype=dt, trust_remote_code=trust_remote_code)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import types
+import typing
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -20,6 +22,7 @@ from transformers.modeling_outputs import MaskedLMOutput
 
 from masktax.errors import MasktaxError
 from masktax.models import checkpoint as ckpt
+from masktax.models.device import resolve_device
 
 C = TypeVar("C", bound="NativeConfig")
 M = TypeVar("M", bound="NativeModel")
@@ -31,16 +34,33 @@ class NativeConfig:
     `extra` so `to_dict()` writes the config back unchanged."""
 
     extra: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+    # Sizes every published config.json states; a missing one is an error, not a silent 8B default.
+    required: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def from_dict(cls: type[C], data: dict[str, Any]) -> C:
+        """The config of a parsed config.json; a known field of the wrong JSON type is a MasktaxError."""
+        hints = typing.get_type_hints(cls)
         names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         known = {k: v for k, v in data.items() if k in names}
         extra = {k: v for k, v in data.items() if k not in names}
+        missing = [k for k in cls.required if k not in data]
+        if missing:
+            raise MasktaxError(f"field '{missing[0]}' is missing ({cls.__name__} needs {', '.join(cls.required)})")
+        for key, value in known.items():
+            if not _fits(value, hints[key]):
+                raise MasktaxError(f"field '{key}' should be {_type_name(hints[key])}, got {value!r:.60}")
         try:
             return cls(**known, extra=extra)
         except TypeError as err:
-            raise MasktaxError(f"config is missing a required field for {cls.__name__}: {err}") from err
+            raise MasktaxError(f"the config does not fit {cls.__name__}: {ckpt.reason(err)}") from err
+
+    def require_positive(self, *names: str) -> None:
+        """Raise unless each named size (None = not given) is a positive integer."""
+        for name in names:
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise MasktaxError(f"field '{name}' must be a positive integer, got {value}")
 
     def to_dict(self) -> dict[str, Any]:
         out = dict(self.extra)
@@ -126,10 +146,15 @@ class NativeModel(nn.Module, abc.ABC):
         cls: type[M], path: str | Path, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
     ) -> M:
         """Build on the meta device, then assign the checkpoint's tensors on `device` in `dtype`."""
-        config = cls.config_class.from_dict(ckpt.read_config(path))
+        dev = resolve_device(device)
+        data = ckpt.read_config(path)
+        try:
+            config = cls.config_class.from_dict(data)
+        except MasktaxError as err:
+            raise MasktaxError(f"'{Path(path) / ckpt.CONFIG_NAME}': {err}") from err
         with torch.device("meta"):
             model = cls(config)
-        ckpt.load_weights(model, path, device=torch.device(device), dtype=dtype, optional=model.tied_names())
+        ckpt.load_weights(model, path, device=dev, dtype=dtype, optional=model.tied_names())
         model.tie_weights()
         return model.eval()
 
@@ -160,3 +185,27 @@ class NativeModel(nn.Module, abc.ABC):
     @property
     def dtype(self) -> torch.dtype:
         return next(self.parameters()).dtype
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a JSON value fits a config field's type hint (an int is a float; a bool is not an int)."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return any(_fits(value, arg) for arg in typing.get_args(hint))
+    hint = typing.get_origin(hint) or hint
+    if hint is type(None):
+        return value is None
+    if hint is Any:
+        return True
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _type_name(hint: Any) -> str:
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return " or ".join(_type_name(a) for a in typing.get_args(hint))
+    hint = typing.get_origin(hint) or hint
+    return {type(None): "null", float: "a number", int: "an integer", bool: "true or false", str: "a string",
+            dict: "an object"}.get(hint, getattr(hint, "__name__", str(hint)))

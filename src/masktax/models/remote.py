@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from masktax.errors import MasktaxError
+from masktax.models import checkpoint as ckpt
 
 # auto_map entries to try, most useful for diffusion LMs first.
 AUTO_MAP_ORDER = ("AutoModelForMaskedLM", "AutoModel", "AutoModelForCausalLM")
@@ -53,7 +54,8 @@ def load_remote_model(
         raise MasktaxError(f"model '{path}' has an auto_map without a model class ({', '.join(auto_map)})")
     auto_class = getattr(transformers, name)
     try:
-        model = auto_class.from_pretrained(str(path), trust_remote_code=True, dtype=dtype)
-    except (OSError, ValueError, ImportError) as err:
-        raise MasktaxError(f"could not load remote-code model '{path}': {err}") from err
+        model = ckpt.hf_from_pretrained(auto_class, path, f"a remote-code model ({name})", trust_remote_code=True,
+                                        dtype=dtype)
+    except ImportError as err:  # the checkpoint's code imports something that is not installed
+        raise MasktaxError(f"could not load remote-code model '{path}': {ckpt.reason(err)}") from err
     return model.to(device).eval()

@@ -3,19 +3,22 @@
 Names resolve like `masktax.models.load` (embedded name, local directory, model card, cached Hub
 id); for a known card only the tokenizer files are fetched. The id at the answer position follows
 `load`'s mask id (explicit > model card > tokenizer > config.json `mask_token_id`); a model
-without one (an AR baseline) gets its pad, else its EOS token there.
+without one (an AR baseline) gets its pad, else its EOS token there. A checkpoint that `load`
+refuses without `--trust-remote-code` (its config.json needs its own modeling code) is refused
+here too: it is the prompt of a model that runs only with that consent.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from masktax.embedded.tokenizer import build_tokenizer
 from masktax.errors import MasktaxError
+from masktax.models import checkpoint as ckpt
+from masktax.models import remote
 from masktax.models.cards import card_for
-from masktax.models.load import declared_mask_id, hub_snapshot, load_tokenizer, resolve_path
+from masktax.models.load import declared_mask_id, detect_family, hub_snapshot, load_tokenizer, resolve_path
 from masktax.tasks.words import all_words
 
 # Files a tokenizer may need; a Hub fetch of these skips the weights.
@@ -47,10 +50,12 @@ def model_tokenizer(name: str, *, trust_remote_code: bool = False, mask_token_id
     `mask_token_id`; a model without one (an AR baseline) shows its pad (else EOS) token there.
     """
     path = tokenizer_dir(name)
+    config = ckpt.read_config(path) if (path / ckpt.CONFIG_NAME).is_file() else {}
+    if remote.needs_remote_code(config) and detect_family(config) == "remote":
+        remote.require_trust(name, config, trust_remote_code)
     tokenizer = load_tokenizer(path, trust_remote_code)
     if tokenizer is None:
         raise MasktaxError(f"'{name}' ships no tokenizer files (looked in {path})")
-    config = json.loads((path / "config.json").read_text("utf-8")) if (path / "config.json").is_file() else {}
     candidates = (mask_token_id, declared_mask_id(card_for(name), tokenizer, config), tokenizer.pad_token_id,
                   tokenizer.eos_token_id)
     slot = next((c for c in candidates if c is not None), None)

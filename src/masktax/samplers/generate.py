@@ -60,6 +60,8 @@ class GenerateConfig:
             raise MasktaxError(f"unknown format '{self.format}'; choose base or chat")
         if not self.prompt.strip():
             raise MasktaxError("the prompt is empty")
+        if self.gen_length < 1:
+            raise MasktaxError(f"--gen-length must be at least 1, got {self.gen_length}")
         if self.cfg_scale > 0 and self.sampler != "semi_ar":
             raise MasktaxError("--cfg-scale is only supported by the semi_ar sampler")
         if self.remasking != "low_confidence" and self.sampler != "semi_ar":
@@ -88,6 +90,23 @@ class GenerateResult:
     @property
     def tokens_per_second(self) -> float:
         return self.tokens / self.seconds if self.seconds > 0 else float("inf")
+
+
+def read_prompt(prompt: str | None, prompt_file: Path | None) -> str:
+    """The prompt text: `prompt`, or the UTF-8 text of `prompt_file` (exactly one of them given)."""
+    if (prompt is None) == (prompt_file is None):
+        raise MasktaxError("pass exactly one of --prompt and --prompt-file")
+    if prompt is not None:
+        return prompt
+    assert prompt_file is not None
+    if not prompt_file.exists():
+        raise MasktaxError(f"prompt file '{prompt_file}' does not exist")
+    if not prompt_file.is_file():
+        raise MasktaxError(f"prompt file '{prompt_file}' is not a file")
+    try:
+        return prompt_file.read_text("utf-8")
+    except UnicodeDecodeError as err:
+        raise MasktaxError(f"prompt file '{prompt_file}' is not UTF-8 text ({err.reason} at byte {err.start})") from err
 
 
 def encode_prompt(tokenizer, text: str, fmt: str) -> list[int]:
@@ -139,9 +158,8 @@ class BlockView:
 
 def run(cfg: GenerateConfig, *, stream: TextIO | None = None) -> GenerateResult:
     """Load the model, encode the prompt, decode with the chosen sampler; returns the text and speed."""
-    device = None if cfg.device in (None, "auto") else cfg.device
-    lm = load(cfg.model, device=device, dtype=cfg.dtype, trust_remote_code=cfg.trust_remote_code,
-                   mask_token_id=cfg.mask_token_id)
+    lm = load(cfg.model, device=cfg.device, dtype=cfg.dtype, trust_remote_code=cfg.trust_remote_code,
+              mask_token_id=cfg.mask_token_id)
     mask_id = lm.require_mask("masktax generate")
     if lm.tokenizer is None:
         raise MasktaxError(f"model '{lm.name}' ships no tokenizer; generate needs one to encode the prompt")
