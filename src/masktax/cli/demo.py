@@ -88,10 +88,13 @@ def demo(
 ) -> None:
     """Run every probe on the embedded models (a subset of the suite unless --full); write one report."""
     from masktax.probes import PROBES, RunConfig, run_probe
+    from masktax.probes.run import select_datasets
     from masktax.report.build import rebuild_combined
     from masktax.results.store import NOTICE, atomic_write_text
 
     root = Path(out)
+    RunConfig(models=("check",), out=str(root), n_items=n_items, datasets=datasets, seed=seed)  # bad flags: fail now
+    select_datasets(RunConfig(models=("check",), out=str(root), datasets=datasets, seed=seed))
     models = demo_models(root, seed=seed)
     for step in DEMO_STEPS:
         probe = PROBES[step.probe]

@@ -30,15 +30,14 @@ from masktax.probes.options import flag, pieces, to_json
 from masktax.prompts.render import FORMATS as PROMPT_FORMATS
 from masktax.results.state import run_state
 from masktax.results.store import (
-    CONFIG,
     NOTICE,
     RunStore,
     atomic_write_json,
     atomic_write_text,
     item_key,
+    read_config,
     read_env,
     read_items,
-    read_json,
 )
 from masktax.tasks.suite import MAX_TEST_POINTS, build_suite
 
@@ -309,7 +308,7 @@ def write_outputs(probe: ModuleType, run_dir: str | Path, *, level: int = 1, pre
     report, the plots and `masktax compare` show.
     """
     run_dir = Path(run_dir)
-    config, env = read_json(run_dir / CONFIG), read_env(run_dir)
+    config, env = read_config(run_dir), read_env(run_dir)
     notice = (run_dir / NOTICE).read_text(encoding="utf-8") if (run_dir / NOTICE).is_file() else None
     records = list(read_items(run_dir))
     if not records:

@@ -13,7 +13,7 @@ from pathlib import Path
 from masktax.errors import MasktaxError
 from masktax.probes import PROBES, write_outputs
 from masktax.render.markdown import glance_table
-from masktax.results.store import CONFIG, NOTICE, atomic_write_text, read_json
+from masktax.results.store import CONFIG, NOTICE, atomic_write_text, read_config
 
 
 def is_run_dir(path: Path) -> bool:
@@ -22,7 +22,7 @@ def is_run_dir(path: Path) -> bool:
 
 def probe_of(run_dir: Path):
     """The probe module that wrote a run dir (from its config.json)."""
-    config = read_json(Path(run_dir) / CONFIG)
+    config = read_config(run_dir)
     if config.get("probe") not in PROBES:
         raise MasktaxError(f"{Path(run_dir) / CONFIG} names no known probe ({config.get('probe')!r})")
     return PROBES[config["probe"]]
@@ -39,7 +39,7 @@ def rebuild_combined(root: str | Path, *, title: str = "masktax demo") -> list[s
     order = {name: i for i, name in enumerate(PROBES)}
     runs = sorted(
         (p for p in root.iterdir() if p.is_dir() and is_run_dir(p)),
-        key=lambda p: (order.get(read_json(p / CONFIG).get("probe"), 99), p.name),
+        key=lambda p: (order.get(read_config(p).get("probe"), 99), p.name),
     )
     if not runs:
         raise MasktaxError(f"{root} holds no masktax run (no config.json here or in a sub-directory)")

@@ -66,6 +66,15 @@ def read_json(path: str | os.PathLike) -> dict:
         raise MasktaxError(f"{path} is not valid JSON ({err.msg} at line {err.lineno})") from None
 
 
+def read_config(run_dir: str | os.PathLike) -> dict:
+    """A run dir's config.json; MasktaxError when it is missing or not a masktax run config (an object)."""
+    path = Path(run_dir) / CONFIG
+    config = read_json(path)
+    if not isinstance(config, dict):
+        raise MasktaxError(f"{path} is not a masktax run config; pass another --out")
+    return config
+
+
 def read_env(run_dir: str | os.PathLike) -> dict:
     """A run dir's env.json ({} when it has none)."""
     path = Path(run_dir) / ENV
@@ -180,9 +189,7 @@ class RunStore:
             raise MasktaxError(f"--out {root} is a file, not a directory")
         cfg_path = root / CONFIG
         if cfg_path.exists():
-            old = read_json(cfg_path)
-            if not isinstance(old, dict):
-                raise MasktaxError(f"{cfg_path} is not a masktax run config; pass another --out")
+            old = read_config(root)
             diff = config_diff(old, config)
             if diff and not has_items(root):
                 old = {}  # a start that failed before scoring anything: the corrected command replaces it
