@@ -13,7 +13,7 @@ from masktax.samplers.common import num_transfer_tokens
 # ---------------------------------------------------------------------------------------------
 # Independent re-statement of LLaDA's reference generate() (greedy, low_confidence, optional
 # CFG), in plain loops over rows and positions. Like masktax, the mask token's own logit is
-# excluded from the choice (see samplers/canvas.py).
+# excluded from the choice (see samplers/decode_state.py).
 
 
 def reference_llada(model, prompt_ids, steps, gen_length, block_length, shifted=False, cfg_scale=0.0):

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from masktax.errors import MasktaxError
-from masktax.samplers.canvas import DecodeHistory, StepEvent, StepRecord
 from masktax.samplers.common import decode, left_pad, strip_after_eos
+from masktax.samplers.decode_state import DecodeHistory, StepEvent, StepRecord
 from masktax.samplers.dream import DREAM_ALGS, generate_dream
 from masktax.samplers.semi_ar import REMASKING, generate_semi_ar
 from masktax.samplers.soft_mask import SoftMaskConfig, soft_mask_embeddings

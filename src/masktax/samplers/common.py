@@ -221,7 +221,7 @@ def decode(
 ) -> list[str]:
     """Text of the generated part of each row `[b, l]`.
 
-    The samplers always decode the full `gen_length` canvas: an MDLM such as LLaDA fills the
+    The samplers always decode the full `gen_length` positions: an MDLM such as LLaDA fills the
     tail with EOS, and EOS is an ordinary token to them. With `stop_at_eos` the text is cut at
     the first EOS (`eos_ids`, default the tokenizer's `eos_token_id`).
     """

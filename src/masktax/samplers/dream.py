@@ -24,8 +24,8 @@ from torch import nn
 
 from masktax.errors import MasktaxError
 from masktax.models.loaded import LoadedModel
-from masktax.samplers.canvas import Canvas, DecodeHistory, OnStep
 from masktax.samplers.common import NEG_INF, ModelRunner, check_positive, check_prompt, select_top
+from masktax.samplers.decode_state import DecodeHistory, DecodeState, OnStep
 from masktax.samplers.soft_mask import SoftMaskConfig
 
 DREAM_ALGS = ("maskgit_plus", "topk_margin", "entropy", "origin")
@@ -105,29 +105,29 @@ def generate_dream(
         raise MasktaxError(f"eps must be in (0, 1), got {eps}")
     if temperature < 0.0 or (top_p is not None and not 0.0 < top_p <= 1.0) or (top_k is not None and top_k < 1):
         raise MasktaxError("temperature must be >= 0, top_p in (0, 1] and top_k >= 1")
-    canvas = Canvas(
+    state = DecodeState(
         runner, prompt_ids, gen_length=gen_length, mask_id=runner.resolve_mask_id(mask_id),
         attention_mask=attention_mask, soft_mask=soft_mask, record=return_history, on_step=on_step,
     )
-    device = canvas.x.device
+    device = state.x.device
     timesteps = torch.linspace(1, eps, steps + 1, device=device)  # [steps + 1] float32, as Dream
-    block = (canvas.prompt_length, canvas.x.shape[1])
+    block = (state.prompt_length, state.x.shape[1])
     for i in range(steps):
-        masked = canvas.masked()  # [b, l]
+        masked = state.masked()  # [b, l]
         if not bool(masked.any()):
             break
-        logits = canvas.logits()  # [b, l, V]
+        logits = state.logits()  # [b, l, V]
         mask_logits = logits[masked]  # [n, V]
         t, s = timesteps[i], timesteps[i + 1]
         last = i == steps - 1
-        tokens = canvas.x.clone()  # [b, l]
+        tokens = state.x.clone()  # [b, l]
         confidence = torch.zeros(masked.shape, dtype=torch.float32, device=device)  # [b, l]
         transfer = torch.zeros_like(masked)  # [b, l]
         if alg == "origin":
             p_transfer = 1.0 if last else float(1 - s / t)
             move = torch.rand(mask_logits.shape[0], device=device, generator=generator) < p_transfer  # [n]
             conf_m = torch.zeros(mask_logits.shape[0], device=device)  # [n]
-            x0_m = torch.full((mask_logits.shape[0],), canvas.mask_id, dtype=torch.long, device=device)  # [n]
+            x0_m = torch.full((mask_logits.shape[0],), state.mask_id, dtype=torch.long, device=device)  # [n]
             if bool(move.any()):
                 conf_m[move], x0_m[move] = sample_tokens(
                     mask_logits[move], alg="maskgit_plus", temperature=temperature, top_p=top_p,
@@ -148,8 +148,8 @@ def generate_dream(
                 transfer = _sample_positions(full_conf / alg_temp, masked, k, generator)
         tokens[masked] = x0_m
         confidence[masked] = conf_m.float()
-        canvas.commit(transfer, tokens, confidence, logits, block)
-    return canvas.result(return_history)
+        state.commit(transfer, tokens, confidence, logits, block)
+    return state.result(return_history)
 
 
 def _sample_positions(

@@ -10,7 +10,7 @@ The planned number of highest-confidence masked positions of the block is commit
 Classifier-free guidance runs the sequence with the prompt masked as the unconditional input:
 logits = un + (cfg_scale + 1) * (cond - un).
 
-EOS is an ordinary token here: LLaDA ends an answer by filling the rest of the canvas with EOS.
+EOS is an ordinary token here: LLaDA ends an answer by filling the rest of the generated block with EOS.
 `logits_eos_inf` forbids EOS entirely (LLaDA's option of the same name); `confidence_eos_inf`
 ranks positions whose chosen token is EOS after every other candidate, so EOS is committed
 last. Cut the text at the first EOS with `masktax.samplers.decode(..., stop_at_eos=True)`.
@@ -25,7 +25,6 @@ from torch import nn
 
 from masktax.errors import MasktaxError
 from masktax.models.loaded import LoadedModel
-from masktax.samplers.canvas import Canvas, DecodeHistory, OnStep
 from masktax.samplers.common import (
     ModelRunner,
     check_positive,
@@ -38,6 +37,7 @@ from masktax.samplers.common import (
     suppress_eos,
     token_confidence,
 )
+from masktax.samplers.decode_state import DecodeHistory, DecodeState, OnStep
 from masktax.samplers.soft_mask import SoftMaskConfig
 
 REMASKING = ("low_confidence", "random")
@@ -84,17 +84,17 @@ def generate_semi_ar(
     if temperature < 0.0 or cfg_scale < 0.0:
         raise MasktaxError("temperature and cfg_scale must be >= 0")
     eos = resolve_eos_ids(eos_ids, runner, needed=logits_eos_inf or confidence_eos_inf)
-    canvas = Canvas(
+    state = DecodeState(
         runner, prompt_ids, gen_length=gen_length, mask_id=runner.resolve_mask_id(mask_id),
         attention_mask=attention_mask, soft_mask=soft_mask, record=return_history, on_step=on_step,
     )
     steps_per_block = steps // num_blocks
-    lp = canvas.prompt_length
+    lp = state.prompt_length
     for blk in range(num_blocks):
         start, end = lp + blk * block_length, lp + (blk + 1) * block_length
-        schedule = num_transfer_tokens(canvas.masked()[:, start:end].sum(dim=-1), steps_per_block)  # [b, s]
+        schedule = num_transfer_tokens(state.masked()[:, start:end].sum(dim=-1), steps_per_block)  # [b, s]
         for i in range(steps_per_block):
-            logits = canvas.logits(cfg_scale)  # [b, l, V]
+            logits = state.logits(cfg_scale)  # [b, l, V]
             if logits_eos_inf:
                 suppress_eos(logits, eos)
             block_logits = logits[:, start:end]  # [b, B, V]
@@ -104,12 +104,12 @@ def generate_semi_ar(
             else:
                 conf = torch.rand(x0.shape, dtype=torch.float64, device=x0.device, generator=generator)
             rank_conf = demote_eos(conf, x0, eos) if confidence_eos_inf else conf  # [b, B]
-            chosen = select_top(rank_conf, canvas.masked()[:, start:end], schedule[:, i])  # [b, B]
-            transfer = torch.zeros_like(canvas.x, dtype=torch.bool)  # [b, l]
+            chosen = select_top(rank_conf, state.masked()[:, start:end], schedule[:, i])  # [b, B]
+            transfer = torch.zeros_like(state.x, dtype=torch.bool)  # [b, l]
             transfer[:, start:end] = chosen
-            tokens = canvas.x.clone()  # [b, l]
+            tokens = state.x.clone()  # [b, l]
             tokens[:, start:end] = x0
-            confidence = torch.zeros_like(canvas.x, dtype=torch.float64)  # [b, l]
+            confidence = torch.zeros_like(state.x, dtype=torch.float64)  # [b, l]
             confidence[:, start:end] = conf
-            canvas.commit(transfer, tokens, confidence, logits, (start, end))
-    return canvas.result(return_history)
+            state.commit(transfer, tokens, confidence, logits, (start, end))
+    return state.result(return_history)

@@ -22,7 +22,6 @@ from torch import nn
 
 from masktax.errors import MasktaxError
 from masktax.models.loaded import LoadedModel
-from masktax.samplers.canvas import Canvas, DecodeHistory, OnStep
 from masktax.samplers.common import (
     ModelRunner,
     check_positive,
@@ -34,6 +33,7 @@ from masktax.samplers.common import (
     suppress_eos,
     token_confidence,
 )
+from masktax.samplers.decode_state import DecodeHistory, DecodeState, OnStep
 from masktax.samplers.soft_mask import SoftMaskConfig
 
 
@@ -75,33 +75,33 @@ def generate_threshold(
     if temperature < 0.0:
         raise MasktaxError("temperature must be >= 0")
     eos = resolve_eos_ids(eos_ids, runner, needed=logits_eos_inf or confidence_eos_inf)
-    canvas = Canvas(
+    state = DecodeState(
         runner, prompt_ids, gen_length=gen_length, mask_id=runner.resolve_mask_id(mask_id),
         attention_mask=attention_mask, soft_mask=soft_mask, record=return_history, on_step=on_step,
     )
-    lp = canvas.prompt_length
+    lp = state.prompt_length
     for blk in range(gen_length // block_length):
         start, end = lp + blk * block_length, lp + (blk + 1) * block_length
         n_steps = 0
-        while bool(canvas.masked()[:, start:end].any()):
-            logits = canvas.logits()  # [b, l, V]
+        while bool(state.masked()[:, start:end].any()):
+            logits = state.logits()  # [b, l, V]
             if logits_eos_inf:
                 suppress_eos(logits, eos)
             block_logits = logits[:, start:end]  # [b, B, V]
             x0 = gumbel_argmax(block_logits, temperature, generator)  # [b, B]
             conf = token_confidence(block_logits, x0)  # [b, B]
             rank_conf = demote_eos(conf, x0, eos) if confidence_eos_inf else conf  # [b, B]
-            cand = canvas.masked()[:, start:end]  # [b, B]
+            cand = state.masked()[:, start:end]  # [b, B]
             chosen = select_top(rank_conf, cand, torch.ones(cand.shape[0], dtype=torch.long))  # [b, B]
             chosen |= cand & (rank_conf >= threshold)
             n_steps += 1
             if max_steps_per_block is not None and n_steps >= max_steps_per_block:
                 chosen = cand
-            transfer = torch.zeros_like(canvas.x, dtype=torch.bool)  # [b, l]
+            transfer = torch.zeros_like(state.x, dtype=torch.bool)  # [b, l]
             transfer[:, start:end] = chosen
-            tokens = canvas.x.clone()  # [b, l]
+            tokens = state.x.clone()  # [b, l]
             tokens[:, start:end] = x0
-            confidence = torch.zeros_like(canvas.x, dtype=torch.float64)  # [b, l]
+            confidence = torch.zeros_like(state.x, dtype=torch.float64)  # [b, l]
             confidence[:, start:end] = conf
-            canvas.commit(transfer, tokens, confidence, logits, (start, end))
-    return canvas.result(return_history)
+            state.commit(transfer, tokens, confidence, logits, (start, end))
+    return state.result(return_history)

@@ -1,7 +1,7 @@
 """The decoding state every sampler shares: the sequence, soft-masked inputs, history, callbacks.
 
-A sampler asks the canvas for this step's aligned logits, picks which masked positions to
-commit and with which tokens, and hands them back to `commit`. The canvas guarantees that only
+A sampler asks the decode state for this step's aligned logits, picks which masked positions to
+commit and with which tokens, and hands them back to `commit`. The state guarantees that only
 masked positions of the generated region ever change (committed tokens and the prompt stay
 fixed), records the decoding history, and prepares the soft-masked inputs of the next step.
 
@@ -71,7 +71,7 @@ class StepEvent:
 OnStep = Callable[[StepEvent], None]
 
 
-class Canvas:
+class DecodeState:
     """Holds the sequences `[b, lp + gen_length]` being decoded and everything around them."""
 
     def __init__(
