@@ -146,3 +146,12 @@ def test_soft_mask_changes_decoding_when_on():
     assert torch.equal(first, torch.nan_to_num(soft.steps[0].confidence))  # step 0: plain ids in both
     later = [torch.nan_to_num(h.steps[1].confidence) for h in (plain, soft)]
     assert not torch.allclose(later[0], later[1])
+
+
+@pytest.mark.parametrize("data", [{"omega_s": "x", "omega_a": 1, "omega_b": 0, "k": 3},
+                                  {"omega_s": 1, "omega_a": 1, "omega_b": 0, "k": "three"},
+                                  {"omega_s": 1, "omega_a": 1, "omega_b": 0, "fraction": [1]}])
+def test_soft_mask_file_with_a_value_that_is_not_a_number_is_one_error(tmp_path, data):
+    (tmp_path / "soft_mask.json").write_text(json.dumps(data))
+    with pytest.raises(MasktaxError, match="not a number"):
+        SoftMaskConfig.from_checkpoint(tmp_path)

@@ -106,14 +106,14 @@ class SoftMaskConfig:
         if not file.is_file():
             raise MasktaxError(f"no {SOFT_MASK_FILE} found at '{path}'; train with soft-masking first")
         try:
-            data = json.loads(file.read_text())
-        except (OSError, json.JSONDecodeError) as err:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
             raise MasktaxError(f"cannot read soft-mask weights from '{file}': {err}") from err
         if not isinstance(data, dict):
             raise MasktaxError(f"'{file}' must hold a JSON object with omega_s, omega_a, omega_b, k")
-        frac = fraction if fraction is not None else float(data.get("fraction", 0.8))
-        k = int(data.get("k", 3))
         try:
+            frac = fraction if fraction is not None else float(data.get("fraction", 0.8))
+            k = int(data.get("k", 3))
             if "omega_s" in data:
                 return cls(k=k, omega_s=float(data["omega_s"]), omega_a=float(data["omega_a"]),
                            omega_b=float(data["omega_b"]), fraction=frac)
@@ -121,6 +121,8 @@ class SoftMaskConfig:
                                 k=k, fraction=frac)
         except KeyError as err:
             raise MasktaxError(f"'{file}' lacks the field {err}; expected omega_s, omega_a, omega_b, k") from err
+        except (TypeError, ValueError) as err:
+            raise MasktaxError(f"'{file}' holds a value that is not a number ({err})") from err
 
     def save(self, directory: str | Path) -> Path:
         """Write `soft_mask.json` into `directory` (what `from_checkpoint` reads back)."""

@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 
 from masktax.errors import MasktaxError
+from masktax.results.store import atomic_write_bytes
 from masktax.tasks.suite import Dataset, Example, build_suite, dataset_names
 
 MANIFEST = "manifest.json"
@@ -44,10 +45,9 @@ def _record(dataset: Dataset, index: int, example: Example) -> dict:
 def _write(path: Path, text: str) -> str:
     """Write atomically (temp file + rename); returns the sha256 of the bytes written."""
     data = text.encode("utf-8")
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+    if path.is_dir():
+        raise MasktaxError(f"{path} is a directory; cannot write the export file there")
+    atomic_write_bytes(path, data)  # no temporary file is left behind, whatever fails
     return hashlib.sha256(data).hexdigest()
 
 
