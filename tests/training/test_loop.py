@@ -1,4 +1,5 @@
-"""The shared pieces of the training loops: StepLoop (stop, budget, checkpoints), StopFlag, the lr schedule."""
+"""The shared pieces of the training loops: StepLoop (signals, budget, checkpoints), StopFlag, metrics.csv, the
+lr schedule."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from masktax.training.loop import StepLoop, lr_at
+from masktax.training.loop import STOPS, MetricsLog, StepLoop, lr_at
 
 
 def _loop(out: Path, saved: list[int], **kw) -> StepLoop:
@@ -50,14 +51,71 @@ def test_step_loop_stops_on_sigterm_and_on_the_time_budget(tmp_path: Path) -> No
         assert not loop.running(0)
 
 
-def test_step_loop_saves_after_an_error_only_when_asked(tmp_path: Path) -> None:
-    for on_error, expected in ((True, [1]), (False, [])):
-        saved: list[int] = []
-        with pytest.raises(RuntimeError), _loop(tmp_path / str(on_error), saved, save_on_error=on_error) as loop:
-            loop.running(0)
-            loop.tick(1)
-            raise RuntimeError("boom")
-        assert saved == expected
+def test_step_loop_saves_nothing_after_an_error(tmp_path: Path) -> None:
+    saved: list[int] = []
+    with pytest.raises(RuntimeError), _loop(tmp_path, saved) as loop:
+        loop.running(0)
+        loop.tick(1)
+        raise RuntimeError("boom")  # mid-step: the weights may be a step ahead of the count
+    assert saved == []
+
+
+def test_a_first_ctrl_c_stops_at_the_step_boundary_and_a_second_at_once(tmp_path: Path) -> None:
+    saved: list[int] = []
+    step = 0
+    before = signal.getsignal(signal.SIGINT)
+    with _loop(tmp_path, saved, max_steps=100) as loop:
+        while loop.running(step):
+            step += 1
+            if step == 4:
+                os.kill(os.getpid(), signal.SIGINT)  # finishes this step, then the checkpoint
+            loop.tick(step)
+    assert step == 4 and saved == [3, 4] and loop.stopped_by == "SIGINT"
+    with pytest.raises(KeyboardInterrupt):
+        loop.raise_if_interrupted()
+    assert signal.getsignal(signal.SIGINT) == before
+    saved.clear()
+    with pytest.raises(KeyboardInterrupt), _loop(tmp_path / "b", saved, max_steps=100) as loop:
+        loop.running(0)
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)  # asked twice: raised mid-step, nothing saved
+    assert saved == [] and signal.getsignal(signal.SIGINT) == before
+
+
+def test_outcome_says_whether_the_run_finished(tmp_path: Path) -> None:
+    with _loop(tmp_path, []) as loop:
+        step = 0
+        while loop.running(step):
+            step += 1
+            loop.tick(step)
+    assert loop.outcome() == {"finished": True, "stopped_by": None, "max_steps": 7}
+    with _loop(tmp_path / "b", [], max_minutes=1e-9) as loop:
+        assert not loop.running(0)
+    assert loop.outcome() == {"finished": False, "stopped_by": "time budget", "max_steps": 7}
+    assert loop.outcome(done=True)["finished"] is True  # the recipe's own stop rule (pretraining's gate)
+
+
+def test_processes_agree_on_the_strongest_stop(tmp_path: Path) -> None:
+    seen: list[int] = []
+
+    def agree(code: int) -> int:  # another process was sent SIGTERM
+        seen.append(code)
+        return max(code, STOPS.index("SIGTERM"))
+
+    with _loop(tmp_path, [], agree=agree) as loop:
+        assert not loop.running(0)
+    assert seen == [0] and loop.stopped_by == "SIGTERM"
+
+
+def test_metrics_log_drops_rows_past_the_checkpoint_and_a_torn_row(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.csv"
+    log = MetricsLog(path, ("step", "loss"), resume_step=None)
+    for s in (1, 2, 3):
+        log.write({"step": s, "loss": 0.5})
+    with path.open("ab") as f:
+        f.write(b"1")  # a kill mid-append of step 12's row
+    MetricsLog(path, ("step", "loss"), resume_step=2)
+    assert path.read_bytes() == b"step,loss\r\n1,0.5\r\n2,0.5\r\n"
 
 
 def test_lr_schedule():

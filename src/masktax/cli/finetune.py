@@ -5,6 +5,12 @@
     accelerate launch -m masktax.cli.main finetune --model ... --out ...   # several GPUs (DDP)
     masktax finetune make-data data/instruct.jsonl --n 4000 --seed 0
     masktax finetune merge runs/ft/llada merged/llada-ma
+
+A base model's own code runs only with `--trust-remote-code` on the command line; a --config file
+that sets trust_remote_code is refused. Exit status of training (`masktax.training.loop`,
+`masktax.training.rundir`): 0 when the run finished or --max-minutes ended it, 130 after Ctrl-C (a
+checkpoint, no final/), 143 after SIGTERM (final/ marked unfinished), 2 for bad input; every stop
+says in one line how to resume.
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ def finetune(
     from masktax.errors import MasktaxError
     from masktax.training.finetune.config import load_config
     from masktax.training.finetune.train import run
+    from masktax.training.rundir import end_of_run
 
     if out is None:
         raise MasktaxError("give --out (the run directory)")
@@ -72,14 +79,18 @@ def finetune(
         max_examples=max_examples, prompt_format=prompt_format, save_every=save_every, seed=seed,
         gradient_checkpointing=gradient_checkpointing, trust_remote_code=trust_remote_code,
     )
-    state = run(cfg, out, device=device, max_minutes=max_minutes, progress=progress)
+    state = run(cfg, out, device=device, max_minutes=max_minutes, progress=progress)  # Ctrl-C: KeyboardInterrupt
     from accelerate import PartialState
 
-    if not PartialState().is_main_process:
-        return
-    losses = state["losses"]
-    loss_txt = ", ".join(f"{k} {v:.4f}" for k, v in losses.items()) or "no step run"
-    typer.echo(f"masktax: finetune step {state['step']} ({loss_txt}) -> {Path(out) / 'final'}")
+    status, line = end_of_run(state, out)
+    if PartialState().is_main_process:
+        losses = state["losses"]
+        loss_txt = ", ".join(f"{k} {v:.4f}" for k, v in losses.items()) or "no step run"
+        typer.echo(f"masktax: finetune step {state['step']} ({loss_txt}) -> {Path(out) / 'final'}")
+        if line:
+            typer.echo(f"masktax: {line}", err=True)
+    if status:
+        raise typer.Exit(status)
 
 
 @finetune_app.command("make-data")

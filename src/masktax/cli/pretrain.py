@@ -2,6 +2,11 @@
 
     masktax pretrain --config configs/embedded/mdlm.json --out runs/pretrain/mdlm --max-minutes 8
     masktax pretrain snapshot runs/pretrain/mdlm /tmp/mdlm-snapshot
+
+Exit status (`masktax.training.loop`, `masktax.training.rundir`): 0 when the run finished, or when
+--max-minutes ended it (a line says how to continue; final/ is marked unfinished); 130 after Ctrl-C
+(a checkpoint, no final/, one line saying how to resume); 143 after SIGTERM (a checkpoint and
+final/ marked unfinished, one line naming the step and how to resume); 2 for bad input.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ def pretrain(
         return
     from masktax.errors import MasktaxError
     from masktax.training.pretrain.train import run, run_config
+    from masktax.training.rundir import end_of_run
 
     if config is None:
         raise MasktaxError("give --config (a JSON config, e.g. configs/embedded/mdlm.json)")
@@ -53,13 +59,18 @@ def pretrain(
         raise MasktaxError("give --out (the run directory)")
     cfg = run_config(config, out, max_steps=max_steps, seed=seed, init_from=init_from, stop_gate=stop_gate,
                      suite_items=suite_items, stop_on=stop_on, decay_start=decay_start, decay_steps=decay_steps)
-    summary = run(cfg, out, device=device, max_minutes=max_minutes, progress=progress)
+    summary = run(cfg, out, device=device, max_minutes=max_minutes, progress=progress)  # Ctrl-C: KeyboardInterrupt
     gate = summary["curriculum"]["last_gate"]
     gate_txt = "n/a" if gate is None else f"{gate:.3f}"
     typer.echo(
         f"{cfg.name}: step {summary['step']}, stage {summary['stage_name']}, gate {gate_txt}, "
         f"{summary['tokens']} tokens, {summary['elapsed_s']:.0f}s -> {out / 'final'}"
     )
+    status, line = end_of_run(summary, out)
+    if line:
+        typer.echo(f"masktax: {line}", err=True)
+    if status:
+        raise typer.Exit(status)
 
 
 @pretrain_app.command("snapshot")

@@ -6,6 +6,9 @@
 Training writes config.json, env.json, metrics.csv (loss, omega_s/a/b, mean lambda), `step-NNNNNN/`
 checkpoints and final/ (model, tokenizer, soft_mask.json). Rerunning the same command resumes.
 Decode with the trained omegas: `masktax generate --model RUN/final --soft-mask-from RUN/final`.
+Exit status (`masktax.training.loop`, `masktax.training.rundir`): 0 when the run finished or
+--max-minutes ended it, 130 after Ctrl-C (a checkpoint, no final/), 143 after SIGTERM (final/
+marked unfinished), 2 for bad input; every stop says in one line how to resume.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ def train_sm(
     if ctx.invoked_subcommand is not None:
         return
     from masktax.errors import MasktaxError
+    from masktax.training.rundir import end_of_run
     from masktax.training.soft_masking.config import load_config
     from masktax.training.soft_masking.train import run
 
@@ -55,12 +59,17 @@ def train_sm(
         config, init_from=init_from, tuning=tuning, data=data, p_sm=p_sm, k=k, lr=lr, omega_lr=omega_lr,
         batch_size=batch_size, max_steps=max_steps, save_every=save_every, log_every=log_every, seed=seed,
     )
-    summary = run(cfg, out, device=device, max_minutes=max_minutes, progress=progress)
+    summary = run(cfg, out, device=device, max_minutes=max_minutes, progress=progress)  # Ctrl-C: KeyboardInterrupt
     sm = summary["soft_mask"]
     typer.echo(
         f"{cfg.name}: step {summary['step']}, omega_s {sm['omega_s']:.3g}, omega_a {sm['omega_a']:.3g}, "
         f"omega_b {sm['omega_b']:.3g}, {summary['tokens']} tokens, {summary['elapsed_s']:.0f}s -> {out / 'final'}"
     )
+    status, line = end_of_run(summary, out)
+    if line:
+        typer.echo(f"masktax: {line}", err=True)
+    if status:
+        raise typer.Exit(status)
 
 
 @train_sm_app.command("eval")

@@ -1,17 +1,38 @@
-"""Helpers every masktax training loop shares: checkpoints, exact resume, metrics, schedule, the
-run's JSON files (written through `masktax.results`), and the step loop's control (`StepLoop`:
-SIGTERM, time budget, progress bar, periodic and final checkpoints; `StopFlag`: SIGTERM as a flag).
+"""Helpers every masktax training loop shares: checkpoints, exact resume, metrics, schedule, the run's
+JSON files (written through `masktax.results`), and the step loop's control (`StepLoop`: signals,
+time budget, progress bar, periodic and final checkpoints; `StopFlag`: SIGTERM and Ctrl-C as a
+flag). The run dir itself (opening it, `final/`, the exit status) is `training.rundir`.
 
 Checkpoint layout `step-NNNNNN/`: `model.safetensors` (fp32 state dict), `optimizer.pt`,
 `state.json` (step, tokens, wall time, curriculum and data-generator state), `rng.pt` (torch/CUDA/
-python RNG states). A checkpoint is written to a temporary name and renamed, so a crash never
-leaves a half-written `step-*` directory.
+python RNG states). A checkpoint, and `final/`, is written to a temporary name and renamed, so a
+crash never leaves a half-written `step-*` or `final/` directory; metrics.csv is rewritten whole
+on resume and a torn last row (a kill mid-append) is dropped. A killed run (even SIGKILL) resumes
+from its latest checkpoint and ends byte-identical to an uninterrupted one.
+
+How a run ends (every recipe: pretrain, finetune, train-sm):
+- it reaches `max_steps` (or, pretraining, its stop gate): `final/` (`rundir.write_final`) with
+  `training_state.json` `"finished": true`; exit status 0 (`rundir.end_of_run`);
+- `--max-minutes` is spent: a checkpoint, then `final/` marked `"finished": false,
+  "stopped_by": "time budget"`; exit status 0 (the budget is what the user asked for), a line says
+  how to continue;
+- SIGTERM (`scripts/train_embedded_cpu.sh stop`): the step in progress finishes, a checkpoint, then
+  `final/` of that step marked `"finished": false, "stopped_by": "SIGTERM"`; exit status 143 with
+  one line naming the step and how to resume;
+- Ctrl-C (SIGINT): the step in progress finishes and a checkpoint is written, NO `final/` (an
+  existing one, e.g. of a finished shorter run, is left as it was); `run()` raises
+  KeyboardInterrupt, which the CLI boundary (`cli/main.py`) turns into exit status 130 and one line
+  saying how to resume. A second Ctrl-C stops at once, without that checkpoint (the periodic ones
+  remain);
+- an error: no checkpoint (the state may be half-updated), no `final/`; rerunning resumes from
+  the latest periodic checkpoint.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import math
 import os
@@ -30,7 +51,7 @@ from torch import nn
 
 from masktax.errors import MasktaxError
 from masktax.results.env import environment
-from masktax.results.store import atomic_write_json
+from masktax.results.store import atomic_write_json, atomic_write_text
 
 
 def lr_at(
@@ -109,14 +130,18 @@ def save_checkpoint(
     final = out / f"step-{step:06d}"
     tmp = out / f".tmp-step-{step:06d}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    tensors = {k: v.detach().float().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(_untie(tensors), str(tmp / "model.safetensors"), metadata={"format": "pt"})
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-    torch.save(rng_state(), tmp / "rng.pt")
-    write_json(tmp / "state.json", state)
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
+    try:
+        tmp.mkdir(parents=True)
+        tensors = {k: v.detach().float().contiguous().cpu() for k, v in model.state_dict().items()}
+        save_file(_untie(tensors), str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        torch.save(rng_state(), tmp / "rng.pt")
+        write_json(tmp / "state.json", state)
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     for old in checkpoint_dirs(out)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -157,18 +182,24 @@ def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
 
 
 class MetricsLog:
-    """Append-only metrics.csv with a fixed header; on resume, rows past `step` are dropped."""
+    """Append-only metrics.csv with a fixed header; on resume, rows past `step` are dropped.
+
+    On opening the file is rewritten whole (atomically) from its complete lines: a row torn by a
+    kill mid-append is dropped with the rows past the checkpoint, never kept half.
+    """
 
     def __init__(self, path: Path, fields: Sequence[str], *, resume_step: int | None) -> None:
         self.path, self.fields = path, list(fields)
         rows: list[dict[str, str]] = []
         if resume_step is not None and path.is_file():
-            with path.open(newline="") as f:
-                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
-        with path.open("w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=self.fields)
-            w.writeheader()
-            w.writerows(rows)
+            data = path.read_bytes()
+            complete = data[: data.rfind(b"\n") + 1].decode("utf-8")
+            rows = [r for r in csv.DictReader(io.StringIO(complete, newline="")) if int(r["step"]) <= resume_step]
+        text = io.StringIO(newline="")
+        w = csv.DictWriter(text, fieldnames=self.fields)
+        w.writeheader()
+        w.writerows(rows)
+        atomic_write_text(path, text.getvalue())
 
     def write(self, row: dict[str, Any]) -> None:
         with self.path.open("a", newline="") as f:
@@ -186,24 +217,37 @@ def read_metrics(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+STOPS = (None, "time budget", "SIGTERM", "SIGINT")  # why a loop stopped before max_steps, weakest first
+
+
 class StopFlag:
-    """Turns SIGTERM into `flag` so the loop can checkpoint and exit cleanly (a no-op off the main thread)."""
+    """Turns SIGTERM and a first Ctrl-C (SIGINT) into `signal` (the signal's name) so the loop can
+    finish its step, checkpoint and stop; a second Ctrl-C raises KeyboardInterrupt at once. The
+    previous handlers are restored on exit; a no-op off the main thread."""
 
     def __init__(self) -> None:
-        self.flag = False
-        self.old = None
+        self.signal: str | None = None
+        self.old: dict[int, Any] = {}
+
+    @property
+    def flag(self) -> bool:
+        return self.signal is not None
 
     def __enter__(self) -> StopFlag:
-        with contextlib.suppress(ValueError):  # signal handlers can be set in the main thread only
-            self.old = signal.signal(signal.SIGTERM, self._handle)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(ValueError):  # signal handlers can be set in the main thread only
+                self.old[sig] = signal.signal(sig, self._handle)
         return self
 
-    def _handle(self, *_: object) -> None:
-        self.flag = True
+    def _handle(self, signum: int, _frame: object) -> None:
+        if signum == signal.SIGINT and self.signal is not None:
+            raise KeyboardInterrupt  # asked twice: stop now
+        self.signal = self.signal or signal.Signals(signum).name
 
     def __exit__(self, *_: object) -> None:
-        if self.old is not None:
-            signal.signal(signal.SIGTERM, self.old)
+        for sig, old in self.old.items():
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
+        self.old = {}
 
 
 class StepLoop:
@@ -213,26 +257,32 @@ class StepLoop:
             while loop.running(step):
                 ...one optimiser step...; step += 1
                 loop.tick(step, loss=f"{loss:.3f}")
+        loop.raise_if_interrupted()
+        state = {...} | loop.outcome()
 
-    `running(step)` is False at `max_steps`, after SIGTERM, or once `max_minutes` of this invocation
-    are spent (checked before each step). `tick` advances the bar and calls `save(step)` every
-    `save_every` steps. On leaving the block the bar and `writer` (a TensorBoard writer, or None)
-    are closed and, unless the last step was just saved, `save(step)` writes the final checkpoint;
-    after an exception too when `save_on_error` (single-process loops; a multi-process loop passes
-    False, since its save waits for the other processes).
+    `running(step)` is False at `max_steps`, after SIGTERM or a first Ctrl-C, or once `max_minutes`
+    of this invocation are spent (checked before each step; `stopped_by` says which). Processes of
+    one run decide together: `agree(code)` (multi-process loops) returns the largest stop code of
+    all processes, so all stop at the same step. `tick` advances the bar and calls `save(step)`
+    every `save_every` steps. Leaving the block normally closes the bar and `writer` (a TensorBoard
+    writer, or None) and, unless the last step was just saved, `save(step)` writes the checkpoint
+    to resume from (signals are still caught meanwhile). Leaving it by an exception saves nothing:
+    the step in progress may have changed the weights but not the step count.
     """
 
     def __init__(
         self, out: Path, *, step: int, max_steps: int, save_every: int, save: Callable[[int], None],
-        max_minutes: float | None = None, progress: bool = True, writer: Any = None, save_on_error: bool = True,
+        max_minutes: float | None = None, progress: bool = True, writer: Any = None,
+        agree: Callable[[int], int] | None = None,
     ) -> None:
         from tqdm import tqdm
 
         self.out, self.step, self.max_steps, self.save_every, self.save = out, step, max_steps, save_every, save
-        self.last_saved, self.writer, self.save_on_error = step, writer, save_on_error
+        self.last_saved, self.writer, self.agree = step, writer, agree
         self.budget = None if max_minutes is None else max_minutes * 60.0
         self.start = time.monotonic()
         self.stop = StopFlag()
+        self.stopped_by: str | None = None
         self.bar = tqdm(total=max_steps, initial=step, disable=not progress, file=sys.stderr, mininterval=2.0)
 
     def seconds(self) -> float:
@@ -241,9 +291,14 @@ class StepLoop:
 
     def running(self, step: int) -> bool:
         self.step = step
-        if step >= self.max_steps or self.stop.flag:
+        if step >= self.max_steps:
             return False
-        return self.budget is None or self.seconds() < self.budget
+        spent = self.budget is not None and self.seconds() >= self.budget
+        code = STOPS.index(self.stop.signal if self.stop.flag else "time budget" if spent else None)
+        if self.agree is not None:
+            code = self.agree(code)
+        self.stopped_by = STOPS[code]
+        return self.stopped_by is None
 
     def tick(self, step: int, **postfix: Any) -> None:
         """After optimiser step `step` (1-based count): bar, postfix, periodic checkpoint."""
@@ -255,19 +310,32 @@ class StepLoop:
             self.save(step)
             self.last_saved = step
 
+    def raise_if_interrupted(self) -> None:
+        """After the block: KeyboardInterrupt when Ctrl-C stopped the loop (or came during its last
+        checkpoint), so that no final/ is written for an interrupted run."""
+        if self.stopped_by == "SIGINT" or self.stop.signal == "SIGINT":
+            raise KeyboardInterrupt
+
+    def outcome(self, *, done: bool = False) -> dict[str, Any]:
+        """`finished` (max_steps reached, or `done`: the recipe's own stop rule), `stopped_by` (None,
+        "time budget" or "SIGTERM") and `max_steps`, for the run's final state."""
+        finished = done or self.step >= self.max_steps
+        return {"finished": finished, "stopped_by": None if finished else self.stopped_by,
+                "max_steps": self.max_steps}
+
     def __enter__(self) -> StepLoop:
         self.stop.__enter__()
         return self
 
     def __exit__(self, exc_type: object, *_: object) -> None:
-        self.stop.__exit__()
-        self.bar.close()
-        if self.writer is not None:
-            self.writer.close()
-        if (exc_type is None or self.save_on_error) and (
-            self.step != self.last_saved or latest_checkpoint(self.out) is None
-        ):
-            self.save(self.step)
+        try:
+            self.bar.close()
+            if self.writer is not None:
+                self.writer.close()
+            if exc_type is None and (self.step != self.last_saved or latest_checkpoint(self.out) is None):
+                self.save(self.step)
+        finally:
+            self.stop.__exit__()
 
 
 def open_tensorboard(path: Path, *, purge_step: int | None = None, say_if_missing: bool = False) -> Any:

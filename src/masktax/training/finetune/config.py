@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from masktax.errors import MasktaxError
-from masktax.training.configio import COMMENT, check_fields, raise_first, read_config_file, replace_given
+from masktax.training.configio import COMMENT, build, raise_first, read_config_file, replace_given, values
 
+RESOLVED = ("resolved_beta", "resolved_lr")  # written to config.json by to_dict, read back and ignored
 # [P1] table: (variant, CE+TV?) -> (beta, learning rate).
 PAPER_BETA_LR: dict[tuple[str, bool], tuple[float, float]] = {
     ("base", False): (0.0, 1e-6),
@@ -131,10 +132,11 @@ class FinetuneConfig:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FinetuneConfig:
-        kw = {k: v for k, v in data.items() if k not in ("resolved_beta", "resolved_lr", COMMENT)}
-        check_fields(cls, kw, "finetune")
-        return cls(**kw)
+    def from_dict(cls, data: dict[str, Any], *, source: str = "finetune config") -> FinetuneConfig:
+        """The config in JSON object `data` (a config file, or a run's config.json with its resolved
+        values), checked field by field (`configio.build`; errors name `source`)."""
+        kw = {k: v for k, v in data.items() if k not in (*RESOLVED, COMMENT)}
+        return build(cls, kw, source=source, what="finetune")
 
     def replace(self, **changes: Any) -> FinetuneConfig:
         """A copy with the given fields changed (None values are ignored)."""
@@ -144,11 +146,15 @@ class FinetuneConfig:
 def load_config(path: str | Path | None, **overrides: Any) -> FinetuneConfig:
     """Read a JSON config (missing fields take the defaults), then apply non-None overrides.
 
-    Without a file the overrides are the whole config, so they must name the model.
+    Without a file the overrides are the whole config, so they must name the model. A file that sets
+    `trust_remote_code` is refused: consent is the command line's `--trust-remote-code` only.
     """
-    data = read_config_file(path) if path is not None else {}
+    data = read_config_file(path, consent_flag="--trust-remote-code") if path is not None else {}
+    source = f"config '{path}'" if path is not None else "finetune flags"
+    values(FinetuneConfig, {k: v for k, v in data.items() if k not in RESOLVED}, source=source,
+           what="finetune")  # the file's own values, also those a flag overrides
     data.update({k: v for k, v in overrides.items() if v is not None})
     if "model" not in data:
         raise MasktaxError(f"config '{path}' names no model; pass --model" if path is not None
                            else "give --model (or --config)")
-    return FinetuneConfig.from_dict(data)
+    return FinetuneConfig.from_dict(data, source=source)

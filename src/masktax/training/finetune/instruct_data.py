@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 
 from masktax.errors import MasktaxError
+from masktax.results.store import atomic_write_text
 
 COLUMNS = ("system_prompt", "question", "response")
 
@@ -54,6 +55,8 @@ def read_rows(source: str, *, split: str = "train", limit: int | None = None, sy
         path = Path(source).expanduser()
         if path.is_file():
             rows = _read_file(path, limit)
+        elif path.is_dir():
+            raise MasktaxError(f"data '{source}' is a directory; pass a .jsonl, .json or .parquet file")
         elif path.suffix in (".jsonl", ".json", ".parquet") or path.exists():
             raise MasktaxError(f"data file '{source}' does not exist")
         else:
@@ -65,28 +68,37 @@ def read_rows(source: str, *, split: str = "train", limit: int | None = None, sy
 
 
 def _read_file(path: Path, limit: int | None) -> list[dict]:
+    """The rows of a local file; a file that is not UTF-8, not JSON (lines) or not Parquet is a
+    one-line MasktaxError naming it."""
     if path.suffix == ".parquet":
         try:
             import pyarrow.parquet as pq
         except ImportError as err:
             raise MasktaxError("reading Parquet needs pyarrow: pip install 'masktax[data]'") from err
-        table = pq.read_table(path, columns=list(COLUMNS))
+        try:
+            table = pq.read_table(path, columns=list(COLUMNS))
+        except Exception as err:  # pyarrow's errors (not Parquet, missing columns) mean the same to the user
+            raise MasktaxError(f"data file '{path}' is not a Parquet file with the columns "
+                               f"{', '.join(COLUMNS)} ({str(err).splitlines()[0] if str(err) else err})") from None
         return table.slice(0, limit).to_pylist() if limit is not None else table.to_pylist()
-    if path.suffix == ".json":
-        whole = _json_list(path)
-        if whole is not None:
-            return whole[:limit] if limit is not None else whole
-    rows = []
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise MasktaxError(f"'{path}' line {n} is not valid JSON ({err.msg})") from err
-            if limit is not None and len(rows) >= limit:
-                break
+    try:
+        if path.suffix == ".json":
+            whole = _json_list(path)
+            if whole is not None:
+                return whole[:limit] if limit is not None else whole
+        rows = []
+        with path.open(encoding="utf-8") as f:
+            for n, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as err:
+                    raise MasktaxError(f"'{path}' line {n} is not valid JSON ({err.msg})") from None
+                if limit is not None and len(rows) >= limit:
+                    break
+    except UnicodeDecodeError as err:
+        raise MasktaxError(f"data file '{path}' is not UTF-8 text ({err.reason} at byte {err.start})") from None
     return rows
 
 
@@ -196,14 +208,13 @@ def instruction_batch(pairs: Sequence[Pair], *, seed: int, step: int, batch_size
 
 
 def write_jsonl(rows: Sequence[dict], path: str | Path) -> Path:
-    """Write rows as JSON lines (keys in OpenOrca order), atomically."""
-    import os
-
+    """Write rows as JSON lines (keys in OpenOrca order), atomically (`results.store.atomic_write_text`:
+    no temporary file is left on an error). A directory at `path` is refused before anything is written."""
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps({k: r.get(k, "") for k in COLUMNS}, ensure_ascii=False) + "\n")
-    os.replace(tmp, out)
+    if out.is_dir():
+        raise MasktaxError(f"'{out}' is a directory; pass a file name for the JSONL data (e.g. {out / 'data.jsonl'})")
+    if out.parent.exists() and not out.parent.is_dir():
+        raise MasktaxError(f"'{out.parent}' is a file, not a directory")
+    text = "".join(json.dumps({k: r.get(k, "") for k in COLUMNS}, ensure_ascii=False) + "\n" for r in rows)
+    atomic_write_text(out, text)
     return out

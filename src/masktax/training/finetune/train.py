@@ -15,9 +15,15 @@ same however it is split over processes and accumulation, and a resumed run cont
 Run dir: config.json, env.json, data_stats.json (kept/truncated/dropped pairs), metrics.csv
 (total, ce, tv, lr, max_masks per step), tensorboard/ (if installed), `step-NNNNNN/` checkpoints
 (trainable weights, optimiser, RNG, step and data position; `training.loop`), and final/ (the peft
-adapter, or the full model in HF layout, plus tokenizer and finetune_config.json). The learning
-rate schedule is a pure function of the step, so the step is the scheduler's whole state.
-Rerunning the same command resumes from the latest checkpoint.
+adapter, or the full model in HF layout, plus tokenizer, finetune_config.json and
+training_state.json, whose `finished` says whether the run reached max_steps). The learning rate
+schedule is a pure function of the step, so the step is the scheduler's whole state. Rerunning the
+same command resumes from the latest checkpoint, byte-identical to an uninterrupted run whatever
+stopped it (SIGKILL included). Ctrl-C writes the checkpoint and no `final/` (`run` raises
+KeyboardInterrupt); SIGTERM and the time budget write `final/` marked unfinished; the processes of
+a multi-process run agree on when to stop (`training.loop`: how a run ends; `training.rundir`: the
+exit status).
+The data file is read before the run dir is created, so a bad `--data` leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -34,7 +40,6 @@ from masktax.errors import MasktaxError
 from masktax.models.finetuned import FINETUNE_CONFIG, save_model
 from masktax.models.load import resolve_device
 from masktax.models.loaded import LoadedModel
-from masktax.results.store import open_run_dir
 from masktax.training.finetune.config import FinetuneConfig
 from masktax.training.finetune.instruct_data import Pair, encode_pairs, read_rows, resolve_prompt_format
 from masktax.training.finetune.lora import TrainableState, add_lora
@@ -52,6 +57,7 @@ from masktax.training.loop import (
     write_env,
     write_json,
 )
+from masktax.training.rundir import check_out_dir, open_training_dir, write_final
 
 METRICS = ("step", "total", "ce", "tv", "lr", "max_masks", "grad_norm", "examples", "elapsed_s")
 
@@ -90,10 +96,16 @@ def load_model(cfg: FinetuneConfig, device: torch.device) -> LoadedModel:
     return lm
 
 
-def prepare_pairs(cfg: FinetuneConfig, lm: LoadedModel) -> tuple[list[Pair], dict]:
-    """Read and tokenize the data with the length rule of `instruct_data`."""
-    rows = read_rows(cfg.data, split=cfg.data_split, limit=cfg.max_examples, synthetic_n=cfg.synthetic_n,
+def read_data(cfg: FinetuneConfig) -> list[dict[str, str]]:
+    """The run's rows (`instruct_data.read_rows`)."""
+    return read_rows(cfg.data, split=cfg.data_split, limit=cfg.max_examples, synthetic_n=cfg.synthetic_n,
                      seed=cfg.seed)
+
+
+def prepare_pairs(cfg: FinetuneConfig, lm: LoadedModel, rows: list[dict[str, str]] | None = None
+                  ) -> tuple[list[Pair], dict]:
+    """Tokenize the data (`rows`, else read now) with the length rule of `instruct_data`."""
+    rows = read_data(cfg) if rows is None else rows
     fmt = resolve_prompt_format(cfg.prompt_format, lm.tokenizer, cfg.variant)
     max_context = min(cfg.max_context, lm.max_length)
     pairs, stats = encode_pairs(rows, lm.tokenizer, fmt=fmt, eos_id=int(lm.eos_id),
@@ -126,11 +138,14 @@ def micro_batch_loss(
 
 def run(cfg: FinetuneConfig, out: str | Path, *, device: str = "auto", max_minutes: float | None = None,
         progress: bool = True) -> dict:
-    """Fine-tune (or resume) into `out`; returns the final state (step, losses, data position)."""
+    """Fine-tune (or resume) into `out`; returns the final state (step, losses, data position, finished).
+
+    Raises KeyboardInterrupt after Ctrl-C (checkpoint written, no final/); see the module docstring.
+    """
     from accelerate import Accelerator
 
     check_budget(max_minutes)
-    out = Path(out)
+    out = check_out_dir(out)
     beta, lr = cfg.resolved_beta_lr
     cpu = resolve_device(device).type == "cpu"
     mp = cfg.mixed_precision if cfg.mixed_precision != "auto" else ("no" if cpu else "bf16")
@@ -140,13 +155,15 @@ def run(cfg: FinetuneConfig, out: str | Path, *, device: str = "auto", max_minut
     acc = Accelerator(cpu=cpu, mixed_precision=mp)
     main = acc.is_main_process
     dev = torch.device("cpu") if acc.device.type == "cpu" else acc.device  # multi-CPU reports "cpu:<rank>"
+    rows = read_data(cfg)
     if main:
-        open_run_dir(out, cfg.to_dict(), free=("max_steps",))
+        # consent is the invocation's, not part of the run: resuming without the flag is the same run
+        open_training_dir(out, cfg.to_dict(), free=("max_steps", "trust_remote_code"))
         write_env(out, dev, seed=cfg.seed, dtype=weights_dtype(cfg, dev), world_size=acc.num_processes)
     acc.wait_for_everyone()
 
     lm = load_model(cfg, dev)
-    pairs, stats = prepare_pairs(cfg, lm)
+    pairs, stats = prepare_pairs(cfg, lm, rows)
     if main:
         write_json(out / "data_stats.json", stats)
     torch.manual_seed(cfg.seed)  # LoRA init
@@ -187,9 +204,16 @@ def run(cfg: FinetuneConfig, out: str | Path, *, device: str = "auto", max_minut
             save_checkpoint(out, at, state_view, opt, snapshot(), keep=cfg.keep_checkpoints)
         acc.wait_for_everyone()
 
-    # save_on_error=False: the save waits for every process, which a failed process never reaches
+    def agree(code: int) -> int:
+        """The largest stop code of all processes (StepLoop): every process stops at the same step."""
+        if world == 1:
+            return code
+        t = torch.tensor([code], device=acc.device)
+        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+        return int(t.item())
+
     loop = StepLoop(out, step=step, max_steps=cfg.max_steps, save_every=cfg.save_every, save=save,
-                       max_minutes=max_minutes, progress=progress and main, writer=tb, save_on_error=False)
+                       max_minutes=max_minutes, progress=progress and main, writer=tb, agree=agree)
     with loop:
         while loop.running(step):
             lr_now = lr_at(step, lr=lr, warmup=cfg.warmup_steps, schedule=cfg.schedule,
@@ -224,11 +248,12 @@ def run(cfg: FinetuneConfig, out: str | Path, *, device: str = "auto", max_minut
                     for k in ("total", "ce", "tv", "lr", "max_masks"):
                         tb.add_scalar(f"train/{k}", row[k], step)
             loop.tick(step, loss=f"{mean[0]:.4f}", ce=f"{mean[1]:.3f}", tv=f"{mean[2]:.3f}")
+    loop.raise_if_interrupted()
+    state = snapshot() | loop.outcome()
     if main:
-        save_final(cfg, acc.unwrap_model(prepared), lm.tokenizer, out / "final")
-        write_json(out / "final" / "training_state.json", snapshot())
+        write_final(out, lambda path: save_final(cfg, acc.unwrap_model(prepared), lm.tokenizer, path), state)
     acc.wait_for_everyone()
-    return snapshot()
+    return state
 
 
 def save_final(cfg: FinetuneConfig, model: torch.nn.Module, tokenizer, path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from masktax.errors import MasktaxError
-from masktax.training.configio import check_fields, raise_first, read_config_file, replace_given
+from masktax.training.configio import build, raise_first, read_config_file, replace_given
 from masktax.training.pretrain.curriculum import Stage, default_stages
 
 
@@ -127,20 +127,10 @@ class PretrainConfig:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PretrainConfig:
-        check_fields(cls, data, "pretrain")
-        kw = dict(data)
-        if "model" in kw:
-            try:
-                kw["model"] = ModelSpec(**kw["model"])
-            except TypeError as err:
-                raise MasktaxError(f"bad model spec: {err}") from err
-        if "stages" in kw:
-            kw["stages"] = tuple(Stage.from_dict(s) for s in kw["stages"])
-        for key in ("answer_q", "betas"):
-            if key in kw:
-                kw[key] = tuple(kw[key])
-        return cls(**kw)
+    def from_dict(cls, data: dict[str, Any], *, source: str = "pretrain config") -> PretrainConfig:
+        """The config in JSON object `data` (a config file, or a run's config.json), checked field by field
+        (`configio.build`; errors name `source`)."""
+        return build(cls, data, source=source, what="pretrain")
 
     def replace(self, **changes: Any) -> PretrainConfig:
         """A copy with the given fields changed (None values are ignored)."""
@@ -149,4 +139,4 @@ class PretrainConfig:
 
 def load_config(path: str | Path, **overrides: Any) -> PretrainConfig:
     """Read a JSON config file (missing fields take the defaults above), then apply the non-None overrides."""
-    return PretrainConfig.from_dict(read_config_file(path)).replace(**overrides)
+    return PretrainConfig.from_dict(read_config_file(path), source=f"config '{path}'").replace(**overrides)

@@ -24,28 +24,20 @@ from __future__ import annotations
 import random
 from dataclasses import asdict, dataclass, field
 
-from masktax.errors import MasktaxError
+from masktax.training.configio import build
 from masktax.training.pretrain.corpus import RULES, EpisodeSpec
 
 
 @dataclass(frozen=True)
 class Stage:
     name: str
-    spec: EpisodeSpec
+    spec: EpisodeSpec = field(default_factory=EpisodeSpec)
     min_steps: int = 0  # steps to train in this stage before the gate may open
 
     @classmethod
-    def from_dict(cls, data: dict) -> Stage:
-        spec = dict(data.get("spec", {}))
-        for key in ("n_examples", "distractor_share", "rules"):
-            if key in spec:
-                spec[key] = tuple(spec[key])
-        if isinstance(spec.get("n_categories"), list):
-            spec["n_categories"] = tuple(spec["n_categories"])
-        try:
-            return cls(name=str(data["name"]), spec=EpisodeSpec(**spec), min_steps=int(data.get("min_steps", 0)))
-        except (KeyError, TypeError) as err:
-            raise MasktaxError(f"bad curriculum stage {data!r}: {err}") from err
+    def from_dict(cls, data: dict, *, source: str = "curriculum stage") -> Stage:
+        """The stage in JSON object `data`, checked field by field (`configio.build`)."""
+        return build(cls, data, source=source, what="stage")
 
     def to_dict(self) -> dict:
         return {"name": self.name, "spec": asdict(self.spec), "min_steps": self.min_steps}

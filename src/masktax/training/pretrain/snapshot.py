@@ -5,7 +5,9 @@
 
 `final/` is written only when a run stops; this writes the same layout (config.json, safetensors,
 tokenizer, in the run's `save_dtype`) for the newest `step-NNNNNN/`, so a run can be probed
-mid-training. At the step of `final/` the two are the same model.
+mid-training. At the step of `final/` the two are the same model. OUT is written whole or not at
+all (`training.rundir.write_dir`); an existing OUT is replaced only when it is empty or an earlier
+snapshot.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from masktax.training.pretrain.build import build_model
 from masktax.training.pretrain.config import PretrainConfig
 from masktax.training.pretrain.corpus import Encoder, all_words
 from masktax.training.pretrain.train import load_corpus_words, save_final
+from masktax.training.rundir import write_dir
 
 # Tensors a checkpoint may leave out: tied output weights (they are the embedding).
 TIED = ("embed", "lm_head", "ff_out")
@@ -31,7 +34,11 @@ def snapshot_run(run_dir: str | Path, out: str | Path) -> tuple[Path, dict]:
     """Write `out` from the newest checkpoint of pretraining run `run_dir`; returns the checkpoint
     and its state.json."""
     run_dir, out = Path(run_dir), Path(out)
-    cfg = PretrainConfig.from_dict(read_json(run_dir / "config.json"))
+    if not run_dir.is_dir():
+        raise MasktaxError(f"pretraining run dir '{run_dir}' does not exist")
+    if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / "model.safetensors").is_file())):
+        raise MasktaxError(f"'{out}' exists and is not an earlier snapshot; pass a new directory")
+    cfg = PretrainConfig.from_dict(read_json(run_dir / "config.json"), source=f"'{run_dir / 'config.json'}'")
     ckpt = latest_checkpoint(run_dir)
     if ckpt is None:
         raise MasktaxError(f"'{run_dir}' has no checkpoint yet")
@@ -44,5 +51,5 @@ def snapshot_run(run_dir: str | Path, out: str | Path) -> tuple[Path, dict]:
                            f"(missing {missing}, unexpected {unexpected})")
     if hasattr(model, "tie_weights"):
         model.tie_weights()
-    save_final(model, tokenizer, cfg, out)
+    write_dir(out, lambda path: save_final(model, tokenizer, cfg, path))
     return ckpt, read_json(ckpt / "state.json")

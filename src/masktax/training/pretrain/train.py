@@ -6,8 +6,12 @@ One step: draw a curriculum batch (`batches.train_batch`), apply the objective's
 (`mdlm_loss`: masked diffusion with 1/p weighting plus answer-focused rows; or next-token CE for
 the AR twin), AdamW with warm-up, gate the curriculum every `gate_every` steps. The run dir holds
 config.json, env.json, metrics.csv, `step-NNNNNN/` checkpoints (at `save_every`, on SIGTERM /
-Ctrl-C / time budget, and at the end) and `final/` (HF layout + tokenizer). Rerunning the same
-command resumes from the latest checkpoint and reproduces the uninterrupted run's losses on CPU.
+Ctrl-C / time budget, and at the end) and `final/` (HF layout + tokenizer, and
+`training_state.json`, whose `finished` says whether the run reached max_steps or its stop gate).
+Rerunning the same command resumes from the latest checkpoint and reproduces the uninterrupted
+run's losses on CPU, whatever stopped it (SIGKILL included). Ctrl-C writes the checkpoint and no
+`final/` (`run` raises KeyboardInterrupt); SIGTERM and the time budget write `final/` marked
+unfinished (`training.loop`: how a run ends; `training.rundir`: the command's exit status).
 """
 
 from __future__ import annotations
@@ -29,7 +33,6 @@ from masktax.embedded.tokenizer import build_tokenizer
 from masktax.errors import MasktaxError
 from masktax.models.load import resolve_device
 from masktax.models.loaded import shift_logits
-from masktax.results.store import open_run_dir
 from masktax.training.loop import (
     RUN_LENGTH_FIELDS,
     MetricsLog,
@@ -40,7 +43,6 @@ from masktax.training.loop import (
     lr_at,
     save_checkpoint,
     write_env,
-    write_json,
 )
 from masktax.training.mdlm_loss import (
     answer_focused_mask,
@@ -55,6 +57,7 @@ from masktax.training.pretrain.build import build_model, raw_logits
 from masktax.training.pretrain.config import PretrainConfig, load_config
 from masktax.training.pretrain.corpus import Encoder, all_words
 from masktax.training.pretrain.curriculum import CurriculumState, gate, solved
+from masktax.training.rundir import began, check_out_dir, open_training_dir, write_final
 from masktax.training.suite_eval import suite_accuracy
 
 METRICS = ("step", "loss", "lr", "tokens", "stage", "gate_acc", "tokens_per_s", "elapsed_s")
@@ -63,11 +66,7 @@ METRICS = ("step", "loss", "lr", "tokens", "stage", "gate_acc", "tokens_per_s", 
 def load_corpus_words(cfg: PretrainConfig) -> dict[str, tuple[str, ...]]:
     """The category -> words dict: `words_file` if set, else the package's word lists."""
     if cfg.words_file:
-        file = Path(cfg.words_file)
-        if not file.is_file():
-            raise MasktaxError(f"words_file '{file}' does not exist")
-        data = json.loads(file.read_text())
-        return {str(k): tuple(v) for k, v in data.items()}
+        return read_words_file(Path(cfg.words_file))
     try:
         from masktax.tasks.words import load_words
     except ImportError:  # the word-list module is missing: read its package data directly
@@ -76,6 +75,23 @@ def load_corpus_words(cfg: PretrainConfig) -> dict[str, tuple[str, ...]]:
         data = json.loads(files("masktax.tasks").joinpath("data/words.json").read_text())
         return {str(k): tuple(v) for k, v in data.items()}
     return {str(k): tuple(v) for k, v in load_words().items()}
+
+
+def read_words_file(file: Path) -> dict[str, tuple[str, ...]]:
+    """A `words_file`: a JSON object {category: [word, ...]}; one-line errors naming the file."""
+    if not file.is_file():
+        raise MasktaxError(f"words_file '{file}' does not exist")
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise MasktaxError(f"words_file '{file}' is not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except json.JSONDecodeError as err:
+        raise MasktaxError(f"words_file '{file}' is not valid JSON ({err.msg} at line {err.lineno})") from None
+    ok = isinstance(data, dict) and data and all(
+        isinstance(v, list) and v and all(isinstance(w, str) for w in v) for v in data.values())
+    if not ok:
+        raise MasktaxError(f"words_file '{file}' must hold a JSON object of categories, each a list of words")
+    return {str(k): tuple(v) for k, v in data.items()}
 
 
 def autocast_ctx(cfg: PretrainConfig, device: torch.device) -> contextlib.AbstractContextManager:
@@ -169,10 +185,10 @@ def check_schedule_change(out: Path, cfg: PretrainConfig) -> None:
     """A resumed run may change its learning-rate schedule (e.g. add the final anneal) or its
     length only where the change leaves every step it already trained as it was, so that the
     final config.json still describes the whole run exactly."""
-    file, ckpt = out / "config.json", latest_checkpoint(out)
+    file, ckpt = out / "config.json", latest_checkpoint(out) if out.is_dir() else None
     if not file.is_file() or ckpt is None:
         return
-    old = PretrainConfig.from_dict(json.loads(file.read_text()))
+    old = PretrainConfig.from_dict(json.loads(file.read_text(encoding="utf-8")), source=f"'{file}'")
     done = int(json.loads((ckpt / "state.json").read_text())["step"])
     for t in range(done):
         if not math.isclose(schedule_lr(old, t), schedule_lr(cfg, t), rel_tol=1e-12):
@@ -196,8 +212,8 @@ def run_config(
     cfg = load_config(path, **overrides, decay_start=decay_start, decay_steps=decay_steps,
                       schedule="wsd" if decay_start is not None else None)
     stored = Path(out) / "config.json"
-    if decay_start is None and stored.is_file():
-        old = json.loads(stored.read_text())
+    if decay_start is None and stored.is_file() and began(out):  # a failed start's config is replaced, not kept
+        old = json.loads(stored.read_text(encoding="utf-8"))
         if old.get("schedule") == "wsd":
             cfg = cfg.replace(schedule="wsd", decay_start=old.get("decay_start"),
                               decay_steps=decay_steps or old.get("decay_steps"), min_lr_ratio=old.get("min_lr_ratio"))
@@ -215,13 +231,16 @@ def run(
     words: Mapping[str, Sequence[str]] | None = None,
     progress: bool = True,
 ) -> dict:
-    """Train (or resume) the run in `out`; returns a summary dict (also the final state.json)."""
+    """Train (or resume) the run in `out`; returns a summary dict (also final/training_state.json).
+
+    Raises KeyboardInterrupt after Ctrl-C (checkpoint written, no final/); see the module docstring.
+    """
     check_budget(max_minutes)
-    out = Path(out)
+    out = check_out_dir(out)
     dev = resolve_device(device)
     check_schedule_change(out, cfg)
-    open_run_dir(out, cfg.to_dict(), free=RUN_LENGTH_FIELDS + SCHEDULE_FIELDS,
-                 normalize=lambda old: PretrainConfig.from_dict(old).to_dict())
+    open_training_dir(out, cfg.to_dict(), free=RUN_LENGTH_FIELDS + SCHEDULE_FIELDS,
+                      normalize=lambda old: PretrainConfig.from_dict(old, source=f"'{out}/config.json'").to_dict())
     write_env(out, dev, seed=cfg.seed, dtype="float32")
     words = dict(words) if words is not None else load_corpus_words(cfg)
     tokenizer = build_tokenizer(all_words(words))
@@ -334,7 +353,7 @@ def run(
                     break
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        save_final(model, tokenizer, cfg, out / "final")
-    summary = snapshot()
-    write_json(out / "final" / "training_state.json", summary)
+    loop.raise_if_interrupted()
+    summary = snapshot() | loop.outcome(done=done)
+    write_final(out, lambda path: save_final(model, tokenizer, cfg, path), summary)
     return summary

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from masktax.errors import MasktaxError
-from masktax.training.configio import check_fields, raise_first, read_config_file, replace_given
+from masktax.training.configio import build, raise_first, read_config_file, replace_given
 
 TUNINGS = ("full", "lora", "dora")
 
@@ -88,16 +87,9 @@ class SMConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SMConfig:
-        check_fields(cls, data, "train-sm")
-        kw = dict(data)
-        for key in ("answer_q", "betas", "lora_targets"):
-            if key in kw:
-                kw[key] = tuple(kw[key])
-        try:
-            return cls(**kw)
-        except TypeError as err:
-            raise MasktaxError(f"bad train-sm config: {err}") from err
+    def from_dict(cls, data: dict[str, Any], *, source: str = "train-sm config") -> SMConfig:
+        """The config in JSON object `data`, checked field by field (`configio.build`; errors name `source`)."""
+        return build(cls, data, source=source, what="train-sm")
 
     def replace(self, **changes: Any) -> SMConfig:
         """A copy with the given fields changed (None values are ignored)."""
@@ -107,5 +99,5 @@ class SMConfig:
 def load_config(path: str | Path | None, **overrides: Any) -> SMConfig:
     """Read a JSON config (missing fields take the defaults above; `_comment` is ignored; no file: the
     defaults), then apply the non-None overrides."""
-    base = SMConfig.from_dict(read_config_file(path)) if path is not None else SMConfig()
+    base = SMConfig.from_dict(read_config_file(path), source=f"config '{path}'") if path is not None else SMConfig()
     return base.replace(**overrides)

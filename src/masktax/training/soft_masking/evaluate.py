@@ -23,6 +23,7 @@ dir's soft_mask.json) or `--soft-mask-from DIR`.
 from __future__ import annotations
 
 import dataclasses
+import io
 import random
 import sys
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ import torch
 
 from masktax.errors import MasktaxError
 from masktax.models import load
-from masktax.results.store import atomic_write_json, atomic_write_text
+from masktax.results.store import atomic_write_bytes, atomic_write_json, atomic_write_text
 from masktax.samplers import SoftMaskConfig, generate_semi_ar, left_pad
 from masktax.training.mdlm_loss import forward_mask, mdlm_loss
 from masktax.training.pretrain.config import PretrainConfig
@@ -207,14 +208,20 @@ def plot(results: dict, path: Path) -> None:
         ax.set_xscale("symlog", linthresh=1)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
     plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def run(cfg: EvalConfig) -> dict:
-    """Evaluate and write sm_eval.json, sm_eval.md and sm_eval.png into `cfg.out`; returns the results."""
-    results = evaluate(cfg)
+    """Evaluate and write sm_eval.json, sm_eval.md and sm_eval.png into `cfg.out`; returns the results.
+
+    A `--out` that is a file is refused before any model loads; each output file is written atomically."""
     out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        raise MasktaxError(f"--out '{out}' is a file, not a directory")
+    results = evaluate(cfg)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "sm_eval.json", results)
     atomic_write_text(out / "sm_eval.md", markdown(results))

@@ -22,7 +22,11 @@ trainable tensors, omegas included, optimizer and RNG state: exact resume) and `
 HF-layout model (for adapters: merged into the base weights, the adapter itself in
 final/adapter/), its tokenizer and `soft_mask.json` (omega_s, omega_a, omega_b, k, raw values,
 fraction), which `SoftMaskConfig.from_checkpoint("final")` and every sampler's soft-masking
-option read.
+option read, and `training_state.json`, whose `finished` says whether the run reached max_steps.
+Rerunning the same command resumes from the latest checkpoint, whatever stopped it. Ctrl-C writes
+the checkpoint and no `final/` (`run` raises KeyboardInterrupt); SIGTERM and the time budget write
+`final/` marked unfinished (`training.loop`: how a run ends; `training.rundir`: the command's exit
+status).
 """
 
 from __future__ import annotations
@@ -37,7 +41,6 @@ from torch import nn
 
 from masktax.errors import MasktaxError
 from masktax.models.load import resolve_device
-from masktax.results.store import open_run_dir
 from masktax.training.finetune.instruct_data import Pair, encode_pairs, instruction_batch, read_rows
 from masktax.training.loop import (
     MetricsLog,
@@ -51,6 +54,7 @@ from masktax.training.loop import (
     write_env,
     write_json,
 )
+from masktax.training.rundir import check_out_dir, open_training_dir, write_final
 from masktax.training.soft_masking.config import SMConfig
 from masktax.training.soft_masking.two_pass import (
     SoftMaskParams,
@@ -168,7 +172,10 @@ def run(
     words: Mapping[str, Sequence[str]] | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Train (or resume) the soft-masking run in `out`; returns the final state (also final/training_state.json)."""
+    """Train (or resume) the soft-masking run in `out`; returns the final state (also final/training_state.json).
+
+    Raises KeyboardInterrupt after Ctrl-C (checkpoint written, no final/); see the module docstring.
+    """
     from accelerate import Accelerator
 
     from masktax.models import load
@@ -178,7 +185,7 @@ def run(
     from masktax.training.pretrain.train import step_loss
 
     check_budget(max_minutes)
-    out = Path(out)
+    out = check_out_dir(out)
     dev = resolve_device(device)
     lm = load(cfg.init_from, device=dev, dtype=torch.float32)
     if lm.kind != "mdlm":
@@ -189,7 +196,7 @@ def run(
     else:
         pairs = None
         words, encoder, stage, loss_cfg = _corpus(cfg, lm, words)
-    open_run_dir(out, cfg.to_dict(), free=("max_steps",))
+    open_training_dir(out, cfg.to_dict(), free=("max_steps",))
     write_env(out, dev, seed=cfg.seed, dtype="float32")
     torch.manual_seed(cfg.seed)
     lm.model.train()
@@ -228,55 +235,53 @@ def run(
 
     loop = StepLoop(out, step=step, max_steps=cfg.max_steps, save_every=cfg.save_every, save=save,
                        max_minutes=max_minutes, progress=progress, writer=tb)
-    try:
-        with loop:
-            while loop.running(step):
-                scale = lr_at(step, lr=1.0, warmup=cfg.warmup_steps, schedule=cfg.schedule,
-                                 max_steps=cfg.max_steps, min_ratio=cfg.min_lr_ratio)
-                for group in opt.param_groups:
-                    group["lr"] = scale * (cfg.omega_lr if group.get("name") == "omega" else cfg.lr)
-                gen = torch.Generator(device=dev).manual_seed(cfg.seed * 1_000_003 + step)
-                two.soft = soft_mask_coin(cfg.seed, step, cfg.p_sm)
-                with accel.autocast():
-                    if pairs is not None:
-                        ids, maskable = instruction_batch(pairs, seed=cfg.seed, step=step, batch_size=cfg.batch_size,
-                                                          eos_id=lm.tokenizer.eos_token_id)
-                        ids, maskable = ids.to(dev), maskable.to(dev)
-                        loss = instruction_loss(fwd, ids, maskable, mask_id=mask_id, shift=lm.shift,
-                                                p_min=cfg.p_min, generator=gen)
-                        n_tok = ids.numel()
-                    else:
-                        batch = train_batch(
-                            seed=cfg.seed, step=step, batch_size=cfg.batch_size, words=words, encoder=encoder,
-                            stages=(stage,), state=CurriculumState(), replay=0.0,
-                            focus_share=cfg.answer_focus_share, eos_tail=cfg.eos_tail,
-                        ).to(dev)
-                        loss = step_loss(loss_cfg, fwd, batch, mask_id, gen)
-                        n_tok = int(batch.real.sum())
-                opt.zero_grad(set_to_none=True)
-                accel.backward(loss)
-                if cfg.grad_clip > 0:
-                    accel.clip_grad_norm_(trainable, cfg.grad_clip)
-                opt.step()
-                step += 1
-                tokens += n_tok
-                window.add(two.last)
-                loss_v = float(loss.detach())
-                if step % cfg.log_every == 0 or step == cfg.max_steps:
-                    n_soft, mean_lam = window.pop()
-                    row = {"step": step, "loss": loss_v, "soft": int(two.soft), "n_soft": n_soft,
-                           "mean_lambda": mean_lam,
-                           **{k: v for k, v in params.values().items() if k.startswith("omega")},
-                           "lr": scale * cfg.lr, "omega_lr": scale * cfg.omega_lr, "tokens": tokens,
-                           "elapsed_s": elapsed + loop.seconds()}
-                    log.write(row)
-                    if tb is not None:
-                        for key in ("loss", "omega_s", "omega_a", "omega_b", "mean_lambda"):
-                            if row[key] is not None:
-                                tb.add_scalar(f"train/{key}", row[key], step)
-                loop.tick(step, loss=f"{loss_v:.3f}", omega_s=f"{params.values()['omega_s']:.2e}")
-    finally:
-        save_final(two, tuner, lm, cfg, out / "final")
-    summary = snapshot()
-    write_json(out / "final" / "training_state.json", summary)
+    with loop:
+        while loop.running(step):
+            scale = lr_at(step, lr=1.0, warmup=cfg.warmup_steps, schedule=cfg.schedule,
+                             max_steps=cfg.max_steps, min_ratio=cfg.min_lr_ratio)
+            for group in opt.param_groups:
+                group["lr"] = scale * (cfg.omega_lr if group.get("name") == "omega" else cfg.lr)
+            gen = torch.Generator(device=dev).manual_seed(cfg.seed * 1_000_003 + step)
+            two.soft = soft_mask_coin(cfg.seed, step, cfg.p_sm)
+            with accel.autocast():
+                if pairs is not None:
+                    ids, maskable = instruction_batch(pairs, seed=cfg.seed, step=step, batch_size=cfg.batch_size,
+                                                      eos_id=lm.tokenizer.eos_token_id)
+                    ids, maskable = ids.to(dev), maskable.to(dev)
+                    loss = instruction_loss(fwd, ids, maskable, mask_id=mask_id, shift=lm.shift,
+                                            p_min=cfg.p_min, generator=gen)
+                    n_tok = ids.numel()
+                else:
+                    batch = train_batch(
+                        seed=cfg.seed, step=step, batch_size=cfg.batch_size, words=words, encoder=encoder,
+                        stages=(stage,), state=CurriculumState(), replay=0.0,
+                        focus_share=cfg.answer_focus_share, eos_tail=cfg.eos_tail,
+                    ).to(dev)
+                    loss = step_loss(loss_cfg, fwd, batch, mask_id, gen)
+                    n_tok = int(batch.real.sum())
+            opt.zero_grad(set_to_none=True)
+            accel.backward(loss)
+            if cfg.grad_clip > 0:
+                accel.clip_grad_norm_(trainable, cfg.grad_clip)
+            opt.step()
+            step += 1
+            tokens += n_tok
+            window.add(two.last)
+            loss_v = float(loss.detach())
+            if step % cfg.log_every == 0 or step == cfg.max_steps:
+                n_soft, mean_lam = window.pop()
+                row = {"step": step, "loss": loss_v, "soft": int(two.soft), "n_soft": n_soft,
+                       "mean_lambda": mean_lam,
+                       **{k: v for k, v in params.values().items() if k.startswith("omega")},
+                       "lr": scale * cfg.lr, "omega_lr": scale * cfg.omega_lr, "tokens": tokens,
+                       "elapsed_s": elapsed + loop.seconds()}
+                log.write(row)
+                if tb is not None:
+                    for key in ("loss", "omega_s", "omega_a", "omega_b", "mean_lambda"):
+                        if row[key] is not None:
+                            tb.add_scalar(f"train/{key}", row[key], step)
+            loop.tick(step, loss=f"{loss_v:.3f}", omega_s=f"{params.values()['omega_s']:.2e}")
+    loop.raise_if_interrupted()
+    summary = snapshot() | loop.outcome()
+    write_final(out, lambda path: save_final(two, tuner, lm, cfg, path), summary)
     return summary
