@@ -19,6 +19,8 @@ from pathlib import Path
 
 import typer
 
+from masktax.cli.training_end import finish, require_out
+
 finetune_app = typer.Typer(
     help="Mask-agnostic fine-tuning (train with the options below; or the make-data / merge subcommands).",
     invoke_without_command=True,
@@ -63,10 +65,8 @@ def finetune(
     from masktax.errors import MasktaxError
     from masktax.training.finetune.config import load_config
     from masktax.training.finetune.train import run
-    from masktax.training.rundir import end_of_run
 
-    if out is None:
-        raise MasktaxError("give --out (the run directory)")
+    out = require_out(out)
     targets = None
     if lora_targets is not None:
         targets = tuple(t.strip() for t in lora_targets.split(",") if t.strip())
@@ -82,15 +82,12 @@ def finetune(
     state = run(cfg, out, device=device, max_minutes=max_minutes, progress=progress)  # Ctrl-C: KeyboardInterrupt
     from accelerate import PartialState
 
-    status, line = end_of_run(state, out)
-    if PartialState().is_main_process:
+    main_process = PartialState().is_main_process
+    if main_process:
         losses = state["losses"]
         loss_txt = ", ".join(f"{k} {v:.4f}" for k, v in losses.items()) or "no step run"
         typer.echo(f"masktax: finetune step {state['step']} ({loss_txt}) -> {Path(out) / 'final'}")
-        if line:
-            typer.echo(f"masktax: {line}", err=True)
-    if status:
-        raise typer.Exit(status)
+    finish(state, out, say=main_process)
 
 
 @finetune_app.command("make-data")

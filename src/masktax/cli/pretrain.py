@@ -15,6 +15,8 @@ from pathlib import Path
 
 import typer
 
+from masktax.cli.training_end import finish, require_out
+
 pretrain_app = typer.Typer(
     help="Pretrain an embedded model (train with the options below; or the snapshot subcommand).",
     invoke_without_command=True,
@@ -51,12 +53,10 @@ def pretrain(
         return
     from masktax.errors import MasktaxError
     from masktax.training.pretrain.train import run, run_config
-    from masktax.training.rundir import end_of_run
 
     if config is None:
         raise MasktaxError("give --config (a JSON config, e.g. configs/embedded/mdlm.json)")
-    if out is None:
-        raise MasktaxError("give --out (the run directory)")
+    out = require_out(out)
     cfg = run_config(config, out, max_steps=max_steps, seed=seed, init_from=init_from, stop_gate=stop_gate,
                      suite_items=suite_items, stop_on=stop_on, decay_start=decay_start, decay_steps=decay_steps)
     summary = run(cfg, out, device=device, max_minutes=max_minutes, progress=progress)  # Ctrl-C: KeyboardInterrupt
@@ -66,11 +66,7 @@ def pretrain(
         f"{cfg.name}: step {summary['step']}, stage {summary['stage_name']}, gate {gate_txt}, "
         f"{summary['tokens']} tokens, {summary['elapsed_s']:.0f}s -> {out / 'final'}"
     )
-    status, line = end_of_run(summary, out)
-    if line:
-        typer.echo(f"masktax: {line}", err=True)
-    if status:
-        raise typer.Exit(status)
+    finish(summary, out)
 
 
 @pretrain_app.command("snapshot")

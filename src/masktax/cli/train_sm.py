@@ -17,6 +17,8 @@ from pathlib import Path
 
 import typer
 
+from masktax.cli.training_end import finish, require_out
+
 train_sm_app = typer.Typer(
     help="Soft-masking training (train with the options below; or the eval subcommand).",
     invoke_without_command=True,
@@ -48,13 +50,10 @@ def train_sm(
     """Train an MDLM with soft-masking [P2]; saves the trained omegas as soft_mask.json next to the model."""
     if ctx.invoked_subcommand is not None:
         return
-    from masktax.errors import MasktaxError
-    from masktax.training.rundir import end_of_run
     from masktax.training.soft_masking.config import load_config
     from masktax.training.soft_masking.train import run
 
-    if out is None:
-        raise MasktaxError("give --out (the run directory)")
+    out = require_out(out)
     cfg = load_config(
         config, init_from=init_from, tuning=tuning, data=data, p_sm=p_sm, k=k, lr=lr, omega_lr=omega_lr,
         batch_size=batch_size, max_steps=max_steps, save_every=save_every, log_every=log_every, seed=seed,
@@ -65,11 +64,7 @@ def train_sm(
         f"{cfg.name}: step {summary['step']}, omega_s {sm['omega_s']:.3g}, omega_a {sm['omega_a']:.3g}, "
         f"omega_b {sm['omega_b']:.3g}, {summary['tokens']} tokens, {summary['elapsed_s']:.0f}s -> {out / 'final'}"
     )
-    status, line = end_of_run(summary, out)
-    if line:
-        typer.echo(f"masktax: {line}", err=True)
-    if status:
-        raise typer.Exit(status)
+    finish(summary, out)
 
 
 @train_sm_app.command("eval")

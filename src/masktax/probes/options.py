@@ -50,17 +50,10 @@ def int_grid(value: object, probe: str, *, minimum: int = 0, maximum: int | None
     values = pieces(value, "--grid", "0,1,2")
     if not values:
         raise MasktaxError(f"--grid is empty for the {probe} probe")
-    out = []
-    for v in values:
-        try:
-            n = int(v)
-        except (TypeError, ValueError):
-            raise MasktaxError(f"--grid value '{v}' is not an integer") from None
-        hi = "" if maximum is None else f" and at most {maximum}"
-        if n < minimum or (maximum is not None and n > maximum):
-            raise MasktaxError(f"--grid value {n} is out of range for {probe}: at least {minimum}{hi}")
-        out.append(n)
-    return _distinct(tuple(out), "--grid")
+    hi = "" if maximum is None else f" and at most {maximum}"
+    out = _integers(values, "--grid", lambda n: n < minimum or (maximum is not None and n > maximum),
+                    lambda n: f"--grid value {n} is out of range for {probe}: at least {minimum}{hi}")
+    return _distinct(out, "--grid")
 
 
 def name_grid(value: object, probe: str, choices: Sequence[str]) -> tuple[str, ...]:
@@ -79,16 +72,23 @@ def int_list(value: object, flag_text: str, *, minimum: int) -> tuple[int, ...]:
     values = pieces(value, flag_text, "2,4,6")
     if not values:
         raise MasktaxError(f"{flag_text} is empty; give comma-separated integers such as 2,4,6")
+    out = _integers(values, flag_text, lambda n: n < minimum,
+                    lambda n: f"{flag_text} values must be at least {minimum}, got {n}")
+    return _distinct(out, flag_text)
+
+
+def _integers(values: list, flag_text: str, bad, message) -> tuple[int, ...]:
+    """The values as integers; MasktaxError for one that is not an integer or is `bad` (then `message(n)`)."""
     out = []
     for v in values:
         try:
             n = int(v)
         except (TypeError, ValueError):
             raise MasktaxError(f"{flag_text} value '{v}' is not an integer") from None
-        if n < minimum:
-            raise MasktaxError(f"{flag_text} values must be at least {minimum}, got {n}")
+        if bad(n):
+            raise MasktaxError(message(n))
         out.append(n)
-    return _distinct(tuple(out), flag_text)
+    return tuple(out)
 
 
 def name_list(value: object, flag_text: str, choices: Sequence[str]) -> tuple[str, ...]:
