@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from remote_toy import TOY_MODEL
 from safetensors.torch import save_file
 from tiny import tiny_checkpoint, tiny_tokenizer
 
@@ -43,23 +44,7 @@ class MarkerConfig(PretrainedConfig):
         self.vocab_size, self.hidden, self.mask_token_id = vocab_size, hidden, mask_token_id
         super().__init__(**kwargs)
 
-
-class MarkerModel(PreTrainedModel):
-    config_class = MarkerConfig
-
-    def __init__(self, config):
-        super().__init__(config)
-        self.emb = torch.nn.Embedding(config.vocab_size, config.hidden)
-        self.head = torch.nn.Linear(config.hidden, config.vocab_size)
-        self.post_init()
-
-    def get_input_embeddings(self):
-        return self.emb
-
-    def forward(self, input_ids=None, inputs_embeds=None, attention_mask=None, **kwargs):
-        x = self.emb(input_ids) if inputs_embeds is None else inputs_embeds
-        return MaskedLMOutput(logits=self.head(x))
-'''
+''' + TOY_MODEL.format(name="MarkerModel", config="MarkerConfig")
 
 
 def remote_checkpoint(path: Path, marker: Path) -> Path:

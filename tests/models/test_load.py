@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from remote_toy import TOY_MODEL
 from tiny import save_tiny_checkpoint, tiny_checkpoint, tiny_llada, tiny_llama_ar, tiny_tokenizer
 
 from masktax.cli.main import main
@@ -179,23 +180,7 @@ from transformers.modeling_outputs import MaskedLMOutput
 
 from .configuration_toy import ToyDiffConfig
 
-
-class ToyDiffModel(PreTrainedModel):
-    config_class = ToyDiffConfig
-
-    def __init__(self, config):
-        super().__init__(config)
-        self.emb = torch.nn.Embedding(config.vocab_size, config.hidden)
-        self.head = torch.nn.Linear(config.hidden, config.vocab_size)
-        self.post_init()
-
-    def get_input_embeddings(self):
-        return self.emb
-
-    def forward(self, input_ids=None, inputs_embeds=None, attention_mask=None, **kwargs):
-        x = self.emb(input_ids) if inputs_embeds is None else inputs_embeds
-        return MaskedLMOutput(logits=self.head(x))
-'''
+''' + TOY_MODEL.format(name="ToyDiffModel", config="ToyDiffConfig")
 
 
 def test_remote_code_loads_when_trusted(tmp_path):
