@@ -20,39 +20,22 @@ def with_items(d: Path, model: str) -> None:
     assert main([*P[:3], model, P[4], str(d), *P[6:], "--grid", "0"]) == 0
 
 
-def config_only(d: Path, model: str) -> None:
-    d.mkdir()
-    (d / "config.json").write_text(json.dumps({"probe": "masks", "models": []}))
-
-
 def corrupt_items(d: Path, model: str) -> None:
     with_items(d, model)
     text = (d / "items.jsonl").read_text()
     (d / "items.jsonl").write_text("not json\n" + text)
 
 
-def config_list(d: Path, model: str) -> None:
-    d.mkdir()
-    (d / "config.json").write_text("[1, 2]")
-
-
-def unknown_probe(d: Path, model: str) -> None:
-    d.mkdir()
-    (d / "config.json").write_text(json.dumps({"probe": "telepathy", "models": []}))
-    (d / "items.jsonl").write_text('{"model": "m"}\n')
-
-
 def a_file(d: Path, model: str) -> None:
     d.write_text("mine")
 
 
-def foreign_dir(d: Path, model: str) -> None:
-    d.mkdir()
-    (d / "notes.txt").write_text("mine")
-
-
-def empty_dir(d: Path, model: str) -> None:
-    d.mkdir()
+# Directories given as {file name: content}
+CONFIG_ONLY = {"config.json": json.dumps({"probe": "masks", "models": []})}
+CONFIG_LIST = {"config.json": "[1, 2]"}
+UNKNOWN_PROBE = {"config.json": json.dumps({"probe": "telepathy", "models": []}), "items.jsonl": '{"model": "m"}\n'}
+FOREIGN_DIR = {"notes.txt": "mine"}
+EMPTY_DIR: dict[str, str] = {}
 
 
 CASES = [
@@ -82,7 +65,7 @@ CASES = [
     (["probe", "uncertainty", *P[2:], "--from", "/nonexistent/masktax"], None, "is not a directory"),
     (["probe", "masks", "--model", "no-such-model-xyz", *P[4:]], None, "no-such-model-xyz"),
     ([*P[:5], "{DIR}", *P[6:]], a_file, "is a file, not a directory"),
-    ([*P[:5], "{DIR}", *P[6:]], foreign_dir, "is not empty and holds no masktax run"),
+    ([*P[:5], "{DIR}", *P[6:]], FOREIGN_DIR, "is not empty and holds no masktax run"),
     ([*P[:5], "{DIR}", *P[6:], "--grid", "0,2"], with_items, "holds a run with another config"),
     ([*P[:5], "{DIR}", *P[6:], "--batch-size", "3", "--grid", "0"], with_items, "batch_size: 'auto' there vs 3 here"),
     ([*P, "--finetune", "/nonexistent/run"], None, "does not exist"),
@@ -92,12 +75,12 @@ CASES = [
     ([*P, "--grid", "0,100000"], None, "exceeds the"),
     (["probe", "nope"], None, "No such command 'nope'"),
     (["report", "/nonexistent/masktax"], None, "is not a directory"),
-    (["report", "{DIR}"], config_only, "holds no scored items yet"),
+    (["report", "{DIR}"], CONFIG_ONLY, "holds no scored items yet"),
     (["report", "{DIR}"], corrupt_items, "line 1 is corrupt"),
-    (["report", "{DIR}"], config_list, "is not a masktax run config"),
-    (["report", "{DIR}"], unknown_probe, "names no known probe ('telepathy')"),
-    (["report", "{DIR}"], empty_dir, "holds no masktax run"),
-    (["compare", "{DIR}", "--out", "{OUT}"], empty_dir, "has no summary.json"),
+    (["report", "{DIR}"], CONFIG_LIST, "is not a masktax run config"),
+    (["report", "{DIR}"], UNKNOWN_PROBE, "names no known probe ('telepathy')"),
+    (["report", "{DIR}"], EMPTY_DIR, "holds no masktax run"),
+    (["compare", "{DIR}", "--out", "{OUT}"], EMPTY_DIR, "has no summary.json"),
     (["compare", "{DIR}", "--out", "{DIR}/config.json"], with_items, "is a file, not a directory"),
     (["compare", "--paired", "a:b", "c:d:1"], None, "is not RUN_DIR:SERIES:X"),
     (["compare", "{DIR}", "--out", "{OUT}", "--label", "a", "--label", "b"], with_items, "--label given 2 times"),
@@ -110,7 +93,11 @@ CASES = [
 @pytest.mark.parametrize("args,setup,expected", CASES, ids=[f"{i:02d}-{c[0][0]}" for i, c in enumerate(CASES)])
 def test_bad_input_is_one_line_and_exit_2(tiny_ckpts, tmp_path, capsys, args, setup, expected):
     d, out = tmp_path / "dir", tmp_path / "out"
-    if setup is not None:
+    if isinstance(setup, dict):
+        d.mkdir()
+        for name, text in setup.items():
+            (d / name).write_text(text)
+    elif setup is not None:
         setup(d, tiny_ckpts["llada"])
         capsys.readouterr()
     argv = [a.format(M=tiny_ckpts["llada"], OUT=out, DIR=d) for a in args]

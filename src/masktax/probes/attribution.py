@@ -227,8 +227,8 @@ def _f(v) -> str:
     return "" if v is None else f"{v:.6f}" if isinstance(v, float) else str(v)
 
 
-def plot_files(summary: dict) -> list[tuple[str, str]]:
-    """(file, caption) of the plots `plot_attribution` writes for this summary."""
+def plot(summary: dict, plots_dir: Path) -> list[tuple[str, str]]:
+    """The group bars, the position profile and one example per model; returns (file, caption) pairs."""
     if not any(summary["models"].values()):
         return []
     n = summary.get("options", {}).get("n_masks")
@@ -242,13 +242,6 @@ def plot_files(summary: dict) -> list[tuple[str, str]]:
     if summary.get("examples"):
         files.append((EXAMPLE_PLOT, "One example prompt per model: every position's normalised score as a strip "
                       f"(top) and the last {EXAMPLE_TOKENS} tokens coloured by score (bottom)."))
-    return files
-
-
-def plot(summary: dict, plots_dir: Path) -> list[tuple[str, str]]:
-    files = plot_files(summary)
-    if not files:
-        return []
     plots_dir = Path(plots_dir)
     models = [m for m, pts in summary["models"].items() if pts]
     _plot_groups(summary, models, plots_dir / GROUPS_PLOT)

@@ -204,19 +204,14 @@ def _f(v) -> str:
     return "" if v is None else f"{v:.6f}" if isinstance(v, float) else str(v)
 
 
-def plot_files(summary: dict) -> list[tuple[str, str]]:
-    if not any(summary["models"].values()) and not summary.get("references"):
-        return []
-    return [(PLOT, "Entropy (nats, full vocabulary) and confidence (probability of the greedy token) at the answer "
-             "position vs tokens appended after it (symlog x axis); solid: masks, dashed: filler ' .'; bands: 95% "
-             "CI over datasets; dotted horizontal: AR reference (x does not apply to causal models).")]
-
 
 def plot(summary: dict, plots_dir: Path) -> list[tuple[str, str]]:
     """Two panels (entropy, confidence) vs x: a line per (model, series), CI bands."""
-    files = plot_files(summary)
-    if not files:
+    if not any(summary["models"].values()) and not summary.get("references"):
         return []
+    files = [(PLOT, "Entropy (nats, full vocabulary) and confidence (probability of the greedy token) at the answer "
+             "position vs tokens appended after it (symlog x axis); solid: masks, dashed: filler ' .'; bands: 95% "
+             "CI over datasets; dotted horizontal: AR reference (x does not apply to causal models).")]
     plt = figures.pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.0))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]

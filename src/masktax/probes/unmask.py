@@ -285,20 +285,14 @@ def _f(v) -> str:
     return f"{v:.6f}" if isinstance(v, float) else str(v)
 
 
-def plot_files(summary: dict) -> list[tuple[str, str]]:
-    """(file, caption) of the plots `plot_unmask` writes for this summary."""
-    if not any(summary["models"].values()):
-        return []
-    return [(PLOT, "Accuracy vs extra masks after the answer position (symlog x axis): single forward pass vs "
-             "S-step decoding (random / confidence order), 95% CI bands over datasets; dashed: AR reference; "
-             "dotted: chance.")]
-
 
 def plot(summary: dict, plots_dir: Path) -> list[tuple[str, str]]:
     """One panel per MDLM: a line per series with its CI band; AR references dashed in every panel."""
-    files = plot_files(summary)
-    if not files:
+    if not any(summary["models"].values()):
         return []
+    files = [(PLOT, "Accuracy vs extra masks after the answer position (symlog x axis): single forward pass vs "
+             "S-step decoding (random / confidence order), 95% CI bands over datasets; dashed: AR reference; "
+             "dotted: chance.")]
     models = [m for m, pts in summary["models"].items() if pts]
     plt = figures.pyplot()
     fig, axes = plt.subplots(1, len(models), figsize=(6.0 * len(models), 4.2), squeeze=False)
