@@ -31,76 +31,64 @@ def test_pieces_split_strings_and_keep_ints_and_sequences():
     assert pieces(" a, b ,c", "--x", "a,b") == ["a", "b", "c"]
     assert pieces(7, "--x", "1,2") == [7] and pieces((1, 2), "--x", "1,2") == [1, 2]
     assert pieces("", "--x", "a,b") == [] and pieces("  ", "--x", "a,b") == []
-    with raises("--x 'a,,b' has an empty entry; give comma-separated values such as a,b"):
-        pieces("a,,b", "--x", "a,b")
-    with raises("--x 'a,' has an empty entry; give comma-separated values such as a,b"):
-        pieces("a,", "--x", "a,b")
 
 
 def test_int_grid():
     assert int_grid("0, 2,20", "masks") == (0, 2, 20) == int_grid((0, 2, 20), "masks")
     assert int_grid([0, "2", 20], "masks") == (0, 2, 20)
     assert int_grid(5, "masks") == (5,)
-    with raises("--grid is empty for the masks probe"):
-        int_grid("", "masks")
-    with raises("--grid is empty for the masks probe"):
-        int_grid((), "masks")
-    with raises("--grid '1,,x' has an empty entry; give comma-separated values such as 0,1,2"):
-        int_grid("1,,x", "masks")
-    with raises("--grid value 'x' is not an integer"):
-        int_grid("0,x", "masks")
-    with raises("--grid value '1.5' is not an integer"):
-        int_grid("1.5", "masks")
-    with raises("--grid value -1 is out of range for masks: at least 0"):
-        int_grid("-1,2", "masks")
-    with raises("--grid value 41 is out of range for locality: at least 0 and at most 40"):
-        int_grid("0,41", "locality", maximum=40)
-    with raises("--grid value 0 is out of range for p: at least 1 and at most 3"):
-        int_grid("0", "p", minimum=1, maximum=3)
-    with raises("--grid has repeated values: 0,2,0"):
-        int_grid("0,2,0", "masks")
+
+
+POSITIONS = ("left", "middle", "right")
+ORDERS = ("random", "confidence")
 
 
 def test_name_grid():
-    choices = ("left", "middle", "right")
-    assert name_grid("right,left", "query-position", choices) == ("right", "left")
-    assert name_grid(("middle",), "query-position", choices) == ("middle",)
-    with raises("--grid is empty for the query-position probe"):
-        name_grid("", "query-position", choices)
-    with raises("--grid value 'up' is not valid for query-position; use left,middle,right"):
-        name_grid("left,up", "query-position", choices)
-    with raises("--grid 'left,,up' has an empty entry; give comma-separated values such as left,middle,right"):
-        name_grid("left,,up", "query-position", choices)
-    with raises("--grid has repeated values: left,left"):
-        name_grid("left,left", "query-position", choices)
+    assert name_grid("right,left", "query-position", POSITIONS) == ("right", "left")
+    assert name_grid(("middle",), "query-position", POSITIONS) == ("middle",)
 
 
 def test_int_list():
     assert int_list("2,4,6", "--steps", minimum=1) == (2, 4, 6) == int_list((2, 4, 6), "--steps", minimum=1)
     assert int_list(40, "--steps", minimum=1) == (40,)
-    with raises("--steps is empty; give comma-separated integers such as 2,4,6"):
-        int_list("", "--steps", minimum=1)
-    with raises("--steps '2,,4' has an empty entry; give comma-separated values such as 2,4,6"):
-        int_list("2,,4", "--steps", minimum=1)
-    with raises("--steps value 'two' is not an integer"):
-        int_list("two", "--steps", minimum=1)
-    with raises("--steps values must be at least 1, got 0"):
-        int_list("2,0", "--steps", minimum=1)
-    with raises("--steps has repeated values: 2,2"):
-        int_list("2,2", "--steps", minimum=1)
 
 
 def test_name_list():
-    choices = ("random", "confidence")
-    assert name_list("confidence, random", "--order", choices) == ("confidence", "random")
-    with raises("--order is empty; choose random or confidence"):
-        name_list("", "--order", choices)
-    with raises("--order 'sideways' is unknown; choose one of random, confidence"):
-        name_list("random,sideways", "--order", choices)
-    with raises("--order 'random,' has an empty entry; give comma-separated values such as random,confidence"):
-        name_list("random,", "--order", choices)
-    with raises("--order has repeated values: random,random"):
-        name_list(("random", "random"), "--order", choices)
+    assert name_list("confidence, random", "--order", ORDERS) == ("confidence", "random")
+
+
+ERRORS = [
+    (lambda: pieces("a,,b", "--x", "a,b"), "--x 'a,,b' has an empty entry; give comma-separated values such as a,b"),
+    (lambda: pieces("a,", "--x", "a,b"), "--x 'a,' has an empty entry; give comma-separated values such as a,b"),
+    (lambda: int_grid("", "masks"), "--grid is empty for the masks probe"),
+    (lambda: int_grid((), "masks"), "--grid is empty for the masks probe"),
+    (lambda: int_grid("1,,x", "masks"), "--grid '1,,x' has an empty entry; give comma-separated values such as 0,1,2"),
+    (lambda: int_grid("0,x", "masks"), "--grid value 'x' is not an integer"),
+    (lambda: int_grid("1.5", "masks"), "--grid value '1.5' is not an integer"),
+    (lambda: int_grid("-1,2", "masks"), "--grid value -1 is out of range for masks: at least 0"),
+    (lambda: int_grid("0,41", "locality", maximum=40), "--grid value 41 is out of range for locality: at least 0 and at most 40"),
+    (lambda: int_grid("0", "p", minimum=1, maximum=3), "--grid value 0 is out of range for p: at least 1 and at most 3"),
+    (lambda: int_grid("0,2,0", "masks"), "--grid has repeated values: 0,2,0"),
+    (lambda: name_grid("", "query-position", POSITIONS), "--grid is empty for the query-position probe"),
+    (lambda: name_grid("left,up", "query-position", POSITIONS), "--grid value 'up' is not valid for query-position; use left,middle,right"),
+    (lambda: name_grid("left,,up", "query-position", POSITIONS), "--grid 'left,,up' has an empty entry; give comma-separated values such as left,middle,right"),
+    (lambda: name_grid("left,left", "query-position", POSITIONS), "--grid has repeated values: left,left"),
+    (lambda: int_list("", "--steps", minimum=1), "--steps is empty; give comma-separated integers such as 2,4,6"),
+    (lambda: int_list("2,,4", "--steps", minimum=1), "--steps '2,,4' has an empty entry; give comma-separated values such as 2,4,6"),
+    (lambda: int_list("two", "--steps", minimum=1), "--steps value 'two' is not an integer"),
+    (lambda: int_list("2,0", "--steps", minimum=1), "--steps values must be at least 1, got 0"),
+    (lambda: int_list("2,2", "--steps", minimum=1), "--steps has repeated values: 2,2"),
+    (lambda: name_list("", "--order", ORDERS), "--order is empty; choose random or confidence"),
+    (lambda: name_list("random,sideways", "--order", ORDERS), "--order 'sideways' is unknown; choose one of random, confidence"),
+    (lambda: name_list("random,", "--order", ORDERS), "--order 'random,' has an empty entry; give comma-separated values such as random,confidence"),
+    (lambda: name_list(("random", "random"), "--order", ORDERS), "--order has repeated values: random,random"),
+]
+
+
+@pytest.mark.parametrize("call,message", ERRORS)
+def test_parsers_errors(call, message):
+    with raises(message):
+        call()
 
 
 def test_one_int():

@@ -222,15 +222,8 @@ def run_config(
     return cfg
 
 
-def run(
-    cfg: PretrainConfig,
-    out: str | Path,
-    *,
-    device: str = "auto",
-    max_minutes: float | None = None,
-    words: Mapping[str, Sequence[str]] | None = None,
-    progress: bool = True,
-) -> dict:
+def run(cfg: PretrainConfig, out: str | Path, *, device: str = "auto", max_minutes: float | None = None,
+        words: Mapping[str, Sequence[str]] | None = None, progress: bool = True) -> dict:
     """Train (or resume) the run in `out`; returns a summary dict (also final/training_state.json).
 
     Raises KeyboardInterrupt after Ctrl-C (checkpoint written, no final/); see the module docstring.

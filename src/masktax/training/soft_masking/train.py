@@ -163,15 +163,8 @@ class _Window:
         return out
 
 
-def run(
-    cfg: SMConfig,
-    out: str | Path,
-    *,
-    device: str = "auto",
-    max_minutes: float | None = None,
-    words: Mapping[str, Sequence[str]] | None = None,
-    progress: bool = True,
-) -> dict[str, Any]:
+def run(cfg: SMConfig, out: str | Path, *, device: str = "auto", max_minutes: float | None = None,
+        words: Mapping[str, Sequence[str]] | None = None, progress: bool = True) -> dict[str, Any]:
     """Train (or resume) the soft-masking run in `out`; returns the final state (also final/training_state.json).
 
     Raises KeyboardInterrupt after Ctrl-C (checkpoint written, no final/); see the module docstring.
