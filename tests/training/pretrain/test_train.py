@@ -92,12 +92,16 @@ def test_an_anneal_added_on_resume_is_kept_and_cannot_rewrite_history(tmp_path, 
     assert lrs[6] == lrs[7] == pytest.approx(peak * stored["min_lr_ratio"])
 
 
+def final_stage_run(tiny_config, out, *flags: str) -> list[str]:
+    """`masktax pretrain` argv of a tiny run that is in its final stage (S4) from the first step."""
+    cfg = tiny_config(stages=[{"name": "S4", "spec": {"n_examples": [2, 3], "max_tokens": 96}}])
+    return ["pretrain", "--config", str(cfg), "--out", str(out), "--no-progress", "--device", "cpu", *flags]
+
+
 def test_stop_gate_ends_the_run_once_the_last_stage_is_solved(tmp_path, tiny_config):
     """A single-stage curriculum whose gate always passes (stop_gate 0) stops at the patience-th gate."""
-    cfg = tiny_config(stages=[{"name": "S4", "spec": {"n_examples": [2, 3], "max_tokens": 96}}])
     out = tmp_path / "run"
-    args = ["pretrain", "--config", str(cfg), "--out", str(out), "--max-steps", "50", "--no-progress", "--device", "cpu",
-            "--stop-gate", "0"]
+    args = final_stage_run(tiny_config, out, "--max-steps", "50", "--stop-gate", "0")
     assert main(args) == 0
     state = json.loads((out / "final" / "training_state.json").read_text())
     assert state["step"] == 3 * 2  # gate_every 2, patience 3
@@ -107,20 +111,18 @@ def test_stop_gate_ends_the_run_once_the_last_stage_is_solved(tmp_path, tiny_con
 
 def test_suite_accuracy_is_logged_and_can_stop_the_run(tmp_path, tiny_config):
     """At final-stage gates the probe suite is scored (suite_eval.csv); stop_on suite uses it."""
-    cfg = tiny_config(stages=[{"name": "S4", "spec": {"n_examples": [2, 3], "max_tokens": 96}}])
     out = tmp_path / "run"
-    args = ["pretrain", "--config", str(cfg), "--out", str(out), "--max-steps", "4", "--no-progress", "--device", "cpu",
-            "--suite-items", "1"]
+    args = final_stage_run(tiny_config, out, "--max-steps", "4", "--suite-items", "1")
     assert main(args) == 0
     rows = list(csv.DictReader((out / "suite_eval.csv").open()))
     assert [int(r["step"]) for r in rows] == [2, 4]
     assert all(0.0 <= float(r["suite_acc"]) <= 1.0 and r["n_items"] == "1" for r in rows)
     out2 = tmp_path / "run2"
-    args2 = ["pretrain", "--config", str(cfg), "--out", str(out2), "--max-steps", "50", "--no-progress", "--device",
-             "cpu", "--suite-items", "1", "--stop-on", "suite", "--stop-gate", "0"]
+    args2 = final_stage_run(tiny_config, out2, "--max-steps", "50", "--suite-items", "1", "--stop-on", "suite",
+                            "--stop-gate", "0")
     assert main(args2) == 0
     assert json.loads((out2 / "final" / "training_state.json").read_text())["step"] == 6  # patience 3 x gate_every 2
-    bad = ["pretrain", "--config", str(cfg), "--out", str(tmp_path / "run3"), "--stop-on", "suite", "--device", "cpu"]
+    bad = final_stage_run(tiny_config, tmp_path / "run3", "--stop-on", "suite")
     assert main(bad) == 2  # stop_on suite needs --suite-items
 
 
