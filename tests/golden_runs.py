@@ -67,10 +67,14 @@ ENV_BLOCK = re.compile(r"Environment:\n\n```json\n.*?```", re.S)
 
 
 def normalise(path: Path, root: Path) -> str:
-    """A file's comparable text: env facts, the run's absolute root and PNG bytes replaced by stand-ins."""
+    """A file's comparable text: env facts, the run's absolute root, the installed package's directory
+    (where the shipped weights are read from) and PNG bytes replaced by stand-ins."""
+    import masktax
+
     if path.suffix == ".png":
         return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
-    text = path.read_text(encoding="utf-8").replace(str(root.resolve()), "<root>")
+    package = str(Path(masktax.__file__).resolve().parent)
+    text = path.read_text(encoding="utf-8").replace(str(root.resolve()), "<root>").replace(package, "<masktax>")
     if path.name == "env.json":
         return _env(text)
     if path.suffix == ".md":
