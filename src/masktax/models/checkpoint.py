@@ -27,6 +27,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from masktax.errors import MasktaxError
+from masktax.results.store import parse_json_file
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -61,12 +62,7 @@ def reason(err: BaseException, limit: int = 300) -> str:
 def read_json_object(file: str | Path) -> dict[str, Any]:
     """The JSON object in `file`; not UTF-8, not JSON or not an object is a MasktaxError naming it."""
     file = Path(file)
-    try:
-        data = json.loads(file.read_text("utf-8"))
-    except UnicodeDecodeError as err:
-        raise MasktaxError(f"'{file}' is not UTF-8 text ({err.reason} at byte {err.start})") from err
-    except json.JSONDecodeError as err:
-        raise MasktaxError(f"'{file}' is not valid JSON ({err.msg} at line {err.lineno})") from err
+    data = parse_json_file(file, f"'{file}'")
     if not isinstance(data, dict):
         raise MasktaxError(f"'{file}' holds {_JSON_TYPES.get(type(data), 'a value')}, not a JSON object")
     return data

@@ -14,6 +14,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from masktax.errors import MasktaxError
 
@@ -57,13 +58,22 @@ def atomic_write_json(
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=sort_keys, allow_nan=allow_nan) + "\n")
 
 
-def read_json(path: str | os.PathLike) -> dict:
+def parse_json_file(path: str | os.PathLike, label: str) -> Any:
+    """The JSON value in a file; a file that is not UTF-8 or not JSON is one MasktaxError that starts
+    with `label` (how the caller names the file, e.g. "config 'c.json'")."""
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MasktaxError(f"{path} does not exist; is this a masktax run directory?") from None
+    except UnicodeDecodeError as err:
+        raise MasktaxError(f"{label} is not UTF-8 text ({err.reason} at byte {err.start})") from None
     except json.JSONDecodeError as err:
-        raise MasktaxError(f"{path} is not valid JSON ({err.msg} at line {err.lineno})") from None
+        raise MasktaxError(f"{label} is not valid JSON ({err.msg} at line {err.lineno})") from None
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    """A run dir's JSON file (config.json, env.json, summary.json)."""
+    if not Path(path).exists():
+        raise MasktaxError(f"{path} does not exist; is this a masktax run directory?")
+    return parse_json_file(path, str(path))
 
 
 def read_config(run_dir: str | os.PathLike) -> dict:

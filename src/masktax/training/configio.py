@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from masktax.errors import MasktaxError
+from masktax.results.store import parse_json_file
 
 T = TypeVar("T")
 COMMENT = "_comment"  # a free-text key every config file may carry
@@ -35,12 +36,7 @@ def read_config_file(path: str | Path, *, consent_flag: str | None = None) -> di
     file = Path(path)
     if not file.is_file():
         raise MasktaxError(f"config file '{path}' does not exist")
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as err:
-        raise MasktaxError(f"config '{path}' is not UTF-8 text ({err.reason} at byte {err.start})") from None
-    except json.JSONDecodeError as err:
-        raise MasktaxError(f"config '{path}' is not valid JSON ({err.msg} at line {err.lineno})") from None
+    data = parse_json_file(file, f"config '{path}'")
     if not isinstance(data, dict):
         raise MasktaxError(f"config '{path}' must hold a JSON object")
     if data.get(CONSENT) not in (None, False):

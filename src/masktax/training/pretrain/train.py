@@ -33,6 +33,7 @@ from masktax.embedded.tokenizer import build_tokenizer
 from masktax.errors import MasktaxError
 from masktax.models.load import resolve_device
 from masktax.models.loaded import shift_logits
+from masktax.results.store import parse_json_file
 from masktax.training.loop import (
     RUN_LENGTH_FIELDS,
     MetricsLog,
@@ -81,12 +82,7 @@ def read_words_file(file: Path) -> dict[str, tuple[str, ...]]:
     """A `words_file`: a JSON object {category: [word, ...]}; one-line errors naming the file."""
     if not file.is_file():
         raise MasktaxError(f"words_file '{file}' does not exist")
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as err:
-        raise MasktaxError(f"words_file '{file}' is not UTF-8 text ({err.reason} at byte {err.start})") from None
-    except json.JSONDecodeError as err:
-        raise MasktaxError(f"words_file '{file}' is not valid JSON ({err.msg} at line {err.lineno})") from None
+    data = parse_json_file(file, f"words_file '{file}'")
     ok = isinstance(data, dict) and data and all(
         isinstance(v, list) and v and all(isinstance(w, str) for w in v) for v in data.values())
     if not ok:
