@@ -129,3 +129,22 @@ def test_lr_schedule():
     assert lr_at(49, **wsd) == 1.0 and lr_at(50, **wsd) == pytest.approx(1.0)
     assert lr_at(60, **wsd) == pytest.approx(0.55) and lr_at(70, **wsd) == pytest.approx(0.1)
     assert lr_at(500, **wsd) == pytest.approx(0.1)
+
+
+def test_pruning_removes_checkpoints_a_kill_left_half_deleted(tmp_path: Path) -> None:
+    """A SIGKILL while an old checkpoint was being deleted left `step-*` without state.json (which the
+    resume skips as incomplete); the next save removes it with the other old ones, and no hidden leftover."""
+    import torch
+
+    from masktax.training.loop import checkpoint_dirs, save_checkpoint
+
+    model = torch.nn.Linear(2, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for step in (4, 8):
+        save_checkpoint(tmp_path, step, model, opt, {"step": step}, keep=2)
+    (tmp_path / "step-000004" / "state.json").unlink()  # half-deleted by a kill
+    (tmp_path / ".old-step-000002").mkdir()  # a kill between the move aside and the delete
+    assert [p.name for p in checkpoint_dirs(tmp_path)] == ["step-000008"]
+    save_checkpoint(tmp_path, 12, model, opt, {"step": 12}, keep=2)
+    save_checkpoint(tmp_path, 12, model, opt, {"step": 12}, keep=2)  # the same step again
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step-000008", "step-000012"]

@@ -137,14 +137,32 @@ def save_checkpoint(
         torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
         torch.save(rng_state(), tmp / "rng.pt")
         write_json(tmp / "state.json", state)
-        shutil.rmtree(final, ignore_errors=True)
+        if final.exists():  # the same step saved again: move the old one aside, never half-delete it
+            shutil.rmtree(out / f".old-{final.name}", ignore_errors=True)
+            os.replace(final, out / f".old-{final.name}")
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    for old in checkpoint_dirs(out)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+    prune_checkpoints(out, keep=keep)
     return final
+
+
+def prune_checkpoints(out: Path, *, keep: int) -> None:
+    """Delete every `step-NNNNNN` directory but the newest `keep` complete checkpoints.
+
+    A directory is first renamed out of the `step-*` namespace, then deleted, so a kill mid-deletion
+    leaves a hidden `.old-step-*` that the next prune removes, never a half-deleted checkpoint.
+    Directories a kill left behind earlier (no state.json, or a `.old-` leftover) go too.
+    """
+    kept = set(checkpoint_dirs(out)[-keep:])
+    for old in sorted(out.glob("step-[0-9]*")):
+        if old.is_dir() and old not in kept:
+            trash = out / f".old-{old.name}"
+            shutil.rmtree(trash, ignore_errors=True)
+            os.replace(old, trash)
+    for trash in out.glob(".old-step-*"):
+        shutil.rmtree(trash, ignore_errors=True)
 
 
 def _untie(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
