@@ -38,12 +38,17 @@ class RMSNorm(nn.Module):
         return self.weight * h.to(dtype)  # [b, l, d]
 
 
-def position_ids(attention_mask: torch.Tensor | None, batch: int, length: int, device: torch.device) -> torch.Tensor:
-    """Position of every token among the real tokens of its row `[b, l]`; pads get position 0."""
+def position_ids(
+    attention_mask: torch.Tensor | None, batch: int, length: int, device: torch.device, start: int = 0
+) -> torch.Tensor:
+    """Position of every token among the real tokens of its row `[b, l]`; pads get position 0.
+
+    With a KV cache the forward runs only the window of `length` positions from `start`, and
+    `attention_mask` covers every position the keys hold (as in transformers)."""
     if attention_mask is None:
-        return torch.arange(length, device=device).expand(batch, length)  # [b, l]
-    mask = attention_mask.to(device=device, dtype=torch.long)  # [b, l]
-    return (mask.cumsum(-1) - 1).clamp_min(0) * mask  # [b, l]
+        return torch.arange(start, start + length, device=device).expand(batch, length)  # [b, l]
+    mask = attention_mask.to(device=device, dtype=torch.long)  # [b, L]
+    return ((mask.cumsum(-1) - 1).clamp_min(0) * mask)[:, start:start + length]  # [b, l]
 
 
 def key_padding_mask(attention_mask: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
@@ -102,8 +107,11 @@ def attention(
     rope: tuple[torch.Tensor, torch.Tensor],
     mask: torch.Tensor | None,
     rope_full_precision: bool,
+    kv: LayerKV | None = None,
 ) -> torch.Tensor:
-    """Bidirectional multi-head attention `softmax(q k^T / sqrt(hd) + mask) v`, output projected `[b, l, d]`."""
+    """Bidirectional multi-head attention `softmax(q k^T / sqrt(hd) + mask) v`, output projected `[b, l, d]`.
+
+    With `kv` the window's keys and values take their place among the cached ones (see `KVCache`)."""
     b, n, _ = x.shape
     q = q_proj(x).view(b, n, n_heads, -1).transpose(1, 2)  # [b, h, l, hd]
     k = k_proj(x).view(b, n, n_kv_heads, -1).transpose(1, 2)  # [b, kv, l, hd]
@@ -111,11 +119,78 @@ def attention(
     cos, sin = rope
     q = apply_rope(q, cos, sin, full_precision=rope_full_precision)
     k = apply_rope(k, cos, sin, full_precision=rope_full_precision)
+    if kv is not None:
+        k, v = kv.splice(k, v)  # [b, kv, L, hd] the window among the cached positions
     if n_kv_heads != n_heads:
         k = k.repeat_interleave(n_heads // n_kv_heads, dim=1)  # [b, h, l, hd]
         v = v.repeat_interleave(n_heads // n_kv_heads, dim=1)  # [b, h, l, hd]
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=False)  # [b, h, l, hd]
     return o_proj(out.transpose(1, 2).reshape(b, n, -1))  # [b, l, d]
+
+
+class KVCache:
+    """Keys and values of every layer, for decoding with a cache (Fast-dLLM's prefix and dual caches).
+
+    Per layer it holds keys and values `[b, kv_heads, L, hd]` of positions 0..L-1 (keys after RoPE,
+    before the grouped-query repeat). A forward given the cache runs only a window of positions
+    `[start, start + w)` (`window(start, write=...)` sets it): the window's fresh keys and values
+    take the place of the cached ones at those positions, the cached positions before and after it
+    stay, and attention runs over the result. With `write` the result becomes the cache. So:
+    an empty cache, start 0, write: a full forward that fills the cache (same numbers as no cache);
+    cache of positions < start, window [start, L): Fast-dLLM's prefix cache; a cache of all L
+    positions, window one block: its dual cache (the suffix's keys come from the last full forward).
+    For a bidirectional model a cached position's keys are stale once the window's tokens change:
+    the cache is an approximation, refreshed by the caller (a full forward per block).
+    """
+
+    def __init__(self) -> None:
+        self.keys: dict[int, torch.Tensor] = {}  # layer -> [b, kv, L, hd]
+        self.values: dict[int, torch.Tensor] = {}  # layer -> [b, kv, L, hd]
+        self.start = 0
+        self.write = True
+
+    def __len__(self) -> int:
+        """Positions cached (0 when empty)."""
+        return next(iter(self.keys.values())).shape[2] if self.keys else 0
+
+    def window(self, start: int, *, write: bool) -> KVCache:
+        """Set where the next forward's positions begin, and whether it writes the cache; returns self."""
+        if not 0 <= start <= len(self):
+            raise ValueError(f"a window at {start} leaves a gap after the {len(self)} cached positions")
+        self.start, self.write = start, write
+        return self
+
+    def truncate(self, length: int) -> None:
+        """Keep the cached positions before `length` (the prefix cache)."""
+        for cache in (self.keys, self.values):
+            for layer, t in cache.items():
+                cache[layer] = t[:, :, :length]
+
+    def layer(self, index: int) -> LayerKV:
+        return LayerKV(self, index)
+
+    def splice(self, index: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values `[b, kv, L, hd]` of layer `index`: the cache with the window's `k`, `v` in place."""
+        if index in self.keys:
+            end = self.start + k.shape[2]
+            old_k, old_v = self.keys[index], self.values[index]  # [b, kv, L, hd]
+            k = torch.cat([old_k[:, :, : self.start], k, old_k[:, :, end:]], dim=2)  # [b, kv, L', hd]
+            v = torch.cat([old_v[:, :, : self.start], v, old_v[:, :, end:]], dim=2)  # [b, kv, L', hd]
+        elif self.start != 0:
+            raise ValueError(f"layer {index} has no cache to place a window at {self.start} in")
+        if self.write:
+            self.keys[index], self.values[index] = k, v
+        return k, v
+
+
+class LayerKV:
+    """One layer's view of a `KVCache` (what `attention` gets)."""
+
+    def __init__(self, cache: KVCache, index: int) -> None:
+        self.cache, self.index = cache, index
+
+    def splice(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.cache.splice(self.index, k, v)
 
 
 def swiglu(x: torch.Tensor, gate: nn.Linear, up: nn.Linear, down: nn.Linear) -> torch.Tensor:

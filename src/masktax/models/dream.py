@@ -94,12 +94,15 @@ class DreamDecoderLayer(nn.Module):
         self.post_attention_layernorm = blocks.RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.mlp = DreamMLP(cfg)
 
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None,
+        kv: blocks.LayerKV | None = None,
+    ) -> torch.Tensor:
         a = self.self_attn
         h = x + blocks.attention(
             self.input_layernorm(x), a.q_proj, a.k_proj, a.v_proj, a.o_proj,
             n_heads=self.cfg.num_attention_heads, n_kv_heads=self.cfg.num_key_value_heads,
-            rope=rope, mask=mask, rope_full_precision=False,
+            rope=rope, mask=mask, rope_full_precision=False, kv=kv,
         )  # [b, l, d]
         m = self.mlp
         return h + blocks.swiglu(self.post_attention_layernorm(h), m.gate_proj, m.up_proj, m.down_proj)  # [b, l, d]
@@ -148,12 +151,16 @@ class DreamModel(NativeModel):
         inputs_embeds: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         logits_to_keep: torch.Tensor | None = None,
+        kv_cache: blocks.KVCache | None = None,
     ) -> MaskedLMOutput:
+        """Raw logits; with `kv_cache` only its window of positions runs (`attention_mask` then covers
+        every position the keys hold) and the logits are the window's."""
         cfg = self.config
         x = self._embed_input(input_ids, inputs_embeds)  # [b, l, d]
         b, n, _ = x.shape
-        pos = blocks.position_ids(attention_mask, b, n, x.device)  # [b, l]
+        start = 0 if kv_cache is None else kv_cache.start
+        pos = blocks.position_ids(attention_mask, b, n, x.device, start)  # [b, l]
         rope = blocks.rope_cos_sin(pos, cfg.hidden_size // cfg.num_attention_heads, cfg.rope_theta)  # 2 x [b, l, hd]
-        mask = blocks.key_padding_mask(attention_mask, x.device)  # [b, 1, 1, l] or None
-        x = self._run_blocks(self.model.layers, x, rope, mask)  # [b, l, d]
+        mask = blocks.key_padding_mask(attention_mask, x.device)  # [b, 1, 1, L] or None
+        x = self._run_blocks(self.model.layers, x, rope, mask, kv_cache=kv_cache)  # [b, l, d]
         return self._output(self.lm_head(self.model.norm(self._keep(x, logits_to_keep))))  # [b, l or k, V]

@@ -115,11 +115,14 @@ class LLaDALlamaBlock(nn.Module):
         self.up_proj = nn.Linear(d, cfg.hidden, bias=cfg.include_bias)
         self.ff_out = nn.Linear(cfg.hidden, d, bias=cfg.include_bias)
 
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None,
+        kv: blocks.LayerKV | None = None,
+    ) -> torch.Tensor:
         h = x + blocks.attention(
             self.attn_norm(x), self.q_proj, self.k_proj, self.v_proj, self.attn_out,
             n_heads=self.cfg.n_heads, n_kv_heads=self.cfg.kv_heads, rope=rope, mask=mask,
-            rope_full_precision=self.cfg.rope_full_precision,
+            rope_full_precision=self.cfg.rope_full_precision, kv=kv,
         )  # [b, l, d]
         return h + blocks.swiglu(self.ff_norm(h), self.ff_proj, self.up_proj, self.ff_out)  # [b, l, d]
 
@@ -165,16 +168,20 @@ class LLaDAModelLM(NativeModel):
         inputs_embeds: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         logits_to_keep: torch.Tensor | None = None,
+        kv_cache: blocks.KVCache | None = None,
     ) -> MaskedLMOutput:
+        """Raw logits; with `kv_cache` only its window of positions runs (`attention_mask` then covers
+        every position the keys hold) and the logits are the window's."""
         cfg, t = self.config, self.model.transformer
         x = self._embed_input(input_ids, inputs_embeds)  # [b, l, d]
         if cfg.input_emb_norm:
             x = x * math.sqrt(cfg.d_model)
         b, n, _ = x.shape
-        pos = blocks.position_ids(attention_mask, b, n, x.device)  # [b, l]
+        start = 0 if kv_cache is None else kv_cache.start
+        pos = blocks.position_ids(attention_mask, b, n, x.device, start)  # [b, l]
         rope = blocks.rope_cos_sin(pos, cfg.d_model // cfg.n_heads, cfg.rope_theta)  # 2 x [b, l, hd]
-        mask = blocks.key_padding_mask(attention_mask, x.device)  # [b, 1, 1, l] or None
-        x = self._run_blocks(t["blocks"], x, rope, mask)  # [b, l, d]
+        mask = blocks.key_padding_mask(attention_mask, x.device)  # [b, 1, 1, L] or None
+        x = self._run_blocks(t["blocks"], x, rope, mask, kv_cache=kv_cache)  # [b, l, d]
         x = t["ln_f"](self._keep(x, logits_to_keep))  # [b, l or k, d]
         logits = F.linear(x, t["wte"].weight) if cfg.weight_tying else t["ff_out"](x)  # [b, l, V]
         if cfg.scale_logits:

@@ -22,6 +22,7 @@ from transformers.modeling_outputs import MaskedLMOutput
 
 from masktax.errors import MasktaxError
 from masktax.models import checkpoint as ckpt
+from masktax.models.blocks import KVCache
 from masktax.models.device import resolve_device
 
 C = TypeVar("C", bound="NativeConfig")
@@ -108,9 +109,13 @@ class NativeModel(nn.Module, abc.ABC):
             return inputs_embeds  # [b, l, d]
         return self.get_input_embeddings()(input_ids)  # [b, l, d]
 
-    def _run_blocks(self, blocks: Iterable[nn.Module], x: torch.Tensor, *args: Any) -> torch.Tensor:
-        for block in blocks:
-            if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+    def _run_blocks(
+        self, blocks: Iterable[nn.Module], x: torch.Tensor, *args: Any, kv_cache: KVCache | None = None
+    ) -> torch.Tensor:
+        for index, block in enumerate(blocks):
+            if kv_cache is not None:
+                x = block(x, *args, kv=kv_cache.layer(index))
+            elif self.gradient_checkpointing and self.training and torch.is_grad_enabled():
                 x = checkpoint(block, x, *args, use_reentrant=False)
             else:
                 x = block(x, *args)
