@@ -19,6 +19,7 @@ import typer
 from masktax.cli.flags import dataclass_parameters, given, with_parameters
 from masktax.errors import MasktaxError
 from masktax.probes import PROBES, RunConfig, run_probe
+from masktax.probes.shard import is_main_process
 
 probe_app = typer.Typer(help="Run a probe on one or more models; writes summary.json, plots/ and report.md under --out.",
                         no_args_is_help=True)
@@ -39,7 +40,8 @@ def run_from_flags(probe: ModuleType, values: dict) -> None:
     cfg = RunConfig(**given(values, RunConfig))
     options = probe.Options(**given(values, probe.Options))
     root = run_probe(probe, cfg, options)
-    print(f"masktax: {probe.NAME} done; report at {root / 'report.md'}")
+    if is_main_process():  # a sharded run (torchrun, accelerate launch): process 0 speaks for all
+        print(f"masktax: {probe.NAME} done; report at {root / 'report.md'}")
 
 
 def _command(probe: ModuleType):

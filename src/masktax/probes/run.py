@@ -16,7 +16,7 @@ uninterrupted one exactly.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 
@@ -27,7 +27,9 @@ from masktax.probes.engine import check_lengths, score_items
 from masktax.probes.items import Cell, answer_slot_id, encode_cell
 from masktax.probes.loading import each_model, item_bar, record_model, resolve_format, write_env
 from masktax.probes.options import flag, pieces, to_json
+from masktax.probes.shard import Processes, Shard, processes
 from masktax.prompts.render import FORMATS as PROMPT_FORMATS
+from masktax.results.shards import ShardStore, merge_shards, refuse_other_worlds
 from masktax.results.state import run_state
 from masktax.results.store import (
     NOTICE,
@@ -181,17 +183,30 @@ class ProbeRun:
     store: RunStore
     datasets: list
     on_batch: OnBatch | None = None
+    shard: Shard | None = None  # this process's share of a sharded run (probes/shard.py); None: every item
 
     def record_model(self, name: str, lm: LoadedModel, info: dict, *, expected_items: int) -> None:
         """Add the model to config.json and its provenance plus `info` to env.json, with the number
         of items its run holds when finished (what tells a complete run from a partial one)."""
+        if self.shard is not None:
+            self.shard.expect(name, expected_items)
+            if self.shard.rank != 0:
+                return  # process 0 alone writes config.json and env.json
         record_model(self.store, self.cfg, name, lm, {**info, "expected_items": expected_items})
 
     def bar(self, name: str, total: int):
         return item_bar(self.cfg.progress, self.probe, name, total)
 
     def is_done(self, key: str) -> bool:
+        """Finished, or (in a sharded run) another process's item."""
+        if self.shard is not None and not self.shard.owns(key):
+            return True
         return self.store.is_done(key)
+
+    def plan(self, name: str, groups: list[list[str]]) -> None:
+        """Declare a model's item keys in the groups batched together (a sharded run hands out whole groups)."""
+        if self.shard is not None:
+            self.shard.plan(name, groups)
 
     def store_records(self, name: str, records: list[dict]) -> None:
         """Append one batch's records durably, then tell `on_batch`."""
@@ -254,6 +269,7 @@ def score_cells(run: ProbeRun, name: str, lm: LoadedModel, cells: list[Cell], *,
     answer_slot_id(lm, run.probe)  # MDLM without a mask token: error before any compute
     units = [(cell, d) for cell in cells for d in run.datasets]
     chunks = chunk_units(units, lambda u: min(n, len(u[1].tests)))
+    run.plan(name, [[k for u in c for k in unit_keys(name, u, n)] for c in chunks])
     chunks = [c for c in chunks if not all(run.is_done(k) for u in c for k in unit_keys(name, u, n))]
     if chunks:
         run.preflight(lm, name, fmt, cells)
@@ -289,13 +305,43 @@ def run_probe(
         got = f"{type(options).__module__}.{type(options).__qualname__}"
         raise MasktaxError(f"the {probe.NAME} probe takes {probe.Options.__module__}.Options, got {got}")
     datasets = select_datasets(cfg)
+    group = processes()  # torchrun / accelerate launch with WORLD_SIZE > 1: split the run
+    if group is not None:
+        return run_sharded(probe, cfg, options, group, datasets, loaded=loaded, on_batch=on_batch, report=report)
     store = RunStore.open(cfg.out, stored_config(probe, cfg, options))
+    refuse_other_worlds(store.root, 1)
     run = ProbeRun(probe=probe.NAME, cfg=cfg, options=options, store=store, datasets=datasets, on_batch=on_batch)
     write_env(store, cfg, plan=len(cfg.models))
     for name, lm in each_model(cfg, loaded):
         probe.score(run, name, lm)
     if report:
         write_outputs(probe, store.root)
+    return store.root
+
+
+def run_sharded(probe: ModuleType, cfg: RunConfig, options: object, group: Processes, datasets: list, *,
+                loaded: dict[str, LoadedModel] | None, on_batch: OnBatch | None, report: bool) -> Path:
+    """`run_probe` as one of `group`'s processes (docs/distributed.md): process 0 opens the run dir,
+    every process scores its share of the plan into its own shard file (resumed by itself), then
+    process 0 merges the shards into items.jsonl in the one-process order and writes the outputs."""
+    def open_run() -> None:
+        store = RunStore.open(cfg.out, stored_config(probe, cfg, options))
+        refuse_other_worlds(store.root, group.world)
+        write_env(store, cfg, plan=len(cfg.models))
+
+    group.first(open_run)
+    store = ShardStore(Path(cfg.out), group.rank, group.world)
+    mine = replace(cfg, progress=cfg.progress and group.main)  # one progress bar: process 0's
+    run = ProbeRun(probe=probe.NAME, cfg=mine, options=options, store=store, datasets=datasets, on_batch=on_batch,
+                   shard=Shard(group.rank, group.world))
+    for name, lm in each_model(replace(mine, device=group.device(cfg.device)), loaded):
+        probe.score(run, name, lm)
+    group.barrier()
+    if group.main:
+        merge_shards(store.root, group.world, read_config(store.root)["models"])
+        if report:
+            write_outputs(probe, store.root)
+    group.barrier()  # no process returns before the run dir is whole
     return store.root
 
 

@@ -22,6 +22,7 @@ ITEMS = "items.jsonl"
 CONFIG = "config.json"
 ENV = "env.json"
 NOTICE = "NOTICE.md"  # optional banner shown at the top of a run's report (the demo's stand-in warning)
+SHARDS = "shards"  # the per-process records of a sharded run not merged yet (results/shards.py)
 # Config fields that may differ between runs sharing a directory: the model list grows when a model
 # is added; the progress bar changes nothing. The batch size IS part of a run's identity: batching
 # changes the order of floating-point sums, so p(answer) and entropy differ in the 8th digit across
@@ -92,9 +93,9 @@ def read_env(run_dir: str | os.PathLike) -> dict:
 
 
 def has_items(run_dir: str | os.PathLike) -> bool:
-    """Whether a run dir holds at least one complete item line."""
-    path = Path(run_dir) / ITEMS
-    return path.is_file() and b"\n" in path.read_bytes()
+    """Whether a run dir holds at least one complete item line (in items.jsonl or an unmerged shard)."""
+    paths = [Path(run_dir) / ITEMS, *sorted((Path(run_dir) / SHARDS).glob("*.jsonl"))]
+    return any(path.is_file() and b"\n" in path.read_bytes() for path in paths)
 
 
 def item_key(record: dict) -> str:
@@ -165,7 +166,11 @@ def repair_items(path: Path) -> None:
 
 def read_items(run_dir: str | os.PathLike) -> Iterator[dict]:
     """Every stored item record, in the order written (a torn last line is skipped)."""
-    path = Path(run_dir) / ITEMS
+    return read_records(Path(run_dir) / ITEMS)
+
+
+def read_records(path: Path) -> Iterator[dict]:
+    """The item records of one JSONL file (items.jsonl or a shard's), in the order written."""
     if not path.exists():
         return
     with open(path, "rb") as f:
@@ -185,6 +190,7 @@ class RunStore:
     def __init__(self, root: Path, config: dict) -> None:
         self.root = root
         self.config = config
+        self.items = root / ITEMS  # where `append` writes (a shard's own file in a sharded run)
         self._done: set[str] = {item_key(r) for r in read_items(root)}
 
     @classmethod
@@ -237,7 +243,7 @@ class RunStore:
         if not records:
             return
         chunk = "".join(json.dumps(r, allow_nan=False) + "\n" for r in records)
-        with open(self.root / ITEMS, "a", encoding="utf-8") as f:
+        with open(self.items, "a", encoding="utf-8") as f:
             f.write(chunk)
             f.flush()
             os.fsync(f.fileno())
