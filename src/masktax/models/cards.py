@@ -15,8 +15,9 @@ from typing import Literal
 
 from masktax.errors import MasktaxError
 
-Family = Literal["llada", "dream", "ar", "masked_lm", "diffusion_gemma", "remote"]
-FAMILIES: tuple[str, ...] = ("llada", "dream", "ar", "masked_lm", "diffusion_gemma", "remote")
+Family = Literal["llada", "dream", "ar", "masked_lm", "diffusion_gemma", "remote", "mmada", "lladamoe", "llada2_moe"]
+FAMILIES: tuple[str, ...] = ("llada", "dream", "ar", "masked_lm", "diffusion_gemma", "remote", "mmada", "lladamoe",
+                             "llada2_moe")
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,9 @@ directory, else a Hub id already in the local cache. Dispatch: the card's family
 config.json's `model_type` / `architectures`:
 
     llada            -> native LLaDA          kind "mdlm", in place
+    mmada            -> native MMaDA (LLaDA)  kind "mdlm", in place
+    lladamoe         -> native LLaDA-MoE      kind "mdlm", in place
+    llada2_moe       -> native LLaDA2         kind "mdlm", in place, block-causal (LoadedModel.block_size)
     Dream            -> native Dream          kind "mdlm", shifted
     diffusion_gemma  -> transformers' DiffusionGemma, kind "uniform"
     any causal LM    -> AutoModelForCausalLM  kind "ar", shifted
@@ -35,6 +38,7 @@ DREAM_CONTEXT = 2048
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "vocab.txt")
 KIND_SHIFT: dict[str, tuple[Kind, bool]] = {
     "llada": ("mdlm", False), "dream": ("mdlm", True), "ar": ("ar", True),
+    "mmada": ("mdlm", False), "lladamoe": ("mdlm", False), "llada2_moe": ("mdlm", False),
     "masked_lm": ("mdlm", False), "diffusion_gemma": ("uniform", False), "remote": ("mdlm", False),
 }
 
@@ -73,6 +77,8 @@ def resolve_path(name: str, card: ModelCard | None) -> Path:
 
 
 MODEL_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt"]
+# The newer native families: model_type -> the published architecture name (either identifies it).
+NATIVE_ARCHITECTURES = {"mmada": "MMadaModelLM", "lladamoe": "LLaDAMoEModelLM", "llada2_moe": "LLaDA2MoeModelLM"}
 
 
 def hub_snapshot(name: str, card: ModelCard | None, patterns: list[str]) -> Path:
@@ -103,6 +109,9 @@ def detect_family(config: dict) -> str:
         return "llada"
     if model_type.lower() == "dream" or "DreamModel" in archs:
         return "dream"
+    for family, arch in NATIVE_ARCHITECTURES.items():
+        if model_type == family or arch in archs:
+            return family
     if model_type in ("diffusion_gemma", "diffusion_gemma_text"):
         return "diffusion_gemma"
     if remote.known_to_transformers(model_type):
@@ -169,6 +178,8 @@ def build_model(family: str, path: Path, config: dict, *, device: torch.device, 
         from masktax.models.dream import DreamModel
 
         return DreamModel.from_pretrained(path, device=device, dtype=dtype)
+    if family in NATIVE_ARCHITECTURES:
+        return native_class(family).from_pretrained(path, device=device, dtype=dtype)
     if family == "diffusion_gemma":
         from masktax.models.diffusion_gemma import load_diffusion_gemma
 
@@ -181,6 +192,21 @@ def build_model(family: str, path: Path, config: dict, *, device: torch.device, 
     what = "a causal LM" if family == "ar" else "a masked LM"
     model = ckpt.hf_from_pretrained(auto, path, what, dtype=dtype, trust_remote_code=trust_remote_code)
     return model.to(device).eval()
+
+
+def native_class(family: str) -> type:
+    """The native model class of one of NATIVE_ARCHITECTURES' families."""
+    if family == "mmada":
+        from masktax.models.mmada import MMadaModelLM
+
+        return MMadaModelLM
+    if family == "lladamoe":
+        from masktax.models.llada_moe import LLaDAMoEModelLM
+
+        return LLaDAMoEModelLM
+    from masktax.models.llada2 import LLaDA2MoeModelLM
+
+    return LLaDA2MoeModelLM
 
 
 def config_max_length(config: dict, family: str) -> int | None:
@@ -262,6 +288,7 @@ def load(
             "path": str(path),
             "chat": bool(card.chat) if card else False,
             "position_ids": family in ("ar", "masked_lm"),
+            "block_size": getattr(model, "block_size", None),  # block-causal attention (LLaDA2), else None
         },
     )
 

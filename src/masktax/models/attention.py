@@ -1,0 +1,88 @@
+"""Attention pieces the newer families add to `blocks`: partial rotary, per-head q/k norms, block-causal masks.
+
+LLaDA-MoE, LLaDA2, SDAR and Fast-dLLM v2 keep LLaDA's and Dream's layout (pre-norm RMSNorm, RoPE
+"rotate half", grouped-query attention through SDPA) and add:
+
+- partial rotary (`partial_rotary_factor`): RoPE turns only the first `r = head_dim * factor` dims
+  of each head (LLaDA2: 0.5); the rest pass through unrotated;
+- per-head RMSNorm of queries and keys before RoPE (LLaDA-MoE `qk_layernorm`, LLaDA2 `use_qk_norm`);
+- block-causal attention (LLaDA2, SDAR, Fast-dLLM v2): the sequence is cut into blocks of `B`
+  positions counted from the first real token; a query in block j sees every key in blocks <= j
+  (bidirectional inside its block, causal across blocks):
+
+      allowed[q, k] = real[k] and pos[k] // B <= pos[q] // B
+
+  Positions count real tokens only (`blocks.position_ids`), so a padded row keeps the block
+  boundaries of the unpadded row and gives the same logits.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from masktax.models import blocks
+
+
+def heads(x: torch.Tensor, n: int) -> torch.Tensor:
+    """`[b, l, n * hd] -> [b, n, l, hd]`."""
+    b, length, _ = x.shape
+    return x.view(b, length, n, -1).transpose(1, 2)
+
+
+def rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """RoPE on the first `cos.shape[-1]` dims of each head of `x [b, h, l, hd]`; the rest pass through.
+
+    Tables are cast to x's dtype first (transformers' Llama/Qwen convention); identical in fp32."""
+    r = cos.shape[-1]
+    turned = blocks.apply_rope(x[..., :r], cos, sin, full_precision=False)  # [b, h, l, r]
+    return torch.cat([turned, x[..., r:]], dim=-1) if r < x.shape[-1] else turned  # [b, h, l, hd]
+
+
+def rotary_dim(head_dim: int, partial_rotary_factor: float) -> int:
+    """Dims RoPE turns: `int(head_dim * factor)` (transformers' default RoPE init)."""
+    return int(head_dim * partial_rotary_factor)
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """`softmax(q k^T / sqrt(hd) + mask) v` with grouped-query keys; q `[b, h, l, hd]`, k/v `[b, kv, L, hd]`,
+    mask boolean (True = may attend) or additive, broadcastable to `[b, h, l, L]`. Returns `[b, l, h * hd]`."""
+    b, h, n, _ = q.shape
+    if k.shape[1] != h:
+        k = k.repeat_interleave(h // k.shape[1], dim=1)  # [b, h, L, hd]
+        v = v.repeat_interleave(h // v.shape[1], dim=1)  # [b, h, L, hd]
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=False)  # [b, h, l, hd]
+    return out.transpose(1, 2).reshape(b, n, -1)  # [b, l, h * hd]
+
+
+def block_causal_mask(
+    attention_mask: torch.Tensor | None, positions: torch.Tensor, block_size: int
+) -> torch.Tensor:
+    """Boolean mask `[b, 1, l, l]`: key k is visible to query q iff k is real and its block is not later.
+
+    `positions [b, l]` from `blocks.position_ids` (pads get 0, so a pad query sees block 0 and its
+    row is never empty). Blocks count from position 0, as the published block samplers lay them out."""
+    block = positions // block_size  # [b, l]
+    allowed = block[:, None, :] <= block[:, :, None]  # [b, q, k]
+    if attention_mask is not None:
+        allowed = allowed & attention_mask.to(device=positions.device).bool()[:, None, :]
+    return allowed[:, None]  # [b, 1, l, l]
+
+
+def layer_mask(
+    attention_mask: torch.Tensor | None, positions: torch.Tensor, block_size: int | None
+) -> torch.Tensor | None:
+    """The mask every layer uses: block-causal when `block_size` is set, else key padding only (or None).
+
+    A 4-D `attention_mask` (the published block samplers' convention) is used as given: boolean
+    True = may attend, or additive float."""
+    if attention_mask is not None and attention_mask.dim() == 4:
+        return attention_mask
+    if block_size:
+        return block_causal_mask(attention_mask, positions, block_size)
+    return blocks.key_padding_mask(attention_mask, positions.device)
+
+
+def padding_of(attention_mask: torch.Tensor | None) -> torch.Tensor | None:
+    """The 2-D padding mask positions are counted from (None for a 4-D mask, whose rows are unpadded)."""
+    return None if attention_mask is None or attention_mask.dim() == 4 else attention_mask

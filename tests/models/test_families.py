@@ -1,0 +1,118 @@
+"""The newer native families (MMaDA, LLaDA-MoE, LLaDA2) against logits of their PUBLISHED code.
+
+tests/models/fixtures/<family>/ holds a tiny random checkpoint that the family's published modeling
+code saved, and that code's logits for a fixed input (scripts/make_family_fixtures.py made them, in a
+throwaway transformers-4.57 environment). Here `masktax.models.load` reads the same checkpoint and
+must give the same logits; plus padding (left and right) and batching equal the unpadded rows,
+`inputs_embeds` and `logits_to_keep` agree, and block-causal attention hides later blocks.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from masktax.models import load
+from masktax.models.llada2 import LLaDA2MoeModelLM
+from masktax.models.llada_moe import LLaDAMoEModelLM
+from masktax.models.mmada import MMadaModelLM
+from masktax.models.moe import grouped_sigmoid_topk, run_experts, softmax_topk
+
+FIXTURES = Path(__file__).parent / "fixtures"
+FAMILIES = {"mmada": MMadaModelLM, "lladamoe": LLaDAMoEModelLM, "llada2_moe": LLaDA2MoeModelLM}
+
+
+@pytest.fixture(scope="module", params=sorted(FAMILIES))
+def family(request):
+    name = request.param
+    return name, load(FIXTURES / name, device="cpu"), load_file(str(FIXTURES / name / "reference.safetensors"))
+
+
+def test_matches_published_logits(family):
+    name, lm, ref = family
+    assert isinstance(lm.model, FAMILIES[name]) and lm.extra["family"] == name
+    assert (lm.kind, lm.shift) == ("mdlm", False)
+    with torch.no_grad():
+        got = lm.logits(ref["input_ids"], ref["attention_mask"])  # [2, L, V]
+    real = ref["attention_mask"].bool()
+    torch.testing.assert_close(got[real], ref["logits"][real], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_padded_batch_equals_unbatched(family, side):
+    _, lm, ref = family
+    ids = ref["input_ids"]
+    short = ids[1, :11]
+    pad = torch.ones(ids.shape[1] - short.shape[0], dtype=torch.long)
+    row = torch.cat([pad, short]) if side == "left" else torch.cat([short, pad])
+    batch = torch.stack([ids[0], row])  # [2, L]
+    mask = (torch.arange(ids.shape[1]) >= pad.shape[0]) if side == "left" else (torch.arange(ids.shape[1]) < 11)
+    mask = torch.stack([torch.ones_like(mask), mask]).long()
+    with torch.no_grad():
+        out = lm.logits(batch, mask)
+        torch.testing.assert_close(out[1, mask[1].bool()], lm.logits(short[None])[0], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(out[0], lm.logits(ids[:1])[0], atol=1e-5, rtol=1e-5)
+
+
+def test_embeds_and_logits_to_keep(family):
+    _, lm, ref = family
+    ids, mask = ref["input_ids"], ref["attention_mask"]
+    with torch.no_grad():
+        full = lm.logits(ids, mask)
+        torch.testing.assert_close(lm.logits_from_embeds(lm.embed(ids), mask), full)
+        pos = torch.tensor([19, 7])
+        torch.testing.assert_close(lm.logits_at(ids, pos, mask), full[torch.arange(2), pos], atol=1e-5, rtol=1e-5)
+    assert lm.extra.get("logits_to_keep", True)
+
+
+def test_save_pretrained_round_trip(family, tmp_path):
+    name, lm, ref = family
+    lm.model.save_pretrained(tmp_path)
+    again = FAMILIES[name].from_pretrained(tmp_path)
+    ids = ref["input_ids"]
+    with torch.no_grad():
+        torch.testing.assert_close(again(input_ids=ids).logits, lm.model(input_ids=ids).logits, atol=0, rtol=0)
+    published = json.loads((FIXTURES / name / "config.json").read_text())
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert {k: v for k, v in published.items() if k not in ("dtype", "torch_dtype")}.items() <= saved.items()
+
+
+def test_block_causal_hides_later_blocks():
+    """LLaDA2 (blocks of 8 in the fixture): changing tokens in a later block leaves earlier blocks' logits."""
+    lm = load(FIXTURES / "llada2_moe")
+    assert lm.extra["block_size"] == 8
+    ids = load_file(str(FIXTURES / "llada2_moe" / "reference.safetensors"))["input_ids"][:1]
+    other = ids.clone()
+    other[0, 16:] = 5  # block 2
+    earlier = ids.clone()
+    earlier[0, 3] = 5  # block 0
+    with torch.no_grad():
+        base, late, early = lm.logits(ids), lm.logits(other), lm.logits(earlier)
+    torch.testing.assert_close(late[:, :16], base[:, :16], atol=0, rtol=0)
+    assert not torch.allclose(early[:, 8:], base[:, 8:])  # later blocks see earlier ones
+
+
+def test_routers_and_batched_experts_against_loops():
+    """The routers and the sorted expert pass against plain per-token loops (float64)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(7, 6, generator=g, dtype=torch.float64)
+    experts = torch.nn.ModuleList(torch.nn.Linear(6, 6).double() for _ in range(8))
+    logits = torch.randn(7, 8, generator=g, dtype=torch.float64)
+    bias = torch.randn(8, generator=g, dtype=torch.float64) * 0.1
+    w, ids = grouped_sigmoid_topk(logits, 3, bias, n_group=4, topk_group=2, scale=2.5)
+    for t in range(7):
+        s = torch.sigmoid(logits[t])
+        groups = sorted(range(4), key=lambda j: -float((s + bias)[2 * j:2 * j + 2].sum()))[:2]
+        allowed = [e for e in range(8) if e // 2 in groups]
+        best = sorted(allowed, key=lambda e: -float(s[e] + bias[e]))[:3]
+        assert sorted(ids[t].tolist()) == sorted(best)
+        torch.testing.assert_close(w[t].sum(), torch.tensor(2.5, dtype=w.dtype))
+    w2, ids2 = softmax_topk(logits, 2, bias)
+    torch.testing.assert_close(w2, torch.topk(torch.softmax(logits.float(), -1) + bias.float(), 2).values)
+    y = run_experts(x, ids, w, experts)
+    want = torch.stack([sum(w[t, j] * experts[int(ids[t, j])](x[t]) for j in range(3)) for t in range(7)])
+    torch.testing.assert_close(y, want)
