@@ -4,7 +4,9 @@
 "dream" (Dream's timestep schedule) and "threshold" (Fast-dLLM confidence threshold). Each
 takes an `LoadedModel` (or a bare module plus `shift=`), prompt ids `[b, lp]` (left-padded, with
 `attention_mask`, when lengths differ) and returns `[b, lp + gen_length]`, plus a
-`DecodeHistory` with `return_history=True`.
+`DecodeHistory` with `return_history=True`. Each takes `cache` ("none", "prefix", "dual": Fast-dLLM's
+approximate block caches, see `decode_state`). `generate_ar` decodes a causal (AR) baseline left
+to right, with an exact KV cache under `cache="prefix"`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from masktax.errors import MasktaxError
-from masktax.samplers.common import decode, left_pad, strip_after_eos
+from masktax.samplers.ar import generate_ar
+from masktax.samplers.common import CACHES, decode, left_pad, strip_after_eos
 from masktax.samplers.decode_state import DecodeHistory, StepEvent, StepRecord
 from masktax.samplers.dream import DREAM_ALGS, generate_dream
 from masktax.samplers.semi_ar import REMASKING, generate_semi_ar
@@ -35,6 +38,7 @@ def get_sampler(name: str) -> Callable:
 
 
 __all__ = [
+    "CACHES",
     "DREAM_ALGS",
     "REMASKING",
     "SAMPLERS",
@@ -43,6 +47,7 @@ __all__ = [
     "StepEvent",
     "StepRecord",
     "decode",
+    "generate_ar",
     "generate_dream",
     "generate_semi_ar",
     "generate_threshold",

@@ -18,9 +18,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from masktax.errors import MasktaxError
+from masktax.models.blocks import KVCache
 from masktax.models.loaded import LoadedModel, shift_logits
+from masktax.models.native import NativeModel
 
 NEG_INF = float("-inf")
+CACHES = ("none", "prefix", "dual")  # Fast-dLLM's block caches; "none" runs the full sequence every step
 
 
 class ModelRunner:
@@ -33,6 +36,7 @@ class ModelRunner:
             self.lm: LoadedModel | None = model
             self.module = model.model
             self.shift = False
+            self.raw_shift = model.shift  # what the module's own logits do (the lm aligns them)
             self.honours_attention_mask = model.honours_attention_mask
             self.eos_id = model.eos_id
             self.default_mask_id = model.mask_id
@@ -40,6 +44,7 @@ class ModelRunner:
             self.lm = None
             self.module = model
             self.shift = bool(shift)
+            self.raw_shift = self.shift
             self.honours_attention_mask = True
             self.eos_id = None
             self.default_mask_id = None
@@ -71,6 +76,26 @@ class ModelRunner:
         if self.lm is not None:
             return self.lm.logits_from_embeds(embeds, attention_mask=attention_mask)
         return self._raw(inputs_embeds=embeds, attention_mask=attention_mask)
+
+    def window_logits(
+        self, ids: torch.Tensor | None, embeds: torch.Tensor | None, attention_mask: torch.Tensor | None,
+        kv_cache: KVCache, *, passes: int = 1,
+    ) -> torch.Tensor:
+        """RAW logits `[b, w, V]` of the cache's window (ids `[b, w]` or embeds `[b, w, d]`);
+        `attention_mask` `[b, L]` covers every position the keys hold. Unshifted: the caller aligns."""
+        self.forward_passes += passes
+        out = self.module(input_ids=ids, inputs_embeds=embeds, attention_mask=attention_mask, kv_cache=kv_cache)
+        return out.logits if hasattr(out, "logits") else out[0]  # [b, w, V]
+
+    def check_cache(self, cache: str) -> None:
+        """A MasktaxError unless `cache` is known and, when not "none", the model has the KV-cache path."""
+        if cache not in CACHES:
+            raise MasktaxError(f"unknown cache '{cache}'; choose one of {', '.join(CACHES)}")
+        if cache != "none" and not isinstance(self.module, NativeModel):
+            raise MasktaxError(
+                f"--cache {cache} needs a native LLaDA or Dream model (its KV-cache path); "
+                f"this model is {type(self.module).__name__}"
+            )
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         """Input embeddings `[b, l, d]`."""

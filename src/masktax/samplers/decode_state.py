@@ -5,6 +5,16 @@ commit and with which tokens, and hands them back to `commit`. The state guarant
 masked positions of the generated region ever change (committed tokens and the prompt stay
 fixed), records the decoding history, and prepares the soft-masked inputs of the next step.
 
+With `cache` "prefix" or "dual" (Fast-dLLM; the sampler calls `begin_block` before each block),
+the block's first step is one full forward that fills a KV cache (so that step equals no cache
+exactly), and every later step of the block runs only a window: from the block's start to the end
+of the sequence ("prefix": the keys of the prompt and finished blocks come from the cache), or the
+block alone ("dual": the suffix's keys too). For a shifted model (Dream) the window starts one
+position earlier, since token i is predicted at position i - 1. Positions outside the window keep
+the logits of the block's full forward. For a bidirectional model this is an approximation: the
+cached keys saw the block as it was at its first step. Soft-masked inputs feed the window; with
+"dual" the suffix's soft masks enter through the block's full forward only.
+
 Deviation from the reference samplers, on purpose: the mask token's own logit is set to -inf
 before any choice, so a committed position always holds a real token (the references can
 "commit" [MASK] and end with masks left over), and masks inside the prompt are context, never
@@ -19,6 +29,8 @@ from dataclasses import dataclass, field
 import torch
 
 from masktax.errors import MasktaxError
+from masktax.models.blocks import KVCache
+from masktax.models.loaded import shift_logits
 from masktax.samplers.common import NEG_INF, ModelRunner
 from masktax.samplers.soft_mask import SoftMaskConfig, soft_mask_embeddings
 
@@ -85,7 +97,9 @@ class DecodeState:
         soft_mask: SoftMaskConfig | None,
         record: bool,
         on_step: OnStep | None,
+        cache: str = "none",
     ) -> None:
+        runner.check_cache(cache)
         device = runner.device
         b, lp = prompt_ids.shape
         vocab = runner.embedding_weight().shape[0]
@@ -105,6 +119,15 @@ class DecodeState:
         self.soft_vectors: torch.Tensor | None = None  # [n, d]
         self.step = 0
         self.history = DecodeHistory(prompt_length=lp) if record else None
+        self.cache = cache
+        self.block: tuple[int, int] | None = None  # [start, end) of the block being decoded
+        self.kv: KVCache | None = None
+        self.refresh = False  # the next forward is the block's full one
+        self.cached_logits: torch.Tensor | None = None  # [B, l, V] aligned, the window's rows fresh
+
+    def begin_block(self, start: int, end: int) -> None:
+        """The block `[start, end)` is decoded next: with a cache, its first forward refreshes it."""
+        self.block, self.refresh = (start, end), True
 
     def masked(self) -> torch.Tensor:
         """Still-masked positions of the generated region `[b, l]`."""
@@ -132,23 +155,53 @@ class DecodeState:
             both_am = None if am is None else torch.cat([am, am], dim=0)  # [2b, l]
             embeds = self._inputs(x)
             if embeds is None:
-                out = runner.logits(both, both_am, passes=2)  # [2b, l, V]
+                out = self._forward(both, None, both_am, passes=2)  # [2b, l, V]
             else:
                 un_embeds = runner.embed(un_x).clone()  # [b, l, d]
                 un_embeds[self.soft_positions] = self.soft_vectors.to(un_embeds.dtype)
-                out = runner.logits_from_embeds(torch.cat([embeds, un_embeds]), both_am, passes=2)
+                out = self._forward(None, torch.cat([embeds, un_embeds]), both_am, passes=2)
             cond, un = out.chunk(2, dim=0)  # [b, l, V] each
             logits = un + (cfg_scale + 1.0) * (cond - un)  # [b, l, V]
         else:
             embeds = self._inputs(x)
             if embeds is None:
-                logits = runner.logits(x, am)  # [b, l, V]
+                logits = self._forward(x, None, am)  # [b, l, V]
             else:
-                logits = runner.logits_from_embeds(embeds, am)  # [b, l, V]
+                logits = self._forward(None, embeds, am)  # [b, l, V]
         if not 0 <= self.mask_id < logits.shape[-1]:
             raise MasktaxError(f"mask id {self.mask_id} is outside the model's vocabulary of {logits.shape[-1]}")
         logits[..., self.mask_id] = NEG_INF
         return logits
+
+    def _forward(
+        self, ids: torch.Tensor | None, embeds: torch.Tensor | None, am: torch.Tensor | None, passes: int = 1
+    ) -> torch.Tensor:
+        """Aligned logits `[B, l, V]` of the whole sequence from ids `[B, l]` or embeds `[B, l, d]`."""
+        if self.cache == "none" or self.block is None:
+            if embeds is None:
+                return self.runner.logits(ids, am, passes=passes)
+            return self.runner.logits_from_embeds(embeds, am, passes=passes)
+        runner, (start, end) = self.runner, self.block
+        shift = int(runner.raw_shift)
+        if self.refresh or self.kv is None:
+            self.kv = KVCache()
+            raw = runner.window_logits(ids, embeds, am, self.kv.window(0, write=True), passes=passes)  # [B, l, V]
+            self.cached_logits = shift_logits(raw) if shift else raw  # [B, l, V]
+            if self.cache == "prefix":
+                self.kv.truncate(start - shift)
+            self.refresh = False
+            return self.cached_logits
+        assert self.cached_logits is not None
+        first = start - shift  # a shifted model predicts token `start` at position start - 1
+        last = ids.shape[1] if ids is not None else embeds.shape[1]  # type: ignore[union-attr]
+        last = last if self.cache == "prefix" else end
+        window = self.kv.window(first, write=False)
+        raw = runner.window_logits(
+            None if ids is None else ids[:, first:last], None if embeds is None else embeds[:, first:last], am,
+            window, passes=passes,
+        )  # [B, last - first, V]
+        self.cached_logits[:, start:last] = raw[:, : last - start]
+        return self.cached_logits
 
     def commit(
         self,

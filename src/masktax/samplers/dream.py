@@ -14,6 +14,10 @@ with probability 1 - s / t (1 at the last step) with a token sampled from p.
 The logit shift (Dream predicts token i from hidden state i-1) is the lm's business: pass
 a LoadedModel, or a bare module with `shift=True`. Decoding stops early once nothing is masked
 (the output is the same; the reference keeps calling the model).
+
+`cache` "prefix" (or "dual", the same here): the generated region is one block, so the prompt's
+keys are cached from the first step's full forward and every later step runs the generated region
+only (Fast-dLLM's prefix cache with a single refresh; approximate for a bidirectional model).
 """
 
 from __future__ import annotations
@@ -94,6 +98,7 @@ def generate_dream(
     return_history: bool = False,
     shift: bool | None = None,
     on_step: OnStep | None = None,
+    cache: str = "none",
 ) -> torch.Tensor | tuple[torch.Tensor, DecodeHistory]:
     """Decode `gen_length` tokens after `prompt_ids` `[b, lp]` with Dream's schedule; `[b, lp + gen_length]`."""
     runner = ModelRunner(model, shift=shift)
@@ -107,11 +112,12 @@ def generate_dream(
         raise MasktaxError("temperature must be >= 0, top_p in (0, 1] and top_k >= 1")
     state = DecodeState(
         runner, prompt_ids, gen_length=gen_length, mask_id=runner.resolve_mask_id(mask_id),
-        attention_mask=attention_mask, soft_mask=soft_mask, record=return_history, on_step=on_step,
+        attention_mask=attention_mask, soft_mask=soft_mask, record=return_history, on_step=on_step, cache=cache,
     )
     device = state.x.device
     timesteps = torch.linspace(1, eps, steps + 1, device=device)  # [steps + 1] float32, as Dream
     block = (state.prompt_length, state.x.shape[1])
+    state.begin_block(*block)
     for i in range(steps):
         masked = state.masked()  # [b, l]
         if not bool(masked.any()):

@@ -64,12 +64,14 @@ def generate_semi_ar(
     confidence_eos_inf: bool = False,
     eos_ids: Sequence[int] | None = None,
     on_step: OnStep | None = None,
+    cache: str = "none",
 ) -> torch.Tensor | tuple[torch.Tensor, DecodeHistory]:
     """Decode `gen_length` tokens after `prompt_ids` `[b, lp]`; returns `[b, lp + gen_length]`.
 
     Prompts of different lengths are left-padded, with `attention_mask` `[b, lp]` (see
     `left_pad`). `mask_id` defaults to the lm's. With `return_history=True` also returns
     a `DecodeHistory`. `on_step(StepEvent)` is called after every step (for streaming).
+    `cache` "prefix" / "dual": Fast-dLLM's approximate block caches (see `decode_state`).
     """
     runner = ModelRunner(model, shift=shift)
     check_prompt(prompt_ids, attention_mask, runner)
@@ -86,12 +88,13 @@ def generate_semi_ar(
     eos = resolve_eos_ids(eos_ids, runner, needed=logits_eos_inf or confidence_eos_inf)
     state = DecodeState(
         runner, prompt_ids, gen_length=gen_length, mask_id=runner.resolve_mask_id(mask_id),
-        attention_mask=attention_mask, soft_mask=soft_mask, record=return_history, on_step=on_step,
+        attention_mask=attention_mask, soft_mask=soft_mask, record=return_history, on_step=on_step, cache=cache,
     )
     steps_per_block = steps // num_blocks
     lp = state.prompt_length
     for blk in range(num_blocks):
         start, end = lp + blk * block_length, lp + (blk + 1) * block_length
+        state.begin_block(start, end)
         schedule = num_transfer_tokens(state.masked()[:, start:end].sum(dim=-1), steps_per_block)  # [b, s]
         for i in range(steps_per_block):
             logits = state.logits(cfg_scale)  # [b, l, V]

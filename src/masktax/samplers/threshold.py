@@ -9,8 +9,10 @@ committed, and every step commits at least one token per unfinished row, so a bl
 most `block_length` steps; `max_steps_per_block` caps it lower (its last step commits all the
 block's remaining masks).
 
-Not implemented: Fast-dLLM's approximate prefix/dual KV cache. Every step here runs the full
-sequence, so the output is exact for the model; forward passes are what the history counts.
+By default every step runs the full sequence, so the output is exact for the model; `cache`
+"prefix" / "dual" are Fast-dLLM's approximate block caches (see `decode_state`): the block's first
+step runs the full sequence, later steps only the block (and, for "prefix", what follows it).
+Forward passes are what the history counts, cached or not.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ def generate_threshold(
     confidence_eos_inf: bool = False,
     eos_ids: Sequence[int] | None = None,
     on_step: OnStep | None = None,
+    cache: str = "none",
 ) -> torch.Tensor | tuple[torch.Tensor, DecodeHistory]:
     """Decode `gen_length` tokens after `prompt_ids` `[b, lp]`; returns `[b, lp + gen_length]`.
 
@@ -77,11 +80,12 @@ def generate_threshold(
     eos = resolve_eos_ids(eos_ids, runner, needed=logits_eos_inf or confidence_eos_inf)
     state = DecodeState(
         runner, prompt_ids, gen_length=gen_length, mask_id=runner.resolve_mask_id(mask_id),
-        attention_mask=attention_mask, soft_mask=soft_mask, record=return_history, on_step=on_step,
+        attention_mask=attention_mask, soft_mask=soft_mask, record=return_history, on_step=on_step, cache=cache,
     )
     lp = state.prompt_length
     for blk in range(gen_length // block_length):
         start, end = lp + blk * block_length, lp + (blk + 1) * block_length
+        state.begin_block(start, end)
         n_steps = 0
         while bool(state.masked()[:, start:end].any()):
             logits = state.logits()  # [b, l, V]
