@@ -13,6 +13,13 @@ snapshots of the public repositories (no model hub is contacted):
     lladamoe    ZHZisZZ/dllm  dllm/pipelines/llada/models/{configuration,modeling}_lladamoe.py
     llada2_moe  ZHZisZZ/dllm  dllm/pipelines/llada2/models/{configuration,modeling}_llada2_moe.py
     mmada       Gen-Verse/MMaDA  models/{configuration_llada,modeling_llada,modeling_mmada,sampling}.py
+    sdar        Gen-Verse/dLLM-RL  models/sdar/{configuration,modeling}_sdar.py
+
+Two shims let SDAR's file import on a CPU machine with transformers 4.57, neither touching the
+arithmetic: `flash_attn.ops.triton.layer_norm.rms_norm_fn` (a CUDA Triton kernel it imports at the
+top) is replaced by the plain-PyTorch RMSNorm the same file keeps commented out below its call
+(identical in fp32), and `transformers.utils.LossKwargs` (a typing-only base of its kwargs, renamed
+`TransformersKwargs` in transformers 4.5x) is aliased.
 
 The commands that made the committed fixtures (2 CPU cores, under a minute):
 
@@ -20,9 +27,10 @@ The commands that made the committed fixtures (2 CPU cores, under a minute):
     /tmp/refvenv/bin/pip install -c constraints.txt torch==2.13.0 'transformers==4.57.*' safetensors pillow numpy
     git clone https://github.com/ZHZisZZ/dllm /tmp/dllm            # or any checkout of these repositories
     git clone https://github.com/Gen-Verse/MMaDA /tmp/MMaDA
-    /tmp/refvenv/bin/python scripts/make_family_fixtures.py --dllm /tmp/dllm --mmada /tmp/MMaDA
+    git clone https://github.com/Gen-Verse/dLLM-RL /tmp/dLLM-RL
+    /tmp/refvenv/bin/python scripts/make_family_fixtures.py --dllm /tmp/dllm --mmada /tmp/MMaDA --dllm-rl /tmp/dLLM-RL
 
-`--dllm` / `--mmada` take a work tree or a bare git directory (files are read with `git show
+`--dllm` / `--mmada` / `--dllm-rl` take a work tree or a bare git directory (files are read with `git show
 REV:path`, REV from `--rev`, default HEAD); the commit of each source is written to
 `tests/models/fixtures/SOURCES.json`.
 """
@@ -54,7 +62,29 @@ SOURCES = {
         "mmada": ["models/configuration_llada.py", "models/modeling_llada.py", "models/modeling_mmada.py",
                   "models/sampling.py"],
     },
+    "dllm_rl": {
+        "sdar": ["models/sdar/configuration_sdar.py", "models/sdar/modeling_sdar.py"],
+    },
 }
+
+
+def shim_for_sdar(into: Path) -> None:
+    """See the module docstring: a plain RMSNorm for flash_attn's Triton one, and LossKwargs' old name."""
+    import transformers.utils
+
+    transformers.utils.LossKwargs = transformers.utils.TransformersKwargs
+    pkg = into / "flash_attn" / "ops" / "triton"
+    pkg.mkdir(parents=True, exist_ok=True)
+    for d in (into / "flash_attn", into / "flash_attn" / "ops", pkg):
+        (d / "__init__.py").write_text("")
+    (pkg / "layer_norm.py").write_text(
+        "import torch\n\n"
+        "def rms_norm_fn(x, weight, bias=None, eps=1e-6):\n"
+        "    dtype = x.dtype\n"
+        "    h = x.to(torch.float32)\n"
+        "    h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + eps)\n"
+        "    return weight * h.to(dtype)\n"
+    )
 
 
 def git_show(repo: Path, rev: str, path: str) -> str:
@@ -187,22 +217,45 @@ def mmada(pkgs: str) -> None:
     save("mmada", model, logits, ids, mask)
 
 
+def sdar(pkgs: str) -> None:
+    from importlib import import_module
+
+    conf = import_module(f"{pkgs}.configuration_sdar")
+    modeling = import_module(f"{pkgs}.modeling_sdar")
+    config = conf.SDARConfig(
+        vocab_size=VOCAB, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=12, rope_theta=10000.0, attention_bias=True, rms_norm_eps=1e-6,
+        max_position_embeddings=256, pad_token_id=1, tie_word_embeddings=False, fuse_cross_entropy=False,
+        block_size=4, attn_implementation="sdpa",
+    )
+    torch.manual_seed(0)
+    model = modeling.SDARForCausalLM(config).eval()
+    randomize(model, 14)
+    ids, mask = inputs()
+    with torch.no_grad():  # the sampler's block-causal 4-D mask (blocks of 4) with the padding folded in
+        logits = model(input_ids=ids, attention_mask=block_causal(mask, 4), use_cache=False).logits
+    save("sdar", model, logits, ids, mask)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dllm", type=Path, required=True, help="checkout (or git dir) of ZHZisZZ/dllm")
     parser.add_argument("--mmada", type=Path, required=True, help="checkout (or git dir) of Gen-Verse/MMaDA")
+    parser.add_argument("--dllm-rl", type=Path, required=True, help="checkout (or git dir) of Gen-Verse/dLLM-RL")
     parser.add_argument("--rev", default="HEAD")
     args = parser.parse_args()
     torch.set_default_dtype(torch.float32)
     with tempfile.TemporaryDirectory() as tmp:
         sys.path.insert(0, tmp)
-        repos = {"dllm": args.dllm, "mmada": args.mmada}
+        repos = {"dllm": args.dllm, "mmada": args.mmada, "dllm_rl": args.dllm_rl}
+        shim_for_sdar(Path(tmp))
         for repo_key, packages in SOURCES.items():
             for package, files in packages.items():
                 materialise(repos[repo_key], args.rev, f"ref_{package}", files, Path(tmp))
         lladamoe("ref_lladamoe")
         llada2("ref_llada2")
         mmada("ref_mmada")
+        sdar("ref_sdar")
     sources = {key: {"commit": git_commit(path, args.rev), "files": SOURCES[key]} for key, path in repos.items()}
     (OUT / "SOURCES.json").write_text(json.dumps(sources, indent=2) + "\n")
 

@@ -1,4 +1,4 @@
-"""The newer native families (MMaDA, LLaDA-MoE, LLaDA2) against logits of their PUBLISHED code.
+"""The newer native families (MMaDA, LLaDA-MoE, LLaDA2, SDAR) against logits of their PUBLISHED code.
 
 tests/models/fixtures/<family>/ holds a tiny random checkpoint that the family's published modeling
 code saved, and that code's logits for a fixed input (scripts/make_family_fixtures.py made them, in a
@@ -21,9 +21,11 @@ from masktax.models.llada2 import LLaDA2MoeModelLM
 from masktax.models.llada_moe import LLaDAMoEModelLM
 from masktax.models.mmada import MMadaModelLM
 from masktax.models.moe import grouped_sigmoid_topk, run_experts, softmax_topk
+from masktax.models.sdar import SDARForCausalLM
 
 FIXTURES = Path(__file__).parent / "fixtures"
-FAMILIES = {"mmada": MMadaModelLM, "lladamoe": LLaDAMoEModelLM, "llada2_moe": LLaDA2MoeModelLM}
+FAMILIES = {"mmada": MMadaModelLM, "lladamoe": LLaDAMoEModelLM, "llada2_moe": LLaDA2MoeModelLM,
+            "sdar": SDARForCausalLM}
 
 
 @pytest.fixture(scope="module", params=sorted(FAMILIES))
@@ -81,19 +83,20 @@ def test_save_pretrained_round_trip(family, tmp_path):
     assert {k: v for k, v in published.items() if k not in ("dtype", "torch_dtype")}.items() <= saved.items()
 
 
-def test_block_causal_hides_later_blocks():
-    """LLaDA2 (blocks of 8 in the fixture): changing tokens in a later block leaves earlier blocks' logits."""
-    lm = load(FIXTURES / "llada2_moe")
-    assert lm.extra["block_size"] == 8
-    ids = load_file(str(FIXTURES / "llada2_moe" / "reference.safetensors"))["input_ids"][:1]
+@pytest.mark.parametrize(("name", "block"), [("llada2_moe", 8), ("sdar", 4)])
+def test_block_causal_hides_later_blocks(name, block):
+    """Changing tokens in a later block leaves earlier blocks' logits exactly as they were."""
+    lm = load(FIXTURES / name)
+    assert lm.extra["block_size"] == block
+    ids = load_file(str(FIXTURES / name / "reference.safetensors"))["input_ids"][:1]
     other = ids.clone()
-    other[0, 16:] = 5  # block 2
+    other[0, 2 * block:] = 5  # blocks 2, 3, ...
     earlier = ids.clone()
-    earlier[0, 3] = 5  # block 0
+    earlier[0, 1] = 5  # block 0
     with torch.no_grad():
         base, late, early = lm.logits(ids), lm.logits(other), lm.logits(earlier)
-    torch.testing.assert_close(late[:, :16], base[:, :16], atol=0, rtol=0)
-    assert not torch.allclose(early[:, 8:], base[:, 8:])  # later blocks see earlier ones
+    torch.testing.assert_close(late[:, :2 * block], base[:, :2 * block], atol=0, rtol=0)
+    assert not torch.allclose(early[:, block:], base[:, block:])  # later blocks see earlier ones
 
 
 def test_routers_and_batched_experts_against_loops():

@@ -15,9 +15,10 @@ from typing import Literal
 
 from masktax.errors import MasktaxError
 
-Family = Literal["llada", "dream", "ar", "masked_lm", "diffusion_gemma", "remote", "mmada", "lladamoe", "llada2_moe"]
+Family = Literal["llada", "dream", "ar", "masked_lm", "diffusion_gemma", "remote", "mmada", "lladamoe", "llada2_moe",
+                 "sdar"]
 FAMILIES: tuple[str, ...] = ("llada", "dream", "ar", "masked_lm", "diffusion_gemma", "remote", "mmada", "lladamoe",
-                             "llada2_moe")
+                             "llada2_moe", "sdar")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ config.json's `model_type` / `architectures`:
     mmada            -> native MMaDA (LLaDA)  kind "mdlm", in place
     lladamoe         -> native LLaDA-MoE      kind "mdlm", in place
     llada2_moe       -> native LLaDA2         kind "mdlm", in place, block-causal (LoadedModel.block_size)
+    sdar             -> native SDAR / TraDo   kind "mdlm", in place, block-causal
     Dream            -> native Dream          kind "mdlm", shifted
     diffusion_gemma  -> transformers' DiffusionGemma, kind "uniform"
     any causal LM    -> AutoModelForCausalLM  kind "ar", shifted
@@ -38,7 +39,7 @@ DREAM_CONTEXT = 2048
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "vocab.txt")
 KIND_SHIFT: dict[str, tuple[Kind, bool]] = {
     "llada": ("mdlm", False), "dream": ("mdlm", True), "ar": ("ar", True),
-    "mmada": ("mdlm", False), "lladamoe": ("mdlm", False), "llada2_moe": ("mdlm", False),
+    "mmada": ("mdlm", False), "lladamoe": ("mdlm", False), "llada2_moe": ("mdlm", False), "sdar": ("mdlm", False),
     "masked_lm": ("mdlm", False), "diffusion_gemma": ("uniform", False), "remote": ("mdlm", False),
 }
 
@@ -78,7 +79,8 @@ def resolve_path(name: str, card: ModelCard | None) -> Path:
 
 MODEL_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt"]
 # The newer native families: model_type -> the published architecture name (either identifies it).
-NATIVE_ARCHITECTURES = {"mmada": "MMadaModelLM", "lladamoe": "LLaDAMoEModelLM", "llada2_moe": "LLaDA2MoeModelLM"}
+NATIVE_ARCHITECTURES = {"mmada": "MMadaModelLM", "lladamoe": "LLaDAMoEModelLM", "llada2_moe": "LLaDA2MoeModelLM",
+                        "sdar": "SDARForCausalLM"}
 
 
 def hub_snapshot(name: str, card: ModelCard | None, patterns: list[str]) -> Path:
@@ -204,6 +206,10 @@ def native_class(family: str) -> type:
         from masktax.models.llada_moe import LLaDAMoEModelLM
 
         return LLaDAMoEModelLM
+    if family == "sdar":
+        from masktax.models.sdar import SDARForCausalLM
+
+        return SDARForCausalLM
     from masktax.models.llada2 import LLaDA2MoeModelLM
 
     return LLaDA2MoeModelLM
