@@ -54,11 +54,14 @@ class AccuracyReport:
     def plot(self, summary: dict, plots_dir: Path) -> list[tuple[str, str]]:
         """Write the figures; returns (file name, caption) pairs in display order."""
         if self.plots == "sweep":
-            return figures.sweep_plots(summary, plots_dir, name=self.name, xlabel=self.x_label)
-        if self.plots == "line":
-            return figures.line_plots(summary, plots_dir, name=self.name, xlabel=self.x_label, note=self.note,
-                                      styles=self.styles)
-        return figures.bar_plots(summary, plots_dir, name=self.name, xlabel=self.x_label)
+            plots = figures.sweep_plots(summary, plots_dir, name=self.name, xlabel=self.x_label)
+        elif self.plots == "line":
+            plots = figures.line_plots(summary, plots_dir, name=self.name, xlabel=self.x_label, note=self.note,
+                                       styles=self.styles)
+        else:
+            return figures.bar_plots(summary, plots_dir, name=self.name, xlabel=self.x_label)
+        return plots + figures.decomposition_plots(summary, plots_dir, name=self.name, xlabel=self.x_label,
+                                                   symlog=self.plots == "sweep")
 
     def render(self, config: dict, env: dict, summary: dict, plots: list, *, level: int = 1, prefix: str = "",
                notice: str | None = None) -> str:
@@ -67,8 +70,13 @@ class AccuracyReport:
                                notice=notice)
 
     def glance(self, summary: dict, models: list[str]) -> list[tuple[str, list[str]]]:
-        """The At-a-glance row of the change (none without a change that names one)."""
+        """The At-a-glance rows of the change and of its format / comprehension split (none without a
+        change that names one)."""
         if self.change is None or self.change.glance is None:
             return []
         points = summary["models"]
-        return [(self.change.glance, [markdown.change_cell(points.get(m) or [], self.change) for m in models])]
+        return [
+            (self.change.glance, [markdown.change_cell(points.get(m) or [], self.change) for m in models]),
+            (f"{self.change.what}: format part; comprehension part (A/B/C choice), points [paired 95% CI]",
+             [markdown.split_cell(points.get(m) or [], self.change) for m in models]),
+        ]

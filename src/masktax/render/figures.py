@@ -179,3 +179,56 @@ def bar_plots(summary: dict, plots_dir: Path, *, name: str, xlabel: str) -> list
     """Grouped accuracy bars with CI error bars (one bar per model for single-point probes)."""
     plot_bars(summary, Path(plots_dir) / f"{name}.png", xlabel=xlabel or "model", title=titled(summary, name))
     return [(f"{name}.png", "Accuracy with 95% CI error bars over datasets; dotted: chance.")]
+
+
+def plot_decomposition(summary: dict, path: Path, *, xlabel: str, title: str, symlog: bool) -> None:
+    """Two panels vs x, a colour per (model, series): the format rate (argmax is A/B/C), and the full
+    accuracy (solid) beside the A/B/C-restricted accuracy (dashed); 95% CI bands; AR references as
+    horizontal lines (dash-dot)."""
+    plt = pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    k = 0
+    for model, points in summary["models"].items():
+        series = list(dict.fromkeys(p["series"] for p in points))
+        for s in series:
+            pts = [p for p in points if p["series"] == s]
+            c = colors[k % len(colors)]
+            k += 1
+            name = label(model) if len(series) == 1 else f"{label(model)}, {s}"
+            xs = [p["x"] for p in pts]
+            fmt = [p.get("format_rate") for p in pts]
+            if all(v is not None for v in fmt):
+                left.plot(xs, fmt, marker="o", color=c, label=name)
+                ci_band(left, xs, [{"ci95": p.get("ci95_format")} for p in pts], c)
+            right.plot(xs, [p["accuracy"] for p in pts], marker="o", color=c, label=f"{name}: full")
+            right.plot(xs, [p["accuracy_abc"] for p in pts], marker="s", color=c, linestyle="--", label=f"{name}: A/B/C")
+            ci_band(right, xs, [{"ci95": p.get("ci95_abc")} for p in pts], c)
+    for model, ref in summary.get("references", {}).items():
+        c = colors[k % len(colors)]
+        k += 1
+        point = ref["reference"]
+        if point.get("format_rate") is not None:
+            left.axhline(point["format_rate"], color=c, linestyle="-.", label=f"{label(model)} (AR reference)")
+        right.axhline(point["accuracy_abc"], color=c, linestyle="-.", label=f"{label(model)} (AR reference): A/B/C")
+    for ax, ylabel in ((left, "format rate: argmax is A, B or C"), (right, "accuracy: full (solid), A/B/C (dashed)")):
+        if symlog:
+            symlog_axis(ax, summary)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    right.axhline(CHANCE, color="grey", linestyle=":", linewidth=1)
+    fig.suptitle(title)
+    save(fig, path)
+
+
+def decomposition_plots(summary: dict, plots_dir: Path, *, name: str, xlabel: str, symlog: bool) -> list[tuple[str, str]]:
+    """The format / comprehension figure of a single-pass probe; returns its (file, caption) pair."""
+    file = f"{name}_format.png"
+    plot_decomposition(summary, Path(plots_dir) / file, xlabel=xlabel, title=titled(summary, f"{name}: format and comprehension"),
+                       symlog=symlog)
+    return [(file, "Left: share of items whose full-vocabulary argmax is one of the letters A/B/C (format rate). "
+             "Right: full accuracy (solid) and the A/B/C-restricted accuracy (dashed); the gap between them is "
+             "the accuracy lost to the format. 95% CI bands over datasets.")]

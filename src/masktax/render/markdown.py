@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from masktax.render.names import label
 from masktax.results.state import partial_text
-from masktax.results.stats import paired_difference_ci
+from masktax.results.stats import paired_difference_ci, tax_split
 
 HOW_TO_READ = """\
 Every item is a 3-way multiple choice whose answer is one letter token. The score is exact match of
@@ -21,7 +21,10 @@ the greedy full-vocabulary argmax at the answer position (one forward pass); "A/
 choice to the three letters. Accuracy is computed per dataset and averaged over the datasets; the
 interval is a 95% t-interval over the per-dataset accuracies (none with a single dataset).
 p(answer), confidence (max probability) and entropy (nats) describe the full-vocabulary softmax at
-the answer position. Chance is 1/3.
+the answer position. Chance is 1/3. "Format" is the share of items whose full argmax is one of the three
+letters at all; a full-accuracy change splits exactly into a format part (the right letter still
+preferred among A/B/C, but the argmax left the format) and a comprehension part (the A/B/C choice got
+worse): change = format part + comprehension part, dataset by dataset.
 """
 
 
@@ -33,9 +36,23 @@ def prob(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.3f}"
 
 
-def cell(point: dict) -> str:
-    ci = point["ci95"]
-    return f"{pct(point['accuracy'])}" + (f" [{pct(ci[0])}, {pct(ci[1])}]" if ci else "")
+def cell(point: dict, key: str = "accuracy", ci_key: str = "ci95") -> str:
+    """A rate of a point in % with its 95% CI (`key` "format_rate" / "accuracy_abc" for the decomposition)."""
+    ci = point.get(ci_key)
+    return f"{pct(point.get(key))}" + (f" [{pct(ci[0])}, {pct(ci[1])}]" if ci else "")
+
+
+def decomposition_table(summary: dict) -> list[str]:
+    """Per model and point: full accuracy, format rate and A/B/C-restricted accuracy, each [95% CI]."""
+    lines = ["Full accuracy = the argmax is the right letter; format = the argmax is one of A/B/C; A/B/C acc = "
+             "the restricted choice is right. In %, [95% CI over datasets].", "",
+             "| model | series | x | full acc | format | A/B/C acc |", "|---|---|---|---|---|---|"]
+    rows = [(m, p) for m, pts in summary["models"].items() for p in pts]
+    rows += [(m, ref["reference"]) for m, ref in summary.get("references", {}).items()]
+    for m, p in rows:
+        lines.append(f"| {label(m)} | {p['series']} | {p['x']} | {cell(p)} | "
+                     f"{cell(p, 'format_rate', 'ci95_format')} | {cell(p, 'accuracy_abc', 'ci95_abc')} |")
+    return lines
 
 
 def results_table(summary: dict) -> list[str]:
@@ -107,7 +124,8 @@ def change_lines(summary: dict, change: Change) -> list[str]:
              f"{change.base_note} The paired 95% CI is over the per-dataset differences (the same items at both x), "
              "so it is much narrower than the two accuracies' CIs suggest; an interval that excludes 0 is a "
              "real change on these items.", ""]
-    lines += ["| model | series | from x | to x | points | paired 95% CI |", "|---|---|---|---|---|---|"]
+    lines += ["| model | series | from x | to x | points | paired 95% CI | format part | comprehension part |",
+              "|---|---|---|---|---|---|---|---|"]
     for m, pts in summary["models"].items():
         for s in dict.fromkeys(p["series"] for p in pts):
             sp = [p for p in pts if p["series"] == s]
@@ -115,11 +133,21 @@ def change_lines(summary: dict, change: Change) -> list[str]:
                 first, last = sweep_ends(sp, change.baseline_x)
                 _, ci = paired_difference_ci(first, last)
                 ci_text = "n/a" if ci is None else f"[{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"
+                split = tax_split(first, last)
                 lines.append(f"| {label(m)} | {s} | {first['x']} | {last['x']} | "
-                             f"{100 * (first['accuracy'] - last['accuracy']):+.1f} | {ci_text} |")
+                             f"{100 * (first['accuracy'] - last['accuracy']):+.1f} | {ci_text} | "
+                             f"{signed(*split['format'])} | {signed(*split['comprehension'])} |")
     for m in summary.get("references", {}):
-        lines.append(f"| {label(m)} | reference | n/a | n/a | not applicable (AR) | |")
+        lines.append(f"| {label(m)} | reference | n/a | n/a | not applicable (AR) | | | |")
     return lines
+
+
+def signed(value: float, ci: list[float] | None, sign: int = 1) -> str:
+    """A difference in points with its 95% CI, e.g. '+1.2 [-0.3, +2.7]' (`sign` -1 flips it)."""
+    if value != value:  # NaN: no dataset in common
+        return "n/a"
+    lo, hi = (None, None) if ci is None else sorted((sign * ci[0], sign * ci[1]))
+    return points_text(sign * value) + ("" if lo is None else f" [{points_text(lo)}, {points_text(hi)}]")
 
 
 def image_lines(plots: list[tuple[str, str]], prefix: str) -> list[str]:
@@ -155,6 +183,7 @@ def render(
     out += [f"{h}# Results", ""] + results_table(summary) + [""]
     if change is not None:
         out += [f"{h}# {change.heading}", ""] + change_lines(summary, change) + [""]
+    out += [f"{h}# Format and comprehension", ""] + decomposition_table(summary) + [""]
     out += [f"{h}# Plots", ""] + image_lines(plots, prefix)
     out += [f"{h}# Details", ""] + detail_table(summary) + [""]
     out += what_was_run(config, env, h)
@@ -187,11 +216,20 @@ def change_cell(points: list[dict], change: Change) -> str:
         return "n/a"
     first, last = sweep_ends(sp, change.baseline_x)
     d, ci = paired_difference_ci(first, last)
-    sign = change.glance_sign
     base = "" if change.baseline_x is None or first["x"] == change.baseline_x else f" (from x = {first['x']})"
-    lo, hi = (None, None) if ci is None else sorted((sign * ci[0], sign * ci[1]))
-    text = points_text(sign * d) + ("" if lo is None else f" [{points_text(lo)}, {points_text(hi)}]")
+    text = signed(d, ci, change.glance_sign)
     return text + base + (f" ({sp[0]['series']})" if len({p['series'] for p in points}) > 1 else "")
+
+
+def split_cell(points: list[dict], change: Change) -> str:
+    """One model's At-a-glance cell of the change's split: 'format +x [CI]; compr. +y [CI]' (first series)."""
+    series = points[0]["series"] if points else None
+    sp = [p for p in points if p["series"] == series]
+    if len(sp) < 2:
+        return "n/a"
+    split = tax_split(*sweep_ends(sp, change.baseline_x))
+    sign = change.glance_sign
+    return f"format {signed(*split['format'], sign)}; compr. {signed(*split['comprehension'], sign)}"
 
 
 def glance_table(rows: list[tuple[str, list[str]]], models: list[str]) -> list[str]:

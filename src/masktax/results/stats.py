@@ -102,3 +102,28 @@ def mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
         return None, None
     m = sum(values) / len(values)
     return m, math.sqrt(sum((v - m) ** 2 for v in values) / len(values))
+
+
+def tax_split(first: dict, last: dict) -> dict[str, tuple[float, list[float] | None]]:
+    """A change of accuracy between two summary points, split into a format and a comprehension part.
+
+    Per dataset d, with acc the full accuracy and abc the A/B/C-restricted accuracy of the same items:
+
+        total_d         = acc_d(first) - acc_d(last)
+        comprehension_d = abc_d(first) - abc_d(last)      (chose worse among the letters)
+        format_d        = total_d - comprehension_d        (right letter preferred, argmax not a letter)
+
+    so the two parts add up to the total, dataset by dataset (correct = in format AND restricted
+    choice right, masktax.results.summary). Each entry is (mean, 95% t-CI) over the datasets present
+    in both points' accuracies and restricted accuracies (paired, as `paired_difference_ci`).
+    """
+    acc_a, acc_b = first.get("per_dataset") or {}, last.get("per_dataset") or {}
+    abc_a, abc_b = first.get("per_dataset_abc") or {}, last.get("per_dataset_abc") or {}
+    names = [d for d in acc_a if d in acc_b and d in abc_a and d in abc_b]
+    total = [acc_a[d] - acc_b[d] for d in names]
+    comprehension = [abc_a[d] - abc_b[d] for d in names]
+    return {
+        "total": mean_ci95(total),
+        "format": mean_ci95([t - c for t, c in zip(total, comprehension, strict=True)]),
+        "comprehension": mean_ci95(comprehension),
+    }

@@ -5,6 +5,19 @@ accuracy is the mean over datasets with a 95% t-interval over them (masktax.resu
 same aggregation gives the A/B/C-restricted accuracy, and dataset-averaged p(answer), entropy and
 confidence. Series named "reference" (an AR model on a sweep that only appends tokens after the
 answer) are not sweep points: they go to `references[model]` with `"applicable": false`.
+
+Format and comprehension. The full accuracy (P1's score: the full-vocabulary argmax is the right
+letter) splits into two rates of the same items, each with its CI over datasets:
+
+    format_rate   = mean [argmax is one of the option letters A, B, C]     ("answered in format")
+    accuracy_abc  = mean [the A/B/C-restricted choice is right]            ("chose right among them")
+
+An in-format argmax is also the restricted choice, so correct = in_format AND choice_correct, and
+accuracy = accuracy_abc - mean [choice right but argmax not a letter] exactly
+(masktax.results.stats.tax_split splits a change of accuracy that way). The letter ids are not
+stored per record; they are the model's three answer ids (`answer` -> `answer_id`, the same for every
+item of a tokenizer), so the format rate is None (null) for a model whose records show fewer than
+three answer letters, unless the probe stored `in_format` in each record (the `format` probe does).
 """
 
 from __future__ import annotations
@@ -21,15 +34,35 @@ REFERENCE = "reference"
 METRICS = ("p_answer", "entropy", "confidence")
 
 
-def _point(series: str, x, by_dataset: dict[str, list[dict]], datasets_order: Sequence[str]) -> dict:
+def letter_ids(records: Iterable[dict]) -> frozenset[int] | None:
+    """The ids of the three option letters, read from the records' (answer, answer_id) pairs; None
+    unless all three letters occur (the records alone cannot tell the missing letters' ids)."""
+    by_letter = {r["answer"]: r["answer_id"] for r in records if "answer" in r and "answer_id" in r}
+    return frozenset(by_letter.values()) if len(by_letter) == 3 else None
+
+
+def in_format(record: dict, letters: frozenset[int] | None) -> bool | None:
+    """Whether the item's full argmax is an option letter: its `in_format` field when the probe stored one,
+    else `pred_id` among the model's letter ids (None when those are unknown)."""
+    if "in_format" in record:
+        return bool(record["in_format"])
+    return None if letters is None else record["pred_id"] in letters
+
+
+def _point(series: str, x, by_dataset: dict[str, list[dict]], datasets_order: Sequence[str],
+           letters: frozenset[int] | None = None) -> dict:
     names = [d for d in datasets_order if d in by_dataset] + sorted(set(by_dataset) - set(datasets_order))
     acc = {d: mean([float(r["correct"]) for r in by_dataset[d]]) for d in names}
     abc = {d: mean([float(r["choice_correct"]) for r in by_dataset[d]]) for d in names}
     accuracy, ci = mean_ci95([acc[d] for d in names], bounds=(0.0, 1.0))
     accuracy_abc, ci_abc = mean_ci95([abc[d] for d in names], bounds=(0.0, 1.0))
+    flags = {d: [in_format(r, letters) for r in by_dataset[d]] for d in names}
+    fmt = {} if any(None in f for f in flags.values()) else {d: mean([float(v) for v in f]) for d, f in flags.items()}
+    format_rate, ci_format = mean_ci95(list(fmt.values()), bounds=(0.0, 1.0)) if fmt else (None, None)
     point = {
         "series": series, "x": x, "accuracy": accuracy, "ci95": ci, "per_dataset": acc,
         "accuracy_abc": accuracy_abc, "ci95_abc": ci_abc, "per_dataset_abc": abc,
+        "format_rate": format_rate, "ci95_format": ci_format, "per_dataset_format": fmt,
         "n_datasets": len(names), "n_items": sum(len(v) for v in by_dataset.values()),
     }
     for m in METRICS:
@@ -77,10 +110,11 @@ def summarize(
     references: dict[str, dict] = {}
     for model in _order(cells, models or config.get("models")):
         by_series = cells[model]
+        letters = letter_ids(r for xs in by_series.values() for ds in xs.values() for rs in ds.values() for r in rs)
         points = []
         for series in _order(by_series, (series_order or {}).get(model)):
             for x in _order(by_series[series], config.get("grid")):
-                points.append(_point(series, x, by_series[series][x], datasets_order))
+                points.append(_point(series, x, by_series[series][x], datasets_order, letters))
         refs = [p for p in points if p["series"] == REFERENCE]
         out_models[model] = [p for p in points if p["series"] != REFERENCE]
         if refs:
@@ -124,14 +158,14 @@ def summary_csv(summary: dict) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(
-        ["model", "series", "x", "applicable", "accuracy", "ci95_lo", "ci95_hi", "accuracy_abc",
+        ["model", "series", "x", "applicable", "accuracy", "ci95_lo", "ci95_hi", "accuracy_abc", "format_rate",
          "p_answer", "entropy", "confidence", "n_datasets", "n_items", *[f"acc:{d}" for d in datasets]]
     )
     for model, applicable, p in rows:
         lo, hi = p["ci95"] if p["ci95"] else ("", "")
         writer.writerow(
             [model, p["series"], p["x"], str(applicable).lower(), _f(p["accuracy"]), _f(lo), _f(hi),
-             _f(p["accuracy_abc"]), _f(p["p_answer"]), _f(p["entropy"]), _f(p["confidence"]),
+             _f(p["accuracy_abc"]), _f(p.get("format_rate")), _f(p["p_answer"]), _f(p["entropy"]), _f(p["confidence"]),
              p["n_datasets"], p["n_items"], *[_f(p["per_dataset"].get(d, "")) for d in datasets]]
         )
     return buf.getvalue()
