@@ -1,4 +1,5 @@
-"""`masktax generate`: decode text from an MDLM with any sampler, optionally with soft-masking.
+"""`masktax generate`: decode text from an MDLM with any sampler, optionally with soft-masking and a cache
+(`--cache prefix|dual`, Fast-dLLM; an AR model decodes left to right, `--cache prefix` exactly).
 
     masktax generate --model GSAI-ML/LLaDA-8B-Instruct --prompt "What is 7 * 8?" --format chat \\
         --sampler semi_ar --steps 64 --gen-length 64 --block-length 32
@@ -46,6 +47,8 @@ def generate(
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Allow the checkpoint's own code."),
     mask_token_id: int | None = typer.Option(None, "--mask-token-id", help="Mask id when the tokenizer has none."),
     stop_at_eos: bool = typer.Option(True, "--stop-at-eos/--keep-eos", help="Cut the text at the first EOS."),
+    cache: str = typer.Option("none", "--cache", help="none, prefix or dual: Fast-dLLM's block KV caches "
+                              "(approximate for MDLMs; for AR models prefix is an exact KV cache)."),
 ) -> None:
     """Generate text with a masked diffusion LM (LLaDA, Dream, ...), optionally with soft-masking."""
     text = read_prompt(prompt, prompt_file)
@@ -55,7 +58,7 @@ def generate(
         model=model, prompt=text, format=format, sampler=sampler, steps=steps, gen_length=gen_length,
         block_length=block_length, temperature=temperature, remasking=remasking, alg=alg, threshold=threshold,
         cfg_scale=cfg_scale, soft_mask=sm, seed=seed, device=device, dtype=dtype,
-        trust_remote_code=trust_remote_code, mask_token_id=mask_token_id, stop_at_eos=stop_at_eos,
+        trust_remote_code=trust_remote_code, mask_token_id=mask_token_id, stop_at_eos=stop_at_eos, cache=cache,
     )
     result = run(cfg, stream=sys.stdout if sys.stdout.isatty() else None)
     print(result.text)

@@ -6,7 +6,8 @@
     print(result.text, result.tokens_per_second)
 
 `run` loads the model, encodes the prompt (raw text, or the tokenizer's chat template), seeds the
-sampling noise and calls the sampler of `SAMPLERS`. With a `stream`, `BlockView` redraws the block
+sampling noise and calls the sampler of `SAMPLERS` (a causal (AR) model: `generate_ar`, left to
+right; its `cache="prefix"` is an exact KV cache). With a `stream`, `BlockView` redraws the block
 being decoded on one line after every step (masks shown as `_`).
 """
 
@@ -23,7 +24,7 @@ import torch
 from masktax.errors import MasktaxError
 from masktax.models import load
 from masktax.prompts.render import FORMATS
-from masktax.samplers import SAMPLERS, SoftMaskConfig, decode
+from masktax.samplers import CACHES, SAMPLERS, SoftMaskConfig, decode, generate_ar
 
 MASK_PLACEHOLDER = "_"
 
@@ -52,8 +53,11 @@ class GenerateConfig:
     trust_remote_code: bool = False
     mask_token_id: int | None = None
     stop_at_eos: bool = True
+    cache: str = "none"  # "prefix" / "dual": Fast-dLLM's block caches (approximate); AR models: exact KV cache
 
     def __post_init__(self) -> None:
+        if self.cache not in CACHES:
+            raise MasktaxError(f"unknown --cache '{self.cache}'; choose one of {', '.join(CACHES)}")
         if self.sampler not in SAMPLERS:
             raise MasktaxError(f"unknown sampler '{self.sampler}'; choose one of {', '.join(SAMPLERS)}")
         if self.format is not None and self.format not in FORMATS:
@@ -71,7 +75,8 @@ class GenerateConfig:
         """Keyword arguments of the chosen sampler function (beyond model and prompt ids)."""
         steps = self.steps if self.steps is not None else self.gen_length
         block = self.block_length if self.block_length is not None else min(32, self.gen_length)
-        common = {"gen_length": self.gen_length, "temperature": self.temperature, "soft_mask": self.soft_mask}
+        common = {"gen_length": self.gen_length, "temperature": self.temperature, "soft_mask": self.soft_mask,
+                  "cache": self.cache}
         if self.sampler == "semi_ar":
             return {**common, "steps": steps, "block_length": block, "remasking": self.remasking,
                     "cfg_scale": self.cfg_scale}
@@ -86,6 +91,8 @@ class GenerateResult:
     tokens: int  # generated positions decoded
     seconds: float
     forward_passes: int
+    sampler: str = ""  # the sampler that ran ("ar" for a causal model)
+    cache: str = "none"
 
     @property
     def tokens_per_second(self) -> float:
@@ -160,7 +167,10 @@ def run(cfg: GenerateConfig, *, stream: TextIO | None = None) -> GenerateResult:
     """Load the model, encode the prompt, decode with the chosen sampler; returns the text and speed."""
     lm = load(cfg.model, device=cfg.device, dtype=cfg.dtype, trust_remote_code=cfg.trust_remote_code,
               mask_token_id=cfg.mask_token_id)
-    mask_id = lm.require_mask("masktax generate")
+    ar = lm.kind == "ar"
+    if ar and cfg.soft_mask is not None:
+        raise MasktaxError(f"soft-masking needs masks to feed back; '{lm.name}' is a causal (AR) model")
+    mask_id = None if ar else lm.require_mask("masktax generate")
     if lm.tokenizer is None:
         raise MasktaxError(f"model '{lm.name}' ships no tokenizer; generate needs one to encode the prompt")
     fmt = cfg.format or ("chat" if lm.extra.get("chat") else "base")
@@ -176,16 +186,21 @@ def run(cfg: GenerateConfig, *, stream: TextIO | None = None) -> GenerateResult:
     prompt_ids = torch.tensor([ids], device=lm.device)  # [1, lp]
     t0 = time.perf_counter()
     try:
-        out, history = SAMPLERS[cfg.sampler](
-            lm, prompt_ids, generator=generator, return_history=True, on_step=view, **cfg.sampler_kwargs()
-        )
+        if ar:  # left to right; the MDLM samplers' options do not apply
+            out, history = generate_ar(lm, prompt_ids, gen_length=cfg.gen_length, temperature=cfg.temperature,
+                                       cache=cfg.cache, generator=generator, return_history=True, on_step=view)
+        else:
+            out, history = SAMPLERS[cfg.sampler](
+                lm, prompt_ids, generator=generator, return_history=True, on_step=view, **cfg.sampler_kwargs()
+            )
     finally:
         if view is not None:
             view.clear()
     seconds = time.perf_counter() - t0
     eos = [i for i in (lm.eos_id,) if i is not None]
     text = decode(lm.tokenizer, out, len(ids), stop_at_eos=cfg.stop_at_eos, eos_ids=eos)[0]
-    return GenerateResult(text=text, tokens=cfg.gen_length, seconds=seconds, forward_passes=history.forward_passes)
+    return GenerateResult(text=text, tokens=cfg.gen_length, seconds=seconds, forward_passes=history.forward_passes,
+                          sampler="ar" if ar else cfg.sampler, cache=cfg.cache)
 
 
 def soft_mask_config(
@@ -217,5 +232,7 @@ def soft_mask_config(
 def speed_line(result: GenerateResult, sampler: str) -> str:
     """Tokens per second and forward passes per token (what `masktax generate` writes to stderr)."""
     per_token = result.forward_passes / max(result.tokens, 1)
+    cache = "" if result.cache == "none" else f", cache {result.cache}"
     return (f"{result.tokens} tokens in {result.seconds:.2f} s ({result.tokens_per_second:.1f} tokens/s), "
-            f"{result.forward_passes} forward passes ({per_token:.2f} per token), sampler {sampler}")
+            f"{result.forward_passes} forward passes ({per_token:.2f} per token), sampler {result.sampler or sampler}"
+            f"{cache}")
