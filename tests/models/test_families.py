@@ -119,3 +119,27 @@ def test_routers_and_batched_experts_against_loops():
     y = run_experts(x, ids, w, experts)
     want = torch.stack([sum(w[t, j] * experts[int(ids[t, j])](x[t]) for j in range(3)) for t in range(7)])
     torch.testing.assert_close(y, want)
+
+
+def test_llada_moe_published_model_type_is_detected(tmp_path):
+    """LLaDA-MoE's Hub config.json says model_type "llada" (dllm asks users to edit it); its MoE fields decide."""
+    import shutil
+
+    shutil.copytree(FIXTURES / "lladamoe", tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    config["model_type"] = "llada"
+    config.pop("architectures")
+    (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+    assert isinstance(load(tmp_path / "m").model, LLaDAMoEModelLM)
+
+
+def test_cards_of_the_new_families():
+    from masktax.models.cards import MODEL_CARDS
+    from masktax.models.catalog import models_table
+
+    want = {"lladamoe": 156895, "llada2_moe": 156895, "mmada": 126336, "sdar": 151669}
+    for family, mask in want.items():
+        cards = [c for c in MODEL_CARDS.values() if c.family == family]
+        assert cards and all(c.mask_id == mask and not c.shift and c.hf_id for c in cards)
+    table = models_table()
+    assert "inclusionAI/LLaDA2.0-mini" in table and "JetLM/SDAR-8B-Chat" in table and "Gen-Verse/MMaDA-8B-Base" in table

@@ -30,7 +30,8 @@ class ModelCard:
     shift: raw logits at i predict token i+1 (Dream, AR); the lm aligns them.
     chat: an instruct model; prompts use its chat template.
     dtype: the dtype it was published in (used on CUDA; CPU runs fp32).
-    context_length: the longest input it was trained on (probes refuse longer prompts).
+    context_length: the longest input it was trained on (probes refuse longer prompts); None: what the
+    checkpoint's config.json declares (`max_position_embeddings`), where no paper or card states it.
     hf_id: where to fetch it (None: shipped with masktax). notes: one line for `masktax models`.
     """
 
@@ -39,7 +40,7 @@ class ModelCard:
     shift: bool
     chat: bool
     dtype: str
-    context_length: int
+    context_length: int | None
     hf_id: str | None
     notes: str
     eos_id: int | None = None
@@ -47,7 +48,7 @@ class ModelCard:
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
             raise MasktaxError(f"unknown model family '{self.family}'; choose one of {', '.join(FAMILIES)}")
-        if self.context_length <= 0:
+        if self.context_length is not None and self.context_length <= 0:
             raise MasktaxError(f"context_length must be positive, got {self.context_length}")
 
 
@@ -79,6 +80,50 @@ MODEL_CARDS: dict[str, ModelCard] = {
     "google/diffusiongemma-26B-A4B-it": ModelCard(
         "diffusion_gemma", None, False, True, "bfloat16", 131072, "google/diffusiongemma-26B-A4B-it",
         "DiffusionGemma 26B MoE (4B active), uniform-noise canvas, self-conditioning"),
+    # The newer families (docs/models.md: sources, what was checked against the published code).
+    "inclusionAI/LLaDA-MoE-7B-A1B-Base": ModelCard(
+        "lladamoe", 156895, False, False, "bfloat16", None, "inclusionAI/LLaDA-MoE-7B-A1B-Base",
+        "LLaDA-MoE 7B (1B active) base MDLM, in-place logits", eos_id=156892),
+    "inclusionAI/LLaDA-MoE-7B-A1B-Instruct": ModelCard(
+        "lladamoe", 156895, False, True, "bfloat16", None, "inclusionAI/LLaDA-MoE-7B-A1B-Instruct",
+        "LLaDA-MoE 7B (1B active) instruct MDLM (chat template), in-place logits", eos_id=156892),
+    "inclusionAI/LLaDA2.0-mini-preview": ModelCard(
+        "llada2_moe", 156895, False, True, "bfloat16", None, "inclusionAI/LLaDA2.0-mini-preview",
+        "LLaDA2.0 mini preview (16B MoE), block-causal (32), in-place logits", eos_id=156892),
+    "inclusionAI/LLaDA2.0-mini": ModelCard(
+        "llada2_moe", 156895, False, True, "bfloat16", None, "inclusionAI/LLaDA2.0-mini",
+        "LLaDA2.0 mini (16B MoE), block-causal (32), in-place logits", eos_id=156892),
+    "inclusionAI/LLaDA2.0-flash": ModelCard(
+        "llada2_moe", 156895, False, True, "bfloat16", None, "inclusionAI/LLaDA2.0-flash",
+        "LLaDA2.0 flash (100B MoE), block-causal (32), in-place logits", eos_id=156892),
+    "inclusionAI/LLaDA2.1-mini": ModelCard(
+        "llada2_moe", 156895, False, True, "bfloat16", None, "inclusionAI/LLaDA2.1-mini",
+        "LLaDA2.1 mini (16B MoE), block-causal (32), in-place logits (its sampler also edits tokens)",
+        eos_id=156892),
+    "Gen-Verse/MMaDA-8B-Base": ModelCard(
+        "mmada", 126336, False, False, "bfloat16", None, "Gen-Verse/MMaDA-8B-Base",
+        "MMaDA 8B base (LLaDA-8B + image tokens), text forward, in-place logits", eos_id=126081),
+    "Gen-Verse/MMaDA-8B-MixCoT": ModelCard(
+        "mmada", 126336, False, True, "bfloat16", None, "Gen-Verse/MMaDA-8B-MixCoT",
+        "MMaDA 8B MixCoT (chat template), text forward, in-place logits", eos_id=126081),
+    "JetLM/SDAR-1.7B-Chat": ModelCard(
+        "sdar", 151669, False, True, "bfloat16", None, "JetLM/SDAR-1.7B-Chat",
+        "SDAR 1.7B (from Qwen3), block-causal (4), in-place logits", eos_id=151645),
+    "JetLM/SDAR-4B-Chat": ModelCard(
+        "sdar", 151669, False, True, "bfloat16", None, "JetLM/SDAR-4B-Chat",
+        "SDAR 4B (from Qwen3), block-causal (4), in-place logits", eos_id=151645),
+    "JetLM/SDAR-8B-Chat": ModelCard(
+        "sdar", 151669, False, True, "bfloat16", None, "JetLM/SDAR-8B-Chat",
+        "SDAR 8B (from Qwen3), block-causal (4), in-place logits", eos_id=151645),
+    "Gen-Verse/TraDo-4B-Instruct": ModelCard(
+        "sdar", 151669, False, True, "bfloat16", None, "Gen-Verse/TraDo-4B-Instruct",
+        "TraDo 4B (SDAR after TraceRL), block-causal (4), in-place logits", eos_id=151645),
+    "Gen-Verse/TraDo-8B-Instruct": ModelCard(
+        "sdar", 151669, False, True, "bfloat16", None, "Gen-Verse/TraDo-8B-Instruct",
+        "TraDo 8B (SDAR after TraceRL), block-causal (4), in-place logits", eos_id=151645),
+    "Gen-Verse/TraDo-8B-Thinking": ModelCard(
+        "sdar", 151669, False, True, "bfloat16", None, "Gen-Verse/TraDo-8B-Thinking",
+        "TraDo 8B thinking (long chain of thought), block-causal (4), in-place logits", eos_id=151645),
     "embedded-mdlm": ModelCard(
         "llada", None, False, False, "float32", 2048, None,
         "masktax's small MDLM on the suite's vocabulary (LLaDA layout), in place; mask from tokenizer"),

@@ -19,7 +19,7 @@ def models_table() -> str:
         if card.mask_id is None and card.family in ("llada", "dream"):
             mask = "tokenizer"
         rows.append((name, card.family, mask, "yes" if card.shift else "no", "yes" if card.chat else "no",
-                     str(card.context_length), notes))
+                     "config" if card.context_length is None else str(card.context_length), notes))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1] for r in rows]
     return "\n".join(line.rstrip() for line in lines)

@@ -81,6 +81,9 @@ MODEL_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt"]
 # The newer native families: model_type -> the published architecture name (either identifies it).
 NATIVE_ARCHITECTURES = {"mmada": "MMadaModelLM", "lladamoe": "LLaDAMoEModelLM", "llada2_moe": "LLaDA2MoeModelLM",
                         "sdar": "SDARForCausalLM"}
+# LLaDA-MoE's published config.json says model_type "llada" (dllm's README asks users to edit it to
+# "lladamoe"); its MoE fields tell it apart from LLaDA-8B's, whose sizes are d_model / n_layers.
+LLADA_MOE_KEYS = {"num_experts", "expert_intermediate_size", "moe_layer_freq"}
 
 
 def hub_snapshot(name: str, card: ModelCard | None, patterns: list[str]) -> Path:
@@ -107,13 +110,15 @@ def detect_family(config: dict) -> str:
     """The family of a checkpoint from its config.json (no code from the checkpoint is imported)."""
     model_type = str(config.get("model_type") or "")
     archs = [str(a) for a in config.get("architectures") or []]
+    for family, arch in NATIVE_ARCHITECTURES.items():  # by architecture first: see LLADA_MOE_KEYS
+        if arch in archs or model_type == family:
+            return family
+    if model_type.lower() == "llada" and LLADA_MOE_KEYS <= config.keys():
+        return "lladamoe"
     if model_type.lower() == "llada" or "LLaDAModelLM" in archs:
         return "llada"
     if model_type.lower() == "dream" or "DreamModel" in archs:
         return "dream"
-    for family, arch in NATIVE_ARCHITECTURES.items():
-        if model_type == family or arch in archs:
-            return family
     if model_type in ("diffusion_gemma", "diffusion_gemma_text"):
         return "diffusion_gemma"
     if remote.known_to_transformers(model_type):
