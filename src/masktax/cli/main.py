@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "finetune",
     "compare",
     "train_sm",
+    "eval",
 )
 
 app = typer.Typer(
