@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("models",),
     ("samplers",),
     ("probes",),
-    ("training",),
+    ("training", "lmeval"),  # lmeval: lm-eval's model class, the `masktax eval` sweep, the suite as lm-eval tasks
     ("report",),
     ("cli",),
 )
