@@ -38,7 +38,8 @@ def probe_run(lm, grid=(0, 1, 3), n_items=2):
 def items_of(lm, series, grid=(0, 1, 3)):
     run, opts = probe_run(lm, grid)
     extras = fmt_probe.Extras(lm, fmt_probe.answer_slot_id(lm, fmt_probe.NAME), 0, max(grid))
-    return run, fmt_probe.condition_items(run, lm, lm.name, "base", run.datasets[0], series, extras)
+    bases, text = fmt_probe.base_items(run, lm, lm.name, "base", run.datasets[0])
+    return run, fmt_probe.condition_items(bases, series, grid, text, extras, run.datasets[0])
 
 
 def test_golden_token_layouts_of_every_condition():
@@ -105,6 +106,10 @@ def test_run_on_tiny_models_effects_and_ar_reference(tmp_path):
     assert all(p["format_rate"] is not None for p in summary["models"]["llada"])  # stored in_format
     records = [json.loads(line) for line in (root / "items.jsonl").read_text().splitlines()]
     assert len(records) == 2 * 12 + 2 and all("in_format" in r for r in records if r["model"] == "llada")
+    at0 = {(r["dataset"], r["closure"] != "none"): r["p_answer"] for r in records if r["model"] == "llada" and r["x"] == 0}
+    for r in records:  # at n = 0 every kind and placement of a closure is one prompt, computed once
+        if r["model"] == "llada" and r["x"] == 0:
+            assert r["p_answer"] == at0[(r["dataset"], r["closure"] != "none")]
     report = (root / "report.md").read_text()
     assert "## Effects" in report and "## Format and comprehension" in report and (root / "plots" / "format.png").is_file()
     again = run_probe(probe, cfg, opts, loaded={"llada": mdlm, "ar": ar})  # resume: nothing new

@@ -55,7 +55,7 @@ from masktax.probes.engine import ProbeItem, check_lengths, score_items
 from masktax.probes.items import Cell, answer_slot_id, canvas_ids, item_seed
 from masktax.probes.loading import resolve_format
 from masktax.probes.options import flag, int_grid, name_list
-from masktax.probes.run import ProbeRun, chunk_units, score_cells
+from masktax.probes.run import CHUNK_ITEMS, ProbeRun, score_cells
 from masktax.prompts.encode import filler_token_id
 from masktax.prompts.render import arrange, prompt_text
 from masktax.render import figures, markdown
@@ -147,28 +147,37 @@ class Extras:
         return text[:n]
 
 
-def condition_items(run: ProbeRun, lm: LoadedModel, name: str, fmt: str, dataset, series: str,
-                    extras: Extras) -> list[ProbeItem]:
-    """The items of one series on one dataset: every n of the grid, the first n_items test points."""
+def base_items(run: ProbeRun, lm: LoadedModel, name: str, fmt: str, dataset) -> tuple[list[ProbeItem], list[int]]:
+    """A dataset's one-mask items (the masks probe's prompts, `Answer:[<slot>].`) and the next-example text."""
+    items = run.encode(lm, name, fmt, dataset, Cell(series="one_mask", x=0))
+    text: list[int] = []
+    if "text" in run.options.kinds:
+        context = arrange(dataset, "mixed", seed=run.cfg.seed, n_relevant=N_RELEVANT_CONTEXT,
+                          n_distractor=N_DISTRACTOR_CONTEXT)
+        text = text_ids(lm, context, dataset.tests[0], fmt, max(run.options.grid))
+    return items, text
+
+
+def condition_items(bases: list[ProbeItem], series: str, grid: tuple[int, ...], text: list[int], extras: Extras,
+                    dataset) -> list[ProbeItem]:
+    """The items of one series for the given one-mask items: every n of the grid."""
     kind_label, where = series.split("/")
     kind = "masks" if kind_label == CANVAS else kind_label
-    base_items = run.encode(lm, name, fmt, dataset, Cell(series="one_mask", x=0))
-    context = arrange(dataset, "mixed", seed=run.cfg.seed, n_relevant=N_RELEVANT_CONTEXT,
-                      n_distractor=N_DISTRACTOR_CONTEXT)
-    text = text_ids(lm, context, dataset.tests[0], fmt, extras.longest) if kind == "text" else []
     items = []
-    for n in run.options.grid:
-        for base in base_items:
+    for n in grid:
+        for base in bases:
             prefix, slot, closure = list(base.ids[: base.answer_pos]), base.ids[base.answer_pos], list(base.ids[base.answer_pos + 1:])
             ids, pos = layout(prefix, slot, closure, extras.ids(kind, n, dataset, base, text), where)
-            items.append(ProbeItem(model=name, series=series, x=n, dataset=dataset.name, index=base.index,
+            items.append(ProbeItem(model=base.model, series=series, x=n, dataset=dataset.name, index=base.index,
                                    ids=tuple(ids), answer_pos=pos, answer_id=base.answer_id,
                                    letter_ids=base.letter_ids, suffix=kind_label))
     return items
 
 
 def score(run: ProbeRun, name: str, lm: LoadedModel) -> None:
-    """AR: the one reference point. Otherwise every pending item of every condition, chunk by chunk."""
+    """AR: the one reference point. Otherwise, dataset by dataset and in blocks of test points (every
+    condition of an item in the same block), the pending items; identical layouts (at n = 0 the kind and
+    the placement do not matter) are computed once and stored under each condition."""
     if lm.kind == "ar":
         score_cells(run, name, lm, [Cell(series=REFERENCE, x=0)], applicable=False)
         return
@@ -176,30 +185,51 @@ def score(run: ProbeRun, name: str, lm: LoadedModel) -> None:
     fmt = resolve_format(run.cfg.format, name, lm)
     extras = Extras(lm, answer_slot_id(lm, NAME), run.cfg.seed, max(opts.grid))
     series = series_names(opts, lm.kind)
-    n = run.cfg.n_items
-    units = [(s, d) for d in run.datasets for s in series]
+    block = max(1, CHUNK_ITEMS // (len(series) * len(opts.grid)))
 
-    def keys(unit) -> list[str]:
-        s, d = unit
-        return [item_key({"model": name, "series": s, "x": x, "dataset": d.name, "index": i})
-                for x in opts.grid for i in range(min(n, len(d.tests)))]
+    def keys(dataset, indices) -> list[str]:
+        return [item_key({"model": name, "series": s, "x": x, "dataset": dataset.name, "index": i})
+                for s in series for x in opts.grid for i in indices]
 
-    total = sum(len(keys(u)) for u in units)
-    chunks = [c for c in chunk_units(units, lambda u: len(keys(u))) if not all(run.is_done(k) for u in c for k in keys(u))]
-    if chunks:  # the longest layout of every dataset fits the context (before any forward)
-        longest = series_names(Options(grid=(max(opts.grid),), kinds=(opts.kinds[0],), closures=("after-answer",)), lm.kind)[0]
-        for d in run.datasets:
-            check_lengths(lm, [it for it in condition_items(run, lm, name, fmt, d, longest, extras)
-                               if it.x == max(opts.grid)])
-    run.record_model(name, lm, {"format": fmt, "applicable": True, "series": series}, expected_items=total)
-    with run.bar(name, sum(not run.is_done(k) for c in chunks for u in c for k in keys(u))) as bar:
-        for chunk in chunks:
-            items = [it for s, d in chunk for it in condition_items(run, lm, name, fmt, d, s, extras)]
-            letters = items[0].letter_ids  # the same three ids for every item of a tokenizer
-            for records in score_items(lm, items, batch_size=run.cfg.batch_size, skip=lambda it: run.is_done(it.key)):
-                run.store_records(name, [{**r, "kind": r["series"].split("/")[0], "closure": r["series"].split("/")[1],
-                                          "in_format": r["pred_id"] in letters} for r in records])
-                bar.update(len(records))
+    counts = {d.name: range(min(run.cfg.n_items, len(d.tests))) for d in run.datasets}
+    todo = [d for d in run.datasets if not all(run.is_done(k) for k in keys(d, counts[d.name]))]
+    bases = {}
+    for d in todo:  # the longest layout of every dataset fits the context (before any forward)
+        bases[d.name] = base_items(run, lm, name, fmt, d)
+        check_lengths(lm, condition_items(bases[d.name][0], series[0].split("/")[0] + "/after-answer",
+                                          (max(opts.grid),), bases[d.name][1], extras, d))
+    run.record_model(name, lm, {"format": fmt, "applicable": True, "series": series},
+                     expected_items=sum(len(keys(d, counts[d.name])) for d in run.datasets))
+    with run.bar(name, sum(not run.is_done(k) for d in todo for k in keys(d, counts[d.name]))) as bar:
+        for d in todo:
+            items_all, text = bases.pop(d.name)
+            for start in range(0, len(items_all), block):
+                items = [it for s in series for it in condition_items(items_all[start:start + block], s, opts.grid,
+                                                                       text, extras, d)]
+                for records in score_once(run, lm, items):
+                    run.store_records(name, records)
+                    bar.update(len(records))
+
+
+def score_once(run: ProbeRun, lm: LoadedModel, items: list[ProbeItem]):
+    """Score the pending `items`, each distinct prompt once; yields each batch's records of every pending
+    item (with its kind, closure and `in_format`: the argmax is one of the option letters)."""
+    copies: dict[tuple[int, ...], list[ProbeItem]] = {}
+    for it in items:
+        copies.setdefault(it.ids, []).append(it)
+    unique = [same[0] for same in copies.values()]
+    by_key = {it.key: it for it in unique}
+    pending = lambda it: any(not run.is_done(c.key) for c in copies[it.ids])  # noqa: E731
+    for records in score_items(lm, unique, batch_size=run.cfg.batch_size, skip=lambda it: not pending(it)):
+        out = []
+        for r in records:
+            rep = by_key[item_key(r)]
+            for c in copies[rep.ids]:
+                if not run.is_done(c.key):
+                    kind, closure = c.series.split("/")
+                    out.append({**r, "series": c.series, "x": c.x, "suffix": c.suffix, "kind": kind, "closure": closure,
+                                "in_format": r["pred_id"] in c.letter_ids})
+        yield out
 
 
 # --- summary: the points of every condition (with the format / comprehension split) and the effects
