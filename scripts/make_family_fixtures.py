@@ -14,6 +14,10 @@ snapshots of the public repositories (no model hub is contacted):
     llada2_moe  ZHZisZZ/dllm  dllm/pipelines/llada2/models/{configuration,modeling}_llada2_moe.py
     mmada       Gen-Verse/MMaDA  models/{configuration_llada,modeling_llada,modeling_mmada,sampling}.py
     sdar        Gen-Verse/dLLM-RL  models/sdar/{configuration,modeling}_sdar.py
+    fast_dllm_v2  Satgoy152/DualDiffusion @ d3a3470  FastDLLM_inferencing/Fast_dLLM_v2_7B/{configuration,modeling}.py
+                  (a copy of the Hub repository Efficient-Large-Model/Fast_dLLM_v2_7B; NVlabs/Fast-dLLM's
+                  own v2/ is not in the snapshot available when this was written; the copy's later
+                  commits change only `generate`, so the first one is used)
 
 Two shims let SDAR's file import on a CPU machine with transformers 4.57, neither touching the
 arithmetic: `flash_attn.ops.triton.layer_norm.rms_norm_fn` (a CUDA Triton kernel it imports at the
@@ -28,10 +32,13 @@ The commands that made the committed fixtures (2 CPU cores, under a minute):
     git clone https://github.com/ZHZisZZ/dllm /tmp/dllm            # or any checkout of these repositories
     git clone https://github.com/Gen-Verse/MMaDA /tmp/MMaDA
     git clone https://github.com/Gen-Verse/dLLM-RL /tmp/dLLM-RL
-    /tmp/refvenv/bin/python scripts/make_family_fixtures.py --dllm /tmp/dllm --mmada /tmp/MMaDA --dllm-rl /tmp/dLLM-RL
+    git clone https://github.com/Satgoy152/DualDiffusion /tmp/DualDiffusion
+    /tmp/refvenv/bin/pip install -c constraints.txt einops    # imported by the Fast-dLLM v2 file
+    /tmp/refvenv/bin/python scripts/make_family_fixtures.py --dllm /tmp/dllm --mmada /tmp/MMaDA \
+        --dllm-rl /tmp/dLLM-RL --dualdiffusion /tmp/DualDiffusion
 
-`--dllm` / `--mmada` / `--dllm-rl` take a work tree or a bare git directory (files are read with `git show
-REV:path`, REV from `--rev`, default HEAD); the commit of each source is written to
+`--dllm` / `--mmada` / `--dllm-rl` / `--dualdiffusion` take a work tree or a bare git directory (files are read with `git show
+REV:path`, REV from `--rev`, default HEAD, and d3a3470 for DualDiffusion); the commit of each source is written to
 `tests/models/fixtures/SOURCES.json`.
 """
 
@@ -65,7 +72,12 @@ SOURCES = {
     "dllm_rl": {
         "sdar": ["models/sdar/configuration_sdar.py", "models/sdar/modeling_sdar.py"],
     },
+    "dualdiffusion": {
+        "fastdllm": ["FastDLLM_inferencing/Fast_dLLM_v2_7B/configuration.py",
+                     "FastDLLM_inferencing/Fast_dLLM_v2_7B/modeling.py"],
+    },
 }
+DUALDIFFUSION_REV = "d3a3470094c767d8b4d6fa92a2704a7feec4e64c"
 
 
 def shim_for_sdar(into: Path) -> None:
@@ -237,26 +249,51 @@ def sdar(pkgs: str) -> None:
     save("sdar", model, logits, ids, mask)
 
 
+def fast_dllm_v2(pkgs: str) -> None:
+    from importlib import import_module
+
+    conf = import_module(f"{pkgs}.configuration")
+    modeling = import_module(f"{pkgs}.modeling")
+    config = conf.Fast_dLLM_QwenConfig(
+        vocab_size=VOCAB, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, rope_theta=10000.0, rms_norm_eps=1e-6, max_position_embeddings=256, pad_token_id=1,
+        tie_word_embeddings=False, bd_size=8, architectures=["Fast_dLLM_QwenForCausalLM"],
+    )
+    torch.manual_seed(0)
+    model = modeling.Fast_dLLM_QwenForCausalLM(config).eval()
+    randomize(model, 15)
+    ids, mask = inputs()
+    with torch.no_grad():  # its eval forward ignores attention_mask (no padding): the short row runs alone
+        logits = torch.zeros(2, LENGTH, VOCAB)
+        logits[0] = model(input_ids=ids[:1], block_size=8).logits[0]
+        logits[1, :PAD_FROM] = model(input_ids=ids[1:, :PAD_FROM], block_size=8).logits[0]
+    save("fast_dllm_v2", model, logits, ids, mask)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dllm", type=Path, required=True, help="checkout (or git dir) of ZHZisZZ/dllm")
     parser.add_argument("--mmada", type=Path, required=True, help="checkout (or git dir) of Gen-Verse/MMaDA")
     parser.add_argument("--dllm-rl", type=Path, required=True, help="checkout (or git dir) of Gen-Verse/dLLM-RL")
+    parser.add_argument("--dualdiffusion", type=Path, required=True,
+                        help="checkout (or git dir) of Satgoy152/DualDiffusion (Fast-dLLM v2's Hub files)")
     parser.add_argument("--rev", default="HEAD")
     args = parser.parse_args()
     torch.set_default_dtype(torch.float32)
     with tempfile.TemporaryDirectory() as tmp:
         sys.path.insert(0, tmp)
-        repos = {"dllm": args.dllm, "mmada": args.mmada, "dllm_rl": args.dllm_rl}
+        repos = {"dllm": args.dllm, "mmada": args.mmada, "dllm_rl": args.dllm_rl, "dualdiffusion": args.dualdiffusion}
+        revs = {key: DUALDIFFUSION_REV if key == "dualdiffusion" else args.rev for key in repos}
         shim_for_sdar(Path(tmp))
         for repo_key, packages in SOURCES.items():
             for package, files in packages.items():
-                materialise(repos[repo_key], args.rev, f"ref_{package}", files, Path(tmp))
+                materialise(repos[repo_key], revs[repo_key], f"ref_{package}", files, Path(tmp))
         lladamoe("ref_lladamoe")
         llada2("ref_llada2")
         mmada("ref_mmada")
         sdar("ref_sdar")
-    sources = {key: {"commit": git_commit(path, args.rev), "files": SOURCES[key]} for key, path in repos.items()}
+        fast_dllm_v2("ref_fastdllm")
+    sources = {key: {"commit": git_commit(path, revs[key]), "files": SOURCES[key]} for key, path in repos.items()}
     (OUT / "SOURCES.json").write_text(json.dumps(sources, indent=2) + "\n")
 
 

@@ -1,4 +1,4 @@
-"""The newer native families (MMaDA, LLaDA-MoE, LLaDA2, SDAR) against logits of their PUBLISHED code.
+"""The newer native families (MMaDA, LLaDA-MoE, LLaDA2, SDAR, Fast-dLLM v2) against logits of their PUBLISHED code.
 
 tests/models/fixtures/<family>/ holds a tiny random checkpoint that the family's published modeling
 code saved, and that code's logits for a fixed input (scripts/make_family_fixtures.py made them, in a
@@ -17,6 +17,7 @@ import torch
 from safetensors.torch import load_file
 
 from masktax.models import load
+from masktax.models.fast_dllm_v2 import Fast_dLLM_QwenForCausalLM
 from masktax.models.llada2 import LLaDA2MoeModelLM
 from masktax.models.llada_moe import LLaDAMoEModelLM
 from masktax.models.mmada import MMadaModelLM
@@ -25,7 +26,8 @@ from masktax.models.sdar import SDARForCausalLM
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FAMILIES = {"mmada": MMadaModelLM, "lladamoe": LLaDAMoEModelLM, "llada2_moe": LLaDA2MoeModelLM,
-            "sdar": SDARForCausalLM}
+            "sdar": SDARForCausalLM, "fast_dllm_v2": Fast_dLLM_QwenForCausalLM}
+SHIFTED = {"fast_dllm_v2"}
 
 
 @pytest.fixture(scope="module", params=sorted(FAMILIES))
@@ -37,9 +39,9 @@ def family(request):
 def test_matches_published_logits(family):
     name, lm, ref = family
     assert isinstance(lm.model, FAMILIES[name]) and lm.extra["family"] == name
-    assert (lm.kind, lm.shift) == ("mdlm", False)
+    assert (lm.kind, lm.shift) == ("mdlm", name in SHIFTED)
     with torch.no_grad():
-        got = lm.logits(ref["input_ids"], ref["attention_mask"])  # [2, L, V]
+        got = lm.model(input_ids=ref["input_ids"], attention_mask=ref["attention_mask"]).logits  # [2, L, V] raw
     real = ref["attention_mask"].bool()
     torch.testing.assert_close(got[real], ref["logits"][real], atol=1e-5, rtol=1e-5)
 
@@ -56,7 +58,9 @@ def test_padded_batch_equals_unbatched(family, side):
     mask = torch.stack([torch.ones_like(mask), mask]).long()
     with torch.no_grad():
         out = lm.logits(batch, mask)
-        torch.testing.assert_close(out[1, mask[1].bool()], lm.logits(short[None])[0], atol=1e-5, rtol=1e-5)
+        first = int(lm.shift)  # aligned position 0 predicts nothing (its shifted logits come from a pad)
+        torch.testing.assert_close(out[1, mask[1].bool()][first:], lm.logits(short[None])[0, first:], atol=1e-5,
+                                   rtol=1e-5)
         torch.testing.assert_close(out[0], lm.logits(ids[:1])[0], atol=1e-5, rtol=1e-5)
 
 
@@ -83,7 +87,7 @@ def test_save_pretrained_round_trip(family, tmp_path):
     assert {k: v for k, v in published.items() if k not in ("dtype", "torch_dtype")}.items() <= saved.items()
 
 
-@pytest.mark.parametrize(("name", "block"), [("llada2_moe", 8), ("sdar", 4)])
+@pytest.mark.parametrize(("name", "block"), [("llada2_moe", 8), ("sdar", 4), ("fast_dllm_v2", 8)])
 def test_block_causal_hides_later_blocks(name, block):
     """Changing tokens in a later block leaves earlier blocks' logits exactly as they were."""
     lm = load(FIXTURES / name)
@@ -95,7 +99,8 @@ def test_block_causal_hides_later_blocks(name, block):
     earlier[0, 1] = 5  # block 0
     with torch.no_grad():
         base, late, early = lm.logits(ids), lm.logits(other), lm.logits(earlier)
-    torch.testing.assert_close(late[:, :2 * block], base[:, :2 * block], atol=0, rtol=0)
+    seen = 2 * block + int(lm.shift)  # aligned logits at i come from raw position i - 1
+    torch.testing.assert_close(late[:, :seen], base[:, :seen], atol=0, rtol=0)
     assert not torch.allclose(early[:, block:], base[:, block:])  # later blocks see earlier ones
 
 
@@ -137,9 +142,9 @@ def test_cards_of_the_new_families():
     from masktax.models.cards import MODEL_CARDS
     from masktax.models.catalog import models_table
 
-    want = {"lladamoe": 156895, "llada2_moe": 156895, "mmada": 126336, "sdar": 151669}
+    want = {"lladamoe": 156895, "llada2_moe": 156895, "mmada": 126336, "sdar": 151669, "fast_dllm_v2": 151665}
     for family, mask in want.items():
         cards = [c for c in MODEL_CARDS.values() if c.family == family]
-        assert cards and all(c.mask_id == mask and not c.shift and c.hf_id for c in cards)
+        assert cards and all(c.mask_id == mask and c.shift == (family in SHIFTED) and c.hf_id for c in cards)
     table = models_table()
     assert "inclusionAI/LLaDA2.0-mini" in table and "JetLM/SDAR-8B-Chat" in table and "Gen-Verse/MMaDA-8B-Base" in table

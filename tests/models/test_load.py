@@ -131,8 +131,9 @@ def test_model_cards():
     assert MODEL_CARDS["google/diffusiongemma-26B-A4B-it"].family == "diffusion_gemma"
     assert {"embedded-mdlm", "embedded-ar", "embedded-mdlm-dream"} <= MODEL_CARDS.keys()
     for card in MODEL_CARDS.values():
-        assert (card.mask_id is None) or card.family in ("llada", "dream", "mmada", "lladamoe", "llada2_moe", "sdar")
-        assert card.shift == (card.family in ("dream", "ar"))
+        assert (card.mask_id is None) or card.family in ("llada", "dream", "mmada", "lladamoe", "llada2_moe", "sdar",
+                                                             "fast_dllm_v2")
+        assert card.shift == (card.family in ("dream", "ar", "fast_dllm_v2"))
 
 
 def test_cli_models_lists_every_card(capsys):

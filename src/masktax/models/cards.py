@@ -16,9 +16,9 @@ from typing import Literal
 from masktax.errors import MasktaxError
 
 Family = Literal["llada", "dream", "ar", "masked_lm", "diffusion_gemma", "remote", "mmada", "lladamoe", "llada2_moe",
-                 "sdar"]
+                 "sdar", "fast_dllm_v2"]
 FAMILIES: tuple[str, ...] = ("llada", "dream", "ar", "masked_lm", "diffusion_gemma", "remote", "mmada", "lladamoe",
-                             "llada2_moe", "sdar")
+                             "llada2_moe", "sdar", "fast_dllm_v2")
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,12 @@ MODEL_CARDS: dict[str, ModelCard] = {
     "Gen-Verse/TraDo-8B-Thinking": ModelCard(
         "sdar", 151669, False, True, "bfloat16", None, "Gen-Verse/TraDo-8B-Thinking",
         "TraDo 8B thinking (long chain of thought), block-causal (4), in-place logits", eos_id=151645),
+    "Efficient-Large-Model/Fast_dLLM_v2_7B": ModelCard(
+        "fast_dllm_v2", 151665, True, True, "bfloat16", 32768, "Efficient-Large-Model/Fast_dLLM_v2_7B",
+        "Fast-dLLM v2 7B (from Qwen2.5-7B-Instruct), block-causal (32), shifted logits", eos_id=151645),
+    "Efficient-Large-Model/Fast_dLLM_v2_1.5B": ModelCard(
+        "fast_dllm_v2", 151665, True, True, "bfloat16", None, "Efficient-Large-Model/Fast_dLLM_v2_1.5B",
+        "Fast-dLLM v2 1.5B (from Qwen2.5-1.5B-Instruct), block-causal (32), shifted logits", eos_id=151645),
     "embedded-mdlm": ModelCard(
         "llada", None, False, False, "float32", 2048, None,
         "masktax's small MDLM on the suite's vocabulary (LLaDA layout), in place; mask from tokenizer"),

@@ -9,6 +9,7 @@ config.json's `model_type` / `architectures`:
     lladamoe         -> native LLaDA-MoE      kind "mdlm", in place
     llada2_moe       -> native LLaDA2         kind "mdlm", in place, block-causal (LoadedModel.block_size)
     sdar             -> native SDAR / TraDo   kind "mdlm", in place, block-causal
+    Fast_dLLM_Qwen   -> native Fast-dLLM v2   kind "mdlm", shifted, block-causal
     Dream            -> native Dream          kind "mdlm", shifted
     diffusion_gemma  -> transformers' DiffusionGemma, kind "uniform"
     any causal LM    -> AutoModelForCausalLM  kind "ar", shifted
@@ -40,6 +41,7 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model",
 KIND_SHIFT: dict[str, tuple[Kind, bool]] = {
     "llada": ("mdlm", False), "dream": ("mdlm", True), "ar": ("ar", True),
     "mmada": ("mdlm", False), "lladamoe": ("mdlm", False), "llada2_moe": ("mdlm", False), "sdar": ("mdlm", False),
+    "fast_dllm_v2": ("mdlm", True),
     "masked_lm": ("mdlm", False), "diffusion_gemma": ("uniform", False), "remote": ("mdlm", False),
 }
 
@@ -78,9 +80,10 @@ def resolve_path(name: str, card: ModelCard | None) -> Path:
 
 
 MODEL_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt"]
-# The newer native families: model_type -> the published architecture name (either identifies it).
-NATIVE_ARCHITECTURES = {"mmada": "MMadaModelLM", "lladamoe": "LLaDAMoEModelLM", "llada2_moe": "LLaDA2MoeModelLM",
-                        "sdar": "SDARForCausalLM"}
+# The newer native families: family -> (published model_type, published architecture); either identifies it.
+NATIVE_ARCHITECTURES = {"mmada": ("mmada", "MMadaModelLM"), "lladamoe": ("lladamoe", "LLaDAMoEModelLM"),
+                        "llada2_moe": ("llada2_moe", "LLaDA2MoeModelLM"), "sdar": ("sdar", "SDARForCausalLM"),
+                        "fast_dllm_v2": ("Fast_dLLM_Qwen", "Fast_dLLM_QwenForCausalLM")}
 # LLaDA-MoE's published config.json says model_type "llada" (dllm's README asks users to edit it to
 # "lladamoe"); its MoE fields tell it apart from LLaDA-8B's, whose sizes are d_model / n_layers.
 LLADA_MOE_KEYS = {"num_experts", "expert_intermediate_size", "moe_layer_freq"}
@@ -110,8 +113,8 @@ def detect_family(config: dict) -> str:
     """The family of a checkpoint from its config.json (no code from the checkpoint is imported)."""
     model_type = str(config.get("model_type") or "")
     archs = [str(a) for a in config.get("architectures") or []]
-    for family, arch in NATIVE_ARCHITECTURES.items():  # by architecture first: see LLADA_MOE_KEYS
-        if arch in archs or model_type == family:
+    for family, (published_type, arch) in NATIVE_ARCHITECTURES.items():  # before "llada": see LLADA_MOE_KEYS
+        if arch in archs or model_type == published_type:
             return family
     if model_type.lower() == "llada" and LLADA_MOE_KEYS <= config.keys():
         return "lladamoe"
@@ -215,6 +218,10 @@ def native_class(family: str) -> type:
         from masktax.models.sdar import SDARForCausalLM
 
         return SDARForCausalLM
+    if family == "fast_dllm_v2":
+        from masktax.models.fast_dllm_v2 import Fast_dLLM_QwenForCausalLM
+
+        return Fast_dLLM_QwenForCausalLM
     from masktax.models.llada2 import LLaDA2MoeModelLM
 
     return LLaDA2MoeModelLM

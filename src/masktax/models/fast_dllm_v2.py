@@ -1,0 +1,173 @@
+"""Native Fast-dLLM v2 (Efficient-Large-Model/Fast_dLLM_v2_7B, _1.5B): Qwen2.5 turned block diffusion, shifted logits.
+
+Reads the published `config.json` (model_type "Fast_dLLM_Qwen", `Fast_dLLM_QwenForCausalLM`) and
+safetensors by their published names, Qwen2's: `model.embed_tokens`, `model.layers.N.
+{input_layernorm, self_attn.{q,k,v,o}_proj (biases on q/k/v), post_attention_layernorm,
+mlp.{gate,up,down}_proj}`, `model.norm`, `lm_head`. The layers are Qwen2.5's; what changes is the
+attention: in evaluation the published forward always builds a block-causal mask (blocks of its
+`block_size` argument, 32, from position 0; a query sees its own block and the earlier ones) and
+ignores any `attention_mask` it is given, so it cannot pad. Here the same mask comes from the
+config's `bd_size` (32, the block of its training mask), padding is honoured as for the other
+families, and a 4-D mask is used as given.
+
+Logits are SHIFTED like Qwen's (the raw logits at position i predict token i+1: the published sampler
+reads a block's predictions one position earlier, and the token after a finished block from its
+last position), so the LoadedModel aligns them; the mask token is 151665. Its sampler decodes a
+block in sub-blocks of 8 with a confidence threshold, caching finished blocks.
+
+Checked against: the Hub checkpoint's `modeling.py` as copied in Satgoy152/DualDiffusion
+(`FastDLLM_inferencing/Fast_dLLM_v2_7B/modeling.py`); NVlabs/Fast-dLLM's own `v2/` was not in the
+snapshot available here (docs/models.md).
+
+    model = Fast_dLLM_QwenForCausalLM.from_pretrained("path/to/Fast_dLLM_v2_7B", device="cuda", dtype=torch.bfloat16)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import torch
+from torch import nn
+from transformers.modeling_outputs import MaskedLMOutput
+
+from masktax.errors import MasktaxError
+from masktax.models import attention, blocks, moe
+from masktax.models.native import NativeConfig, NativeModel
+
+BLOCK_SIZE = 32  # bd_size of the published config and block_size of its forward
+
+
+@dataclasses.dataclass
+class FastDLLMQwenConfig(NativeConfig):
+    """The fields of the published configuration (Qwen2's, plus `bd_size`) that the forward pass uses."""
+
+    vocab_size: int = 151936
+    hidden_size: int = 3584
+    intermediate_size: int = 18944
+    num_hidden_layers: int = 28
+    num_attention_heads: int = 28
+    num_key_value_heads: int | None = 4
+    hidden_act: str = "silu"
+    rms_norm_eps: float = 1e-6
+    rope_theta: float = 1000000.0
+    rope_scaling: dict | None = None
+    use_sliding_window: bool = False
+    max_position_embeddings: int = 32768
+    tie_word_embeddings: bool = False
+    mask_token_id: int | None = None  # 151665 for the published checkpoints
+    bd_size: int | None = BLOCK_SIZE  # attention blocks (None or 0: bidirectional)
+    required: ClassVar[tuple[str, ...]] = ("hidden_size", "intermediate_size", "num_hidden_layers",
+                                           "num_attention_heads", "vocab_size")
+
+    def __post_init__(self) -> None:
+        self.require_positive("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+                              "num_attention_heads", "num_key_value_heads", "max_position_embeddings")
+        if self.hidden_act != "silu":
+            raise MasktaxError(f"Fast-dLLM v2 config has hidden_act={self.hidden_act!r}; only 'silu' is supported")
+        if self.rope_scaling:
+            raise MasktaxError("Fast-dLLM v2 config sets rope_scaling, which the native model does not support")
+        if self.use_sliding_window:
+            raise MasktaxError("Fast-dLLM v2 config enables sliding-window attention, which is not supported")
+        if self.hidden_size % self.num_attention_heads or self.num_attention_heads % self.kv_heads:
+            raise MasktaxError("Fast-dLLM v2 config: hidden_size, num_attention_heads, num_key_value_heads do not divide")
+        if self.bd_size is not None and self.bd_size < 0:
+            raise MasktaxError(f"field 'bd_size' must be positive (or 0/null: bidirectional), got {self.bd_size}")
+
+    @property
+    def kv_heads(self) -> int:
+        return self.num_key_value_heads or self.num_attention_heads
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+
+class FastDLLMQwenAttention(nn.Module):
+    def __init__(self, cfg: FastDLLMQwenConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        d, hd = cfg.hidden_size, cfg.head_dim
+        self.q_proj = nn.Linear(d, cfg.num_attention_heads * hd, bias=True)
+        self.k_proj = nn.Linear(d, cfg.kv_heads * hd, bias=True)
+        self.v_proj = nn.Linear(d, cfg.kv_heads * hd, bias=True)
+        self.o_proj = nn.Linear(cfg.num_attention_heads * hd, d, bias=False)
+
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None) -> torch.Tensor:
+        cfg = self.cfg
+        q = attention.rope(attention.heads(self.q_proj(x), cfg.num_attention_heads), *rope)  # [b, h, l, hd]
+        k = attention.rope(attention.heads(self.k_proj(x), cfg.kv_heads), *rope)  # [b, kv, l, hd]
+        v = attention.heads(self.v_proj(x), cfg.kv_heads)  # [b, kv, l, hd]
+        return self.o_proj(attention.attend(q, k, v, mask))  # [b, l, d]
+
+
+class FastDLLMQwenDecoderLayer(nn.Module):
+    def __init__(self, cfg: FastDLLMQwenConfig) -> None:
+        super().__init__()
+        self.input_layernorm = blocks.RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.self_attn = FastDLLMQwenAttention(cfg)
+        self.post_attention_layernorm = blocks.RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.mlp = moe.SwiGLU(cfg.hidden_size, cfg.intermediate_size)
+
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None) -> torch.Tensor:
+        h = x + self.self_attn(self.input_layernorm(x), rope, mask)  # [b, l, d]
+        return h + self.mlp(self.post_attention_layernorm(h))  # [b, l, d]
+
+
+class FastDLLMQwenBackbone(nn.Module):
+    """Holds the layers so that parameter names start `model.` as published."""
+
+    def __init__(self, cfg: FastDLLMQwenConfig) -> None:
+        super().__init__()
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
+        self.layers = nn.ModuleList(FastDLLMQwenDecoderLayer(cfg) for _ in range(cfg.num_hidden_layers))
+        self.norm = blocks.RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+
+
+class Fast_dLLM_QwenForCausalLM(NativeModel):  # noqa: N801 (the published class name)
+    """Fast-dLLM v2 block-diffusion LM; `forward` returns raw SHIFTED logits `[b, l, vocab_size]`."""
+
+    config_class = FastDLLMQwenConfig
+    model_type = "Fast_dLLM_Qwen"
+    architectures = ("Fast_dLLM_QwenForCausalLM",)
+    config: FastDLLMQwenConfig
+
+    def __init__(self, config: FastDLLMQwenConfig) -> None:
+        super().__init__(config)
+        self.model = FastDLLMQwenBackbone(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.tie_weights()
+
+    @property
+    def block_size(self) -> int | None:
+        """Attention blocks (None: bidirectional)."""
+        return self.config.bd_size or None
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.model.embed_tokens
+
+    def get_output_embeddings(self) -> nn.Module:
+        return self.lm_head
+
+    def tie_weights(self) -> None:
+        if self.config.tie_word_embeddings:
+            self.lm_head.weight = self.model.embed_tokens.weight
+
+    def tied_names(self) -> tuple[str, ...]:
+        return ("lm_head.weight",) if self.config.tie_word_embeddings else ()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        logits_to_keep: torch.Tensor | None = None,
+    ) -> MaskedLMOutput:
+        cfg = self.config
+        x = self._embed_input(input_ids, inputs_embeds)  # [b, l, d]
+        b, n, _ = x.shape
+        pos = blocks.position_ids(attention.padding_of(attention_mask), b, n, x.device)  # [b, l]
+        rope = blocks.rope_cos_sin(pos, cfg.head_dim, cfg.rope_theta)  # 2 x [b, l, hd]
+        mask = attention.layer_mask(attention_mask, pos, self.block_size)  # [b, 1, l, l] or None
+        x = self._run_blocks(self.model.layers, x, rope, mask)  # [b, l, d]
+        return self._output(self.lm_head(self.model.norm(self._keep(x, logits_to_keep))))  # [b, l or k, V]
