@@ -17,7 +17,8 @@ config.json's `model_type` / `architectures`:
     other + auto_map -> remote code, only with trust_remote_code=True
 
 Mask id: explicit > model card > tokenizer.mask_token_id > config `mask_token_id`; None for AR.
-Defaults: bf16 on CUDA, fp32 on CPU; model in eval mode.
+Defaults: bf16 on CUDA, fp32 on CPU (a forced bf16/fp16 that this CPU runs slower than fp32 gets a
+one-line notice, masktax.models.precision); model in eval mode.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from masktax.models import remote
 from masktax.models.cards import FAMILIES, ModelCard, canonical_name, card_for
 from masktax.models.device import resolve_device
 from masktax.models.loaded import Kind, LoadedModel
+from masktax.models.precision import print_notice, slow_dtype_notice
 
 EMBEDDED_DIR = Path(__file__).resolve().parent.parent / "embedded" / "weights"
 DREAM_INHERITED_POSITIONS = 131072  # Qwen2.5's value left in Dream's config; Dream trained at 2048
@@ -259,6 +261,8 @@ def load(
     card = card_for(name)
     dev = resolve_device(device)
     dt = resolve_dtype(dtype if dtype is not None or card is None or dev.type != "cuda" else card.dtype, dev)
+    if dtype is not None and (notice := slow_dtype_notice(dt, dev)):
+        print_notice(notice)  # a forced bf16/fp16 that this CPU runs slower than fp32
     path = resolve_path(name, card)
     config = ckpt.read_config(path)
     if family is None:

@@ -199,3 +199,33 @@ def test_export_script_copies_final_with_training_record(tmp_path, tiny_config):
     assert "Total over the phases: 4 steps" in (dest / "TRAINING.md").read_text()
     with pytest.raises(SystemExit):
         mod.main([str(out), "embedded-mdlm", "--dest-root", str(tmp_path / "w"), "--previous", str(tmp_path)])
+
+
+def test_autocast_auto_follows_the_cpu_and_a_resumed_run_keeps_its_choice(tmp_path, tiny_config, monkeypatch):
+    """auto picks bf16 only where bf16 matmuls measure faster (speeds faked); env.json and each checkpoint
+    record the choice, and a resumed run keeps it even where this machine would choose otherwise."""
+    from masktax.models import precision
+
+    def cpu(fp32: float, bf16: float) -> None:
+        speeds = {torch.float32: fp32, torch.bfloat16: bf16}
+        monkeypatch.setattr(precision, "matmul_gflops", lambda dtype, device_type="cpu", n=512: speeds[dtype])
+
+    args = ["pretrain", "--config", str(tiny_config()), "--no-progress", "--device", "cpu", "--out", str(tmp_path / "r")]
+    cpu(180.0, 720.0)
+    assert main([*args, "--max-steps", "3"]) == 0
+    env = json.loads((tmp_path / "r" / "env.json").read_text())
+    assert env["autocast"]["requested"] == "auto" and env["autocast"]["chosen"] == "bf16"
+    assert env["autocast"]["matmul_gflops"] == {"float32": 180.0, "bfloat16": 720.0, "n": 512}
+    assert json.loads((tmp_path / "r" / "step-000003" / "state.json").read_text())["autocast"] == "bf16"
+    cpu(125.0, 9.0)  # the same run resumed on an AVX2-only CPU
+    assert main([*args, "--max-steps", "4"]) == 0
+    env = json.loads((tmp_path / "r" / "env.json").read_text())
+    assert env["autocast"]["chosen"] == "bf16" and env["autocast"]["resumed_with"] == "bf16"
+    assert main(["pretrain", "--config", str(tiny_config()), "--no-progress", "--device", "cpu", "--max-steps", "1",
+                 "--out", str(tmp_path / "fresh")]) == 0
+    assert json.loads((tmp_path / "fresh" / "env.json").read_text())["autocast"]["chosen"] == "off"
+
+
+def test_cpu_configs_leave_autocast_to_the_machine():
+    configs = sorted((Path(__file__).resolve().parents[3] / "configs" / "embedded").rglob("*.json"))
+    assert configs and {json.loads(p.read_text())["autocast"] for p in configs} == {"auto"}

@@ -33,6 +33,7 @@ from masktax.embedded.tokenizer import build_tokenizer
 from masktax.errors import MasktaxError
 from masktax.models.load import resolve_device
 from masktax.models.loaded import shift_logits
+from masktax.models.precision import autocast_dtype, autocast_record, print_notice, slow_dtype_notice
 from masktax.results.store import parse_json_file
 from masktax.training.loop import (
     RUN_LENGTH_FIELDS,
@@ -90,10 +91,35 @@ def read_words_file(file: Path) -> dict[str, tuple[str, ...]]:
     return {str(k): tuple(v) for k, v in data.items()}
 
 
-def autocast_ctx(cfg: PretrainConfig, device: torch.device) -> contextlib.AbstractContextManager:
-    if cfg.autocast == "bf16" or (cfg.autocast == "auto" and device.type == "cuda"):
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+def autocast_ctx(cfg: PretrainConfig, device: torch.device, chosen: str | None = None) -> contextlib.AbstractContextManager:
+    """bf16 autocast or none: `chosen` ("bf16" / "off", a run's recorded choice), else `cfg.autocast`
+    by this machine's capability ("auto": bf16 on CUDA, on a CPU only where bf16 matmuls measure
+    faster; masktax.models.precision)."""
+    dtype = autocast_dtype(chosen or cfg.autocast, device)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def recorded_autocast(ckpt: Path | None, cfg: PretrainConfig, device: torch.device) -> str | None:
+    """The autocast ("bf16" / "off") the checkpoint a run resumes from was trained with: its state.json's
+    record, or for a checkpoint written before the record existed the rule of that time ("auto" meant
+    bf16 on CUDA only). None for a fresh run."""
+    if ckpt is None or not (ckpt / "state.json").is_file():
+        return None
+    value = json.loads((ckpt / "state.json").read_text(encoding="utf-8")).get("autocast")
+    if value in ("bf16", "off"):
+        return value
+    return "bf16" if cfg.autocast == "bf16" or (cfg.autocast == "auto" and device.type == "cuda") else "off"
+
+
+def choose_autocast(cfg: PretrainConfig, device: torch.device, resumed: str | None) -> dict:
+    """The run's autocast record (env.json): a resumed run keeps the choice its checkpoint records,
+    so it continues exactly; a forced bf16 that this CPU runs slower than fp32 gets a notice."""
+    chosen = autocast_dtype(resumed or cfg.autocast, device)
+    if cfg.autocast == "bf16" and (notice := slow_dtype_notice(chosen, device)):
+        print_notice(notice + "; set \"autocast\": \"auto\"")
+    return autocast_record(cfg.autocast, device, chosen) | ({"resumed_with": resumed} if resumed else {})
 
 
 def step_loss(cfg: PretrainConfig, model: nn.Module, batch: Batch, mask_id: int, gen: torch.Generator) -> torch.Tensor:
@@ -139,8 +165,9 @@ def step_loss(cfg: PretrainConfig, model: nn.Module, batch: Batch, mask_id: int,
 
 
 @torch.no_grad()
-def gate_accuracy(cfg: PretrainConfig, model: nn.Module, words, encoder: Encoder, stage, step: int, device) -> float:
-    """Accuracy on `gate_size` fresh queries of `stage` (argmax over the letters A/B/C)."""
+def gate_accuracy(cfg: PretrainConfig, model: nn.Module, words, encoder: Encoder, stage, step: int, device,
+                  amp: str | None = None) -> float:
+    """Accuracy on `gate_size` fresh queries of `stage` (argmax over the letters A/B/C); `amp`: the run's autocast."""
     causal = cfg.objective == "ar"
     g = gate_batch(seed=cfg.seed, step=step, size=cfg.gate_size, words=words, encoder=encoder, stage=stage, causal=causal)
     letters = torch.tensor(encoder.letter_ids, device=device)  # [3]
@@ -149,7 +176,7 @@ def gate_accuracy(cfg: PretrainConfig, model: nn.Module, words, encoder: Encoder
     correct = 0
     for s in range(0, cfg.gate_size, 64):
         ids, att = g.ids[s : s + 64].to(device), g.attention[s : s + 64].to(device)  # [n, l]
-        with autocast_ctx(cfg, device):
+        with autocast_ctx(cfg, device, amp):
             raw = raw_logits(model, ids, att)  # [n, l, V]
         pos = g.pos[s : s + 64].to(device) - (1 if (causal or cfg.shift) else 0)  # [n] raw position
         at = raw[torch.arange(len(pos), device=device), pos]  # [n, V]
@@ -230,7 +257,8 @@ def run(cfg: PretrainConfig, out: str | Path, *, device: str = "auto", max_minut
     check_schedule_change(out, cfg)
     open_training_dir(out, cfg.to_dict(), free=RUN_LENGTH_FIELDS + SCHEDULE_FIELDS,
                       normalize=lambda old: PretrainConfig.from_dict(old, source=f"'{out}/config.json'").to_dict())
-    write_env(out, dev, seed=cfg.seed, dtype="float32")
+    amp = choose_autocast(cfg, dev, recorded_autocast(latest_checkpoint(out), cfg, dev))
+    write_env(out, dev, seed=cfg.seed, dtype="float32", autocast=amp)
     words = dict(words) if words is not None else load_corpus_words(cfg)
     tokenizer = build_tokenizer(all_words(words))
     encoder = Encoder(tokenizer)
@@ -264,7 +292,7 @@ def run(cfg: PretrainConfig, out: str | Path, *, device: str = "auto", max_minut
             "step": step, "tokens": tokens, "elapsed_s": elapsed + loop.seconds(),
             "curriculum": state.to_dict(), "stage_name": cfg.stages[state.stage].name,
             "data": {"generator": "per-step seeded", "seed": cfg.seed, "next_step": step},
-            "device": str(dev), "rewarm_start": rewarm,
+            "device": str(dev), "rewarm_start": rewarm, "autocast": amp["chosen"],
         }
 
     def save(at: int) -> None:
@@ -305,7 +333,7 @@ def run(cfg: PretrainConfig, out: str | Path, *, device: str = "auto", max_minut
                     # no gate after this step, so the next batch's curriculum stage is known now
                     pending[step + 1] = pool.submit(make_batch, step + 1, state.stage)
                 gen = torch.Generator(device=dev).manual_seed(cfg.seed * 1_000_003 + step)
-                with autocast_ctx(cfg, dev):
+                with autocast_ctx(cfg, dev, amp["chosen"]):
                     loss = step_loss(cfg, fwd, batch, encoder.mask_id, gen)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -319,7 +347,7 @@ def run(cfg: PretrainConfig, out: str | Path, *, device: str = "auto", max_minut
                 tok_window += n_tok
                 acc = None
                 if step % cfg.gate_every == 0:
-                    acc = gate_accuracy(cfg, model, words, encoder, cfg.stages[state.stage], step, dev)
+                    acc = gate_accuracy(cfg, model, words, encoder, cfg.stages[state.stage], step, dev, amp["chosen"])
                     gate(state, step=step, accuracy=acc, stages=cfg.stages, threshold=cfg.gate_threshold)
                     if cfg.suite_items and state.stage == len(cfg.stages) - 1:
                         suite_acc = suite_accuracy(
