@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "pretrain",
     "finetune",
     "compare",
+    "card",
     "train_sm",
     "eval",
 )

@@ -218,7 +218,8 @@ def plot_decomposition(summary: dict, path: Path, *, xlabel: str, title: str, sy
         ax.set_ylabel(ylabel)
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="best")
     right.axhline(CHANCE, color="grey", linestyle=":", linewidth=1)
     fig.suptitle(title)
     save(fig, path)
