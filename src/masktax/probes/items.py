@@ -17,8 +17,10 @@ import torch
 from masktax.models.diffusion_gemma import DiffusionGemmaProbe, canvas_tokens
 from masktax.models.loaded import LoadedModel
 from masktax.probes.engine import ProbeItem
-from masktax.prompts.encode import encode_item
+from masktax.prompts.appendix import encode_suite_item
+from masktax.prompts.encode import EncodedItem, encode_item
 from masktax.prompts.render import arrange
+from masktax.tasks.appendix import TaskSet, order_context
 from masktax.tasks.suite import N_DISTRACTOR_CONTEXT, N_RELEVANT_CONTEXT
 
 
@@ -78,10 +80,19 @@ def encode_cell(
     lm: LoadedModel, dataset, cell: Cell, *, model: str, probe: str, seed: int, fmt: str, n_items: int
 ) -> list[ProbeItem]:
     """The items of one cell for one dataset: its first `n_items` test points."""
-    context = arrange(
-        dataset, cell.arrangement, seed=seed, n_relevant=N_RELEVANT_CONTEXT, n_distractor=cell.n_distractor,
-        block_position=cell.block_position,
-    )
+    if isinstance(dataset, TaskSet):  # an appendix suite (masktax.tasks.registry): its own prompts
+        def encode(query, **kw) -> EncodedItem:
+            context = order_context(dataset, query, cell.arrangement, cell.query_position, seed=seed)
+            return encode_suite_item(lm.tokenizer, dataset, context, query, **kw)
+    else:
+        context = arrange(
+            dataset, cell.arrangement, seed=seed, n_relevant=N_RELEVANT_CONTEXT, n_distractor=cell.n_distractor,
+            block_position=cell.block_position,
+        )
+
+        def encode(query, **kw) -> EncodedItem:
+            return encode_item(lm.tokenizer, context, query, **kw)
+
     slot = answer_slot_id(lm, probe)
     uniform = lm.kind == "uniform"
     suffix = "canvas" if uniform and cell.suffix == "masks" else cell.suffix
@@ -90,13 +101,13 @@ def encode_cell(
         common = dict(fmt=fmt, query_position=cell.query_position, mask_id=slot)
         n_extra = cell.n_extra
         if cell.mask_fraction is not None:
-            base = encode_item(lm.tokenizer, context, query, suffix="masks", n_extra=0, **common)
+            base = encode(query, suffix="masks", n_extra=0, **common)
             n_extra = max(1, round_half_up(cell.mask_fraction * base.answer_pos)) - 1
         gen = None
         if uniform:
             gen = torch.Generator().manual_seed(item_seed(seed, dataset.name, index, cell.series, cell.x))
         canvas = canvas_ids(lm, n_extra + 1, gen) if suffix == "canvas" else None
-        enc = encode_item(lm.tokenizer, context, query, suffix=suffix, n_extra=n_extra, canvas_ids=canvas, **common)
+        enc = encode(query, suffix=suffix, n_extra=n_extra, canvas_ids=canvas, **common)
         ids = list(enc.ids)
         if uniform and suffix != "canvas":
             ids[enc.answer_pos] = canvas_ids(lm, 1, gen)[0]  # noise, not a mask, at the answer

@@ -14,6 +14,12 @@ the text ends early, a format change that an in-place MDLM (trained on episodes 
 `].`) can suffer from more than from any number of masks; the curves still show those points.
 
     masktax probe masks --model embedded-mdlm --grid 0,2,20,200 --n-items 8 --out runs/masks
+
+With `--suite mdc|hotpotqa|icl` the same sweep runs on [P1]'s appendix suites (docs/suites.md);
+`--shares 0,0.05,0.1,0.2` sweeps the masks as a share of the input length instead ([P1] A.7, A.8):
+series "share", x = share s, max(1, round(s * L)) masks in all, L = tokens before the answer.
+
+    masktax probe masks --suite mdc --model embedded-mdlm --labels letters --shares 0,0.1,0.2 --n-items 8 --out runs/mdc
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from dataclasses import dataclass, field
 
 from masktax.models.loaded import LoadedModel
 from masktax.probes.items import Cell
-from masktax.probes.options import flag, int_grid
+from masktax.probes.options import flag, int_grid, share_grid, suite_choice
 from masktax.probes.run import ProbeRun, score_cells
 from masktax.render import markdown
 from masktax.render.accuracy_report import AccuracyReport
@@ -34,6 +40,10 @@ X_LABEL = "extra masks after the answer position"
 X_MEANING = "x = number of EXTRA mask tokens after the answer position (x = 0: prompt ends `Answer:[<mask>`)"
 GRID = (0, 1, 2, 5, 10, 20, 50, 100, 200)
 FORMAT_X = 2
+SHARE = "share"  # the series of a --shares sweep
+SHARE_LABEL = "masks as a share of the input length"
+SHARE_MEANING = ("x = share s of the input length L (tokens before the answer position): the prompt ends with "
+                 "max(1, round(s L)) masks in all, the first one the answer position ([P1] appendix)")
 
 
 def change(probe: str, what: str) -> markdown.Change:
@@ -52,9 +62,22 @@ CHANGE = change(NAME, "mask tax")
 @dataclass(frozen=True)
 class Options:
     grid: tuple[int, ...] = field(default=GRID, metadata=flag("Comma-separated x values: extra masks after the answer."))
+    shares: tuple[float, ...] | None = field(default=None, metadata=flag(
+        "Instead of --grid: comma-separated shares of the input length (e.g. 0,0.05,0.1,0.2).", stored_if_set=True))
+    suite: str = field(default="main", metadata=flag(
+        "main (the 16 datasets), or an appendix suite: mdc, hotpotqa, icl (docs/suites.md).", stored_if_set=True))
+    shots: int | None = field(default=None, metadata=flag(
+        "Appendix suites: in-context examples (default: mdc 30, hotpotqa 1, icl 25).", stored_if_set=True))
+    labels: str = field(default="words", metadata=flag(
+        "Appendix suites: 'words' ([P1]'s labels) or 'letters' (A/B/C: word-level tokenizers).", stored_if_set=True))
+    data: str | None = field(default=None, metadata=flag(
+        "Appendix suites: directory of the hotpotqa / icl files (else the datasets cache).", stored_if_set=True))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "grid", int_grid(self.grid, NAME))
+        if self.shares is not None:
+            object.__setattr__(self, "shares", share_grid(self.shares, "--shares"))
+        suite_choice(self)  # validates --suite, --shots, --labels, --data
 
 
 def appended_cells(suffix: str, grid: tuple[int, ...], kind: str) -> list[Cell]:
@@ -65,7 +88,11 @@ def appended_cells(suffix: str, grid: tuple[int, ...], kind: str) -> list[Cell]:
 
 
 def cells(options: Options, kind: str) -> list[Cell]:
-    return appended_cells("masks", options.grid, kind)
+    if options.shares is None:
+        return appended_cells("masks", options.grid, kind)
+    if kind == "ar":
+        return [Cell(series=REFERENCE, x=0)]
+    return [Cell(series=SHARE, x=s, suffix="masks", mask_fraction=s, size_hint=round(1000 * s)) for s in options.shares]
 
 
 def score(run: ProbeRun, name: str, lm: LoadedModel) -> None:
@@ -73,5 +100,25 @@ def score(run: ProbeRun, name: str, lm: LoadedModel) -> None:
 
 
 REPORT = AccuracyReport(NAME, DESCRIPTION, X_LABEL, X_MEANING, plots="sweep", change=CHANGE)
-summarize, to_csv, plot, render, glance = REPORT.summarize, REPORT.to_csv, REPORT.plot, REPORT.render, REPORT.glance
+SHARE_REPORT = AccuracyReport(NAME, "accuracy vs masks as a share of the input length", SHARE_LABEL, SHARE_MEANING,
+                              plots="line", change=markdown.Change(what="mask tax (share sweep)"))
+summarize, to_csv = REPORT.summarize, REPORT.to_csv
+
+
+def report_of(summary: dict) -> AccuracyReport:
+    """The share sweep's report when the run swept --shares, else the extra-masks report."""
+    shares = any(p["series"] == SHARE for points in summary["models"].values() for p in points)
+    return SHARE_REPORT if shares else REPORT
+
+
+def plot(summary: dict, plots_dir):
+    return report_of(summary).plot(summary, plots_dir)
+
+
+def render(config: dict, env: dict, summary: dict, plots: list, **kw) -> str:
+    return report_of(summary).render(config, env, summary, plots, **kw)
+
+
+def glance(summary: dict, models: list[str]) -> list[tuple[str, list[str]]]:
+    return report_of(summary).glance(summary, models)
 

@@ -13,12 +13,15 @@ import dataclasses
 from collections.abc import Sequence
 
 from masktax.errors import MasktaxError
+from masktax.tasks.registry import SuiteChoice
 
 
-def flag(help: str, *, name: str | None = None, repeat: bool = False) -> dict:
+def flag(help: str, *, name: str | None = None, repeat: bool = False, stored_if_set: bool = False) -> dict:
     """Field metadata: the flag's help text; its name when it is not "--" + the field name; `repeat`
-    for a tuple given by repeating the flag (`--model a --model b`) instead of "a,b"."""
-    return {"help": help, "flag": name, "repeat": repeat}
+    for a tuple given by repeating the flag (`--model a --model b`) instead of "a,b"; `stored_if_set`
+    for an option config.json holds only when it differs from its default (an option added later:
+    earlier run dirs and the default runs' config.json stay as they were)."""
+    return {"help": help, "flag": name, "repeat": repeat, "stored_if_set": stored_if_set}
 
 
 def flag_name(field: dataclasses.Field) -> str:
@@ -27,8 +30,38 @@ def flag_name(field: dataclasses.Field) -> str:
 
 
 def to_json(options: object) -> dict:
-    """The options as stored in config.json: field order, tuples as lists."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(options).items()}
+    """The options as stored in config.json: field order, tuples as lists; a `stored_if_set` option
+    only when it is not its default."""
+    skip = {f.name for f in dataclasses.fields(options)  # type: ignore[arg-type]
+            if f.metadata.get("stored_if_set") and getattr(options, f.name) == f.default}
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(options).items() if k not in skip}
+
+
+def suite_choice(options: object) -> SuiteChoice:
+    """The suite a probe's options ask for: their `suite` field and those of `shots`, `labels`, `data`
+    they have (masks, locality: `--suite`), else the main suite."""
+    names = {f.name for f in dataclasses.fields(options)}  # type: ignore[arg-type]
+    if "suite" not in names:
+        return SuiteChoice()
+    values = dataclasses.asdict(options)  # type: ignore[call-overload]
+    return SuiteChoice(values["suite"], values.get("shots"), values.get("labels", "words"), values.get("data"))
+
+
+def share_grid(value: object, flag_text: str) -> tuple[float, ...]:
+    """"0,0.05,0.2" (or a sequence) -> shares of the input length in [0, 1], no repeats."""
+    values = pieces(value, flag_text, "0,0.05,0.1,0.2")
+    if not values:
+        raise MasktaxError(f"{flag_text} is empty; give comma-separated shares such as 0,0.05,0.1,0.2")
+    out = []
+    for v in values:
+        try:
+            share = float(v)
+        except (TypeError, ValueError):
+            raise MasktaxError(f"{flag_text} value '{v}' is not a number") from None
+        if not 0 <= share <= 1:
+            raise MasktaxError(f"{flag_text} values are shares of the input length in 0..1, got {v}")
+        out.append(share)
+    return _distinct(tuple(out), flag_text)
 
 
 def pieces(value: object, flag_text: str, example: str) -> list:

@@ -26,7 +26,7 @@ from masktax.models.loaded import LoadedModel
 from masktax.probes.engine import check_lengths, score_items
 from masktax.probes.items import Cell, answer_slot_id, encode_cell
 from masktax.probes.loading import each_model, item_bar, record_model, resolve_format, write_env
-from masktax.probes.options import flag, pieces, to_json
+from masktax.probes.options import flag, pieces, suite_choice, to_json
 from masktax.probes.shard import Processes, Shard, processes
 from masktax.prompts.render import FORMATS as PROMPT_FORMATS
 from masktax.results.shards import ShardStore, merge_shards, refuse_other_worlds
@@ -41,6 +41,7 @@ from masktax.results.store import (
     read_env,
     read_items,
 )
+from masktax.tasks.registry import SuiteChoice, suite_datasets
 from masktax.tasks.suite import MAX_TEST_POINTS, build_suite
 
 OnBatch = Callable[[str, list[dict]], None]
@@ -160,8 +161,11 @@ def stored_config(probe: ModuleType, cfg: RunConfig, options: object) -> dict:
     return {**stored, "options": opts} if opts else stored
 
 
-def select_datasets(cfg: RunConfig) -> list:
-    """The suite's datasets named in cfg.datasets (all 16 by default), each with its first n tests."""
+def select_datasets(cfg: RunConfig, choice: SuiteChoice | None = None) -> list:
+    """The suite's datasets named in cfg.datasets (all 16 by default), each with its first n tests;
+    with an appendix suite (`choice`, a probe's --suite) that suite's datasets instead."""
+    if choice is not None and not choice.is_main:
+        return suite_datasets(choice, seed=cfg.seed, names=cfg.datasets)
     suite = build_suite(seed=cfg.seed, n_test=max(1000, cfg.n_items))
     if cfg.datasets is None:
         return suite
@@ -304,7 +308,7 @@ def run_probe(
     if not isinstance(options, probe.Options):
         got = f"{type(options).__module__}.{type(options).__qualname__}"
         raise MasktaxError(f"the {probe.NAME} probe takes {probe.Options.__module__}.Options, got {got}")
-    datasets = select_datasets(cfg)
+    datasets = select_datasets(cfg, suite_choice(options))
     group = processes()  # torchrun / accelerate launch with WORLD_SIZE > 1: split the run
     if group is not None:
         return run_sharded(probe, cfg, options, group, datasets, loaded=loaded, on_batch=on_batch, report=report)

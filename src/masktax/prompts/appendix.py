@@ -1,0 +1,129 @@
+"""Token ids of an appendix suite's prompt (masktax.tasks.appendix), in the layout of `encode_item`.
+
+Base format: `[system + "\\n\\n"] + examples + query text + "\\n" + answer prefix`, examples
+`<text>\\n<prefix><label><close>` joined by "\\n\\n"; with the question at the left end the examples
+follow its `<close>`. Chat format (instruct models; right end only): a system turn when the task has
+one, each example as a user turn (its text) and an assistant turn (its answer line), the question
+as the last user turn, then the answer prefix after the generation prompt.
+
+Scoring a label (first-token rule): the answer position is the first position after the answer
+prefix, as in the main suite; a label's id is the FIRST token it adds after the prefix. The engine's
+restricted choice is the argmax over the labels' first-token logits and exact match compares the
+full-vocabulary argmax with the correct label's first token. That is exact for single-token labels
+([P1]'s ICL sets, HotPotQA's A/B) and a first-token rule for longer ones (e.g. "Above" in a
+tokenizer that splits it). Labels whose first tokens coincide (e.g. both unknown to a word-level
+tokenizer) cannot be told apart: an error suggests `--labels letters`. The engine holds three
+label ids per item; two-label tasks repeat the first label's id in the third slot (the argmax takes
+the first of equal values, so the repeat never wins and `choice` is always a real label).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+from masktax.errors import MasktaxError
+from masktax.prompts.encode import (
+    EncodedItem,
+    _continuation,
+    _prefix_ids,
+    _rest_ids,
+    check_length,
+    filler_token_id,
+)
+from masktax.prompts.render import SENTINEL, PromptText, _tokenizer_name, render_chat
+from masktax.tasks.appendix import Item, TaskSet
+
+_LABEL_IDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def label_token_ids(tokenizer: Any, task: TaskSet) -> tuple[int, int, int]:
+    """The first token of each label after the answer prefix, padded to three (see the docstring)."""
+    memo = _LABEL_IDS.setdefault(tokenizer, {})
+    key = (task.answer_prefix, task.labels)
+    if key not in memo:
+        ids = []
+        for label in task.labels:
+            extra = _continuation(tokenizer, task.answer_prefix, label)
+            if not extra:
+                raise MasktaxError(f"tokenizer {_tokenizer_name(tokenizer)!r} does not continue "
+                                   f"{task.answer_prefix!r} with the label {label!r}")
+            ids.append(extra[0])
+        unk = getattr(tokenizer, "unk_token_id", None)
+        if len(set(ids)) != len(ids) or (unk is not None and unk in ids):
+            raise MasktaxError(f"tokenizer {_tokenizer_name(tokenizer)!r} cannot tell the labels "
+                               f"{', '.join(task.labels)} of {task.name} apart by their first token; use --labels letters")
+        memo[key] = tuple(ids + ids[:1] * (3 - len(ids)))
+    return memo[key]
+
+
+def prompt_text(task: TaskSet, context: Sequence[Item], query: Item, *, fmt: str = "base",
+                query_position: str = "right", tokenizer: Any = None) -> PromptText:
+    """The prompt around the answer slot: `head + query` ends with the answer prefix, `rest` follows it."""
+    if query_position not in ("right", "left"):
+        raise MasktaxError(f"the appendix suites put the question at the right or left end, not '{query_position}'")
+    before, after = (list(context), []) if query_position == "right" else ([], list(context))
+    sep = task.separator
+    if fmt == "base":
+        head = (task.system + sep if task.system else "") + "".join(task.example_text(e) + sep for e in before)
+        rest = task.answer_close + "".join(sep + task.example_text(e) for e in after)
+        return PromptText(head=head, query=f"{query.text}\n{task.answer_prefix}", rest=rest)
+    if fmt != "chat":
+        raise MasktaxError(f"unknown prompt format '{fmt}'; choose from base, chat")
+    if after:
+        raise MasktaxError("the chat format of the appendix suites puts the question at the right end")
+    if tokenizer is None:
+        raise MasktaxError("the chat format needs a tokenizer with a chat template")
+    messages = [{"role": "system", "content": task.system}] if task.system else []
+    for e in before:
+        messages += [{"role": "user", "content": e.text}, {"role": "assistant", "content": task.answer_text(e)}]
+    text = render_chat(tokenizer, [*messages, {"role": "user", "content": SENTINEL}], add_generation_prompt=True)
+    if text.count(SENTINEL) != 1:
+        raise MasktaxError("the chat template does not render the user's message verbatim; use the base format")
+    cut = text.index(SENTINEL)
+    return PromptText(head=text[:cut], query=text[cut:].replace(SENTINEL, query.text) + task.answer_prefix,
+                      rest=task.answer_close)
+
+
+def encode_suite_item(
+    tokenizer: Any,
+    task: TaskSet,
+    context: Sequence[Item],
+    query: Item,
+    *,
+    fmt: str = "base",
+    query_position: str = "right",
+    suffix: str = "one_mask",
+    n_extra: int = 0,
+    mask_id: int | None = None,
+    filler_id: int | None = None,
+    canvas_ids: Sequence[int] | None = None,
+    max_length: int | None = None,
+) -> EncodedItem:
+    """`masktax.prompts.encode.encode_item` for an appendix task: the same suffixes and checks."""
+    if n_extra < 0 or (suffix == "one_mask" and n_extra != 0):
+        raise MasktaxError(f"n_extra must be >= 0 (and 0 for one_mask), got {n_extra}")
+    if suffix != "canvas" and mask_id is None:
+        raise MasktaxError(f"suffix {suffix!r} needs a mask token id")
+    labels = label_token_ids(tokenizer, task)
+    text = prompt_text(task, context, query, fmt=fmt, query_position=query_position, tokenizer=tokenizer)
+    ids = _prefix_ids(tokenizer, text, fmt)
+    answer_pos = len(ids)
+    if suffix == "one_mask":
+        tail = [mask_id]
+    elif suffix == "masks":
+        tail = [mask_id] * (1 + n_extra)
+    elif suffix == "filler":
+        tail = [mask_id] + [filler_token_id(tokenizer) if filler_id is None else filler_id] * n_extra
+    elif suffix == "canvas":
+        if canvas_ids is None or len(canvas_ids) != 1 + n_extra:
+            raise MasktaxError(f"suffix 'canvas' needs {1 + n_extra} canvas ids")
+        tail = [int(i) for i in canvas_ids]
+    else:
+        raise MasktaxError(f"unknown suffix {suffix!r}; choose one of: one_mask, masks, filler, canvas")
+    ids = ids + tail
+    if suffix == "one_mask" or query_position != "right":
+        ids = ids + _rest_ids(tokenizer, text.rest)
+    check_length(len(ids), max_length)
+    return EncodedItem(ids, answer_pos, labels[query.answer], labels)
