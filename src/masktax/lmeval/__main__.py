@@ -27,8 +27,9 @@ def with_include_path(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import masktax.lmeval.model  # noqa: F401  registers --model masktax
     from lm_eval.__main__ import cli_evaluate
+
+    import masktax.lmeval.model  # noqa: F401  registers --model masktax
 
     args = with_include_path(list(sys.argv[1:] if argv is None else argv))
     saved = sys.argv

@@ -94,7 +94,7 @@ def generate_texts(lm: LoadedModel, requests: Sequence[tuple[str, dict]], args: 
                 seqs = SAMPLERS[args.sampler](lm, ids, attention_mask=attn if bool((attn == 0).any()) else None,
                                               generator=generator, **kwargs)
             texts = decode(lm.tokenizer, seqs, ids.shape[1], stop_at_eos=True, eos_ids=eos)
-            for i, text in zip(idx, texts):
+            for i, text in zip(idx, texts, strict=True):
                 out[i] = cut_at_stops(text, until)
     return out
 

@@ -171,7 +171,7 @@ class MasktaxLM(TemplateLM):
             out = mdlm_loglikelihood(self.lm, pairs, mask_id=mask_id, mc_num=self.args.mc_num,
                                      extra_masks=self.args.extra_masks, seed=self.args.seed, batch_size=rows,
                                      max_tokens=tokens, greedy=self.args.greedy)
-        for (key, _, _), result in zip(requests, out):
+        for (key, _, _), result in zip(requests, out, strict=True):
             if key is not None:
                 self.cache_hook.add_partial("loglikelihood", key, result)
         return out
@@ -189,9 +189,9 @@ class MasktaxLM(TemplateLM):
                 owner.append(r)
         scores = self._loglikelihood_tokens(windows)
         totals = [0.0] * len(requests)
-        for r, (ll, _) in zip(owner, scores):
+        for r, (ll, _) in zip(owner, scores, strict=True):
             totals[r] += ll
-        for req, total in zip(requests, totals):
+        for req, total in zip(requests, totals, strict=True):
             self.cache_hook.add_partial("loglikelihood_rolling", req.args, total)
         return totals
 
@@ -202,6 +202,6 @@ class MasktaxLM(TemplateLM):
         if self.lm.kind == "ar" and self.args.extra_masks:
             self._require_scores("generate_until")
         texts = generate_texts(self.lm, [req.args for req in requests], self.args)
-        for req, text in zip(requests, texts):
+        for req, text in zip(requests, texts, strict=True):
             self.cache_hook.add_partial("generate_until", req.args, text)
         return texts

@@ -103,7 +103,8 @@ def ar_loglikelihood(
         positions.append(range(len(seq) - len(cont), len(seq)))
         targets.append(list(cont))
     scores = score_rows(lm, rows, positions, targets, batch_size=batch_size, max_tokens=max_tokens)
-    return [(float(s.logp.double().sum()), bool((s.pred == torch.as_tensor(t)).all())) for s, t in zip(scores, targets)]
+    return [(float(s.logp.double().sum()), bool((s.pred == torch.as_tensor(t)).all()))
+            for s, t in zip(scores, targets, strict=True)]
 
 
 def request_generator(seed: int, ctx: Sequence[int], cont: Sequence[int]) -> torch.Generator:
@@ -165,12 +166,12 @@ def mdlm_loglikelihood(
     scores = score_rows(lm, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
                         batch_size=batch_size, max_tokens=max_tokens)
     totals = [0.0] * len(requests)
-    for s, r, w in zip(scores, owner, weights):
+    for s, r, w in zip(scores, owner, weights, strict=True):
         totals[r] += w * float(s.logp.double().sum())
     lls = [t / mc_num for t in totals]
     flags = greedy_matches(lm, requests, mask_id=mask_id, extra_masks=extra_masks, batch_size=batch_size,
                            max_tokens=max_tokens) if greedy else [False] * len(requests)
-    return list(zip(lls, flags))
+    return list(zip(lls, flags, strict=True))
 
 
 def greedy_matches(
@@ -186,7 +187,7 @@ def greedy_matches(
         targets = [[requests[r][1][p - len(requests[r][0])] for p in open_pos[r]] for r in active]
         scores = score_rows(lm, [state[r] for r in active], [open_pos[r] for r in active], targets,
                             batch_size=batch_size, max_tokens=max_tokens)
-        for r, s, tgt in zip(active, scores, targets):
+        for r, s, tgt in zip(active, scores, targets, strict=True):
             best = int(s.conf.argmax())  # the most confident masked position (first on ties)
             if int(s.pred[best]) != tgt[best]:
                 result[r] = False

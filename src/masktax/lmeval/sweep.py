@@ -91,15 +91,20 @@ class EvalConfig:
         """config.json: what makes two runs the same run (not models, out, progress)."""
         d = asdict(self)
         d.pop("progress")
-        return {"command": "eval", **d}
+        return json.loads(json.dumps({"command": "eval", **d}))  # tuples as lists, as config.json stores them
 
 
 def task_manager(cfg: EvalConfig):
-    """lm-eval's TaskManager over its own tasks plus the probe suite and --include-path."""
+    """lm-eval's TaskManager over the probe suite and --include-path, plus lm-eval's own tasks when a
+    task is not among those (indexing lm-eval's thousands of YAML files takes seconds)."""
     from lm_eval.tasks import TaskManager
 
     meta = json.loads(cfg.metadata) if cfg.metadata else None
-    return TaskManager(include_path=[str(TASKS_DIR), *cfg.include_path], metadata=meta)
+    paths = [str(TASKS_DIR), *cfg.include_path]
+    tm = TaskManager(include_path=paths, include_defaults=False, metadata=meta)
+    if all(t in tm.all_tasks for t in cfg.tasks):
+        return tm
+    return TaskManager(include_path=paths, metadata=meta)
 
 
 def record_key(model: str, task: str, n: int) -> tuple:
@@ -152,6 +157,10 @@ def run(cfg: EvalConfig) -> Path:
     env["planned_model_count"] = len(cfg.models)
     env.setdefault("models", {})
     for name in cfg.models:
+        known_ar = env["models"].get(name, {}).get("kind") == "ar"  # from an earlier start of this run
+        if all(store.is_done(json.dumps(list(record_key(name, t, n))))
+               for n in ((0,) if known_ar else cfg.extra_masks) for t in cfg.tasks):
+            continue  # finished: not even loaded
         lm = MasktaxLM(**cfg.base_args({"model": name}))
         store.add_model(name)
         grid = cfg.extra_masks if lm.lm.kind != "ar" else (0,)
