@@ -272,7 +272,7 @@ def score_cells(run: ProbeRun, name: str, lm: LoadedModel, cells: list[Cell], *,
     n = run.cfg.n_items
     answer_slot_id(lm, run.probe)  # MDLM without a mask token: error before any compute
     units = [(cell, d) for cell in cells for d in run.datasets]
-    chunks = chunk_units(units, lambda u: min(n, len(u[1].tests)))
+    chunks = chunk_units(units, lambda u: min(n, len(u[1].tests)), CHUNK_ITEMS)
     run.plan(name, [[k for u in c for k in unit_keys(name, u, n)] for c in chunks])
     chunks = [c for c in chunks if not all(run.is_done(k) for u in c for k in unit_keys(name, u, n))]
     if chunks:
