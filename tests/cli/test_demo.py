@@ -42,7 +42,7 @@ def test_every_step_is_a_probe_and_its_quick_options_are_valid_options():
 
 def test_demo_end_to_end_on_stand_ins_writes_one_report(monkeypatch, tmp_path):
     monkeypatch.setattr(demo, "EMBEDDED", ("no-such-embedded-model",))  # as if none were installed
-    steps = tuple(s for s in demo.DEMO_STEPS if s.probe in ("accuracy", "masks", "uncertainty"))
+    steps = tuple(s for s in demo.DEMO_STEPS if s.probe in ("accuracy", "masks", "format", "uncertainty"))
     monkeypatch.setattr(demo, "DEMO_STEPS", steps)
     from masktax.cli.main import main
 
@@ -50,7 +50,9 @@ def test_demo_end_to_end_on_stand_ins_writes_one_report(monkeypatch, tmp_path):
     code = main(["demo", "--out", str(out), "--n-items", "1", "--datasets", "country__smallest", "--no-progress"])
     assert code == 0
     report = (out / "report.md").read_text()
-    for probe in ("accuracy", "masks", "uncertainty"):
+    for probe in ("accuracy", "masks", "format", "uncertainty"):
         assert (out / probe / "summary.json").is_file()
         assert f"masktax probe: {probe}" in report
+    assert "| mask tax: format part; comprehension part (A/B/C choice)" in report  # the decomposition, at a glance
+    assert "| format probe: closure `].` after the answer - none" in report and "## Format and comprehension" in report
     assert "Untrained stand-ins" in report

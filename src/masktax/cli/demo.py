@@ -32,6 +32,7 @@ DEMO_STEPS = (
     DemoStep("accuracy"),
     DemoStep("masks"),
     DemoStep("filler"),
+    DemoStep("format", (("grid", (0, 200)),), quick_items=2),  # 2 x 9 conditions, n = 0 shared: small
     DemoStep("uncertainty"),  # reuses the masks and filler runs' forward passes
     DemoStep("locality"),
     DemoStep("query-position"),

@@ -51,6 +51,7 @@ class Step:
     paper: tuple[tuple[str, object], ...] = ()
     quick_items: int = QUICK_ITEMS
     cost: float = 1.0  # forward-pass equivalents per item (attribution: forward + backward)
+    skip_kinds: tuple[str, ...] = ()  # model kinds the probe does not take (their card rows are null)
 
     def options(self, budget: str) -> object:
         return PROBES[self.probe].Options(**dict(self.quick if budget == "quick" else self.paper))
@@ -64,11 +65,12 @@ PROTOCOL = (
     Step("accuracy"),
     Step("masks", quick=(("grid", (2, 200)),), paper=(("grid", masks_probe.GRID),)),
     Step("filler", quick=(("grid", (2, 200)),), paper=(("grid", masks_probe.GRID),)),
-    Step("format", quick=(("grid", (0, 200)),), paper=(("grid", format_probe.GRID),)),
+    Step("format", quick=(("grid", (0, 200)),), paper=(("grid", format_probe.GRID),), quick_items=2),
     Step("locality", quick=(("grid", (0, 40)),)),
     Step("context-length", quick=(("grid", (0, 30)),)),
     Step("unmask", quick=(("grid", (2, 200)), ("steps", UNMASK_STEPS), ("order", ("random",))),
-         paper=(("grid", masks_probe.GRID), ("steps", UNMASK_STEPS), ("order", ("random",))), quick_items=2),
+         paper=(("grid", masks_probe.GRID), ("steps", UNMASK_STEPS), ("order", ("random",))), quick_items=2,
+         skip_kinds=("uniform",)),  # decodes masks: a uniform-noise model has none
     Step("attribution", quick=(("orderings", 1), ("questions", 2)), quick_items=2, cost=3.0),
 )
 
@@ -94,8 +96,8 @@ class CardConfig:
         if self.budget not in BUDGETS:
             raise MasktaxError(f"--budget must be one of {', '.join(BUDGETS)}, got '{self.budget}'")
 
-    def run_config(self, step: Step) -> RunConfig:
-        return RunConfig(models=self.models, out=str(Path(self.out) / step.probe), n_items=step.n_items(self.budget),
+    def run_config(self, step: Step, models: tuple[str, ...] | None = None) -> RunConfig:
+        return RunConfig(models=models or self.models, out=str(Path(self.out) / step.probe), n_items=step.n_items(self.budget),
                          datasets=self.datasets, seed=SEED, batch_size=self.batch_size, device=self.device,
                          progress=self.progress, trust_remote_code=self.trust_remote_code)
 
@@ -178,16 +180,18 @@ def run_card(cfg: CardConfig, *, loaded: dict | None = None, say: Callable[[str]
         rates[model] = rate.per_second()
     kinds = _kinds(root / first.probe)
     remaining = {step.probe: sum(_left(step, cfg, m, kinds.get(m, "mdlm"), n_datasets, root) / (rates[m] or 1e9)
-                                 for m in cfg.models) for step in rest}
+                                 for m in cfg.models if kinds.get(m) not in step.skip_kinds) for step in rest}
     speeds = ", ".join(f"{m}: {rates[m]:.1f} items/s" if rates[m] else f"{m}: already scored" for m in cfg.models)
     say(f"measured {speeds}; estimated time for the remaining {len(rest)} probes: {_minutes(sum(remaining.values()))}")
     for i, step in enumerate(rest, 2):
         say(f"[{i}/{len(PROTOCOL)}] {step.probe} (estimated {_minutes(remaining[step.probe])}; "
             f"{_minutes(time.perf_counter() - started)} so far)")
-        run_probe(PROBES[step.probe], cfg.run_config(step), step.options(cfg.budget), loaded=loaded, report=False)
-    summaries = {}
-    for step in PROTOCOL:
-        summaries[step.probe] = write_outputs(PROBES[step.probe], root / step.probe)[0]
+        models = tuple(m for m in cfg.models if kinds.get(m) not in step.skip_kinds)
+        if models:
+            run_probe(PROBES[step.probe], cfg.run_config(step, models), step.options(cfg.budget), loaded=loaded,
+                      report=False)
+    summaries = {step.probe: write_outputs(PROBES[step.probe], root / step.probe)[0]
+                 for step in PROTOCOL if (root / step.probe / "items.jsonl").is_file()}
     env = json.loads((root / first.probe / "env.json").read_text(encoding="utf-8"))
     card = card_object(summaries, env, models=list(cfg.models), budget=cfg.budget,
                        protocol_version=PROTOCOL_VERSION, protocol=protocol_json(cfg.budget))
