@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from masktax.models import blocks
 
@@ -86,3 +87,57 @@ def layer_mask(
 def padding_of(attention_mask: torch.Tensor | None) -> torch.Tensor | None:
     """The 2-D padding mask positions are counted from (None for a 4-D mask, whose rows are unpadded)."""
     return None if attention_mask is None or attention_mask.dim() == 4 else attention_mask
+
+
+class BlockCache:
+    """Keys and values of FINISHED blocks of a block-causal model, per layer `[b, kv, P, hd]` (after RoPE).
+
+    Exact, unlike a cache of a bidirectional model: a finished block's keys and values depend only
+    on it and the blocks before it, which no later step changes. A forward given the cache runs a
+    window of positions `[P, P + w)` (P = cached positions, a multiple of the block size); with
+    `store` set, the window's keys and values are appended (the caller stores a block once it is
+    final, as the published SDAR and LLaDA2 samplers do).
+    """
+
+    def __init__(self) -> None:
+        self.keys: list[torch.Tensor] = []  # per layer [b, kv, P, hd]
+        self.values: list[torch.Tensor] = []
+        self.store = False
+
+    def __len__(self) -> int:
+        """Positions cached."""
+        return self.keys[0].shape[2] if self.keys else 0
+
+    def extend(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Layer `layer`'s keys and values `[b, kv, P + w, hd]`: the cached ones, then the window's."""
+        if layer < len(self.keys):
+            k = torch.cat([self.keys[layer], k], dim=2)
+            v = torch.cat([self.values[layer], v], dim=2)
+        if self.store:
+            if layer < len(self.keys):
+                self.keys[layer], self.values[layer] = k, v
+            else:
+                self.keys.append(k)
+                self.values.append(v)
+        return k, v
+
+
+def cached_window(cache: BlockCache, width: int, block_size: int | None, device: torch.device
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positions `[1, w]` of a window after the cache, and its block-causal mask `[1, 1, w, P + w]`."""
+    start = len(cache)
+    if not block_size:
+        raise ValueError("a KV cache is exact only under block-causal attention; this model attends bidirectionally")
+    if start % block_size:
+        raise ValueError(f"the cache holds {start} positions, not whole blocks of {block_size}")
+    q = torch.arange(start, start + width, device=device)  # [w]
+    k = torch.arange(start + width, device=device)  # [P + w]
+    return q[None], ((k[None, :] // block_size) <= (q[:, None] // block_size))[None, None]
+
+
+def run_layers(layers: nn.ModuleList, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
+               mask: torch.Tensor | None, cache: BlockCache) -> torch.Tensor:
+    """Each layer with its slice of the cache (the cached forward; no gradient checkpointing)."""
+    for i, layer in enumerate(layers):
+        x = layer(x, rope, mask, (cache, i))
+    return x  # [b, w, d]

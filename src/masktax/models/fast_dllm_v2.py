@@ -93,11 +93,14 @@ class FastDLLMQwenAttention(nn.Module):
         self.v_proj = nn.Linear(d, cfg.kv_heads * hd, bias=True)
         self.o_proj = nn.Linear(cfg.num_attention_heads * hd, d, bias=False)
 
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None,
+                kv: tuple[attention.BlockCache, int] | None = None) -> torch.Tensor:
         cfg = self.cfg
         q = attention.rope(attention.heads(self.q_proj(x), cfg.num_attention_heads), *rope)  # [b, h, l, hd]
         k = attention.rope(attention.heads(self.k_proj(x), cfg.kv_heads), *rope)  # [b, kv, l, hd]
         v = attention.heads(self.v_proj(x), cfg.kv_heads)  # [b, kv, l, hd]
+        if kv is not None:
+            k, v = kv[0].extend(kv[1], k, v)  # [b, kv, P + l, hd] the cached blocks, then this window
         return self.o_proj(attention.attend(q, k, v, mask))  # [b, l, d]
 
 
@@ -109,8 +112,9 @@ class FastDLLMQwenDecoderLayer(nn.Module):
         self.post_attention_layernorm = blocks.RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.mlp = moe.SwiGLU(cfg.hidden_size, cfg.intermediate_size)
 
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None) -> torch.Tensor:
-        h = x + self.self_attn(self.input_layernorm(x), rope, mask)  # [b, l, d]
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None,
+                kv: tuple[attention.BlockCache, int] | None = None) -> torch.Tensor:
+        h = x + self.self_attn(self.input_layernorm(x), rope, mask, kv)  # [b, l, d]
         return h + self.mlp(self.post_attention_layernorm(h))  # [b, l, d]
 
 
@@ -156,18 +160,30 @@ class Fast_dLLM_QwenForCausalLM(NativeModel):  # noqa: N801 (the published class
     def tied_names(self) -> tuple[str, ...]:
         return ("lm_head.weight",) if self.config.tie_word_embeddings else ()
 
+    def _rope(self, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.config
+        return blocks.rope_cos_sin(pos, cfg.head_dim, cfg.rope_theta)  # 2 x [b, l, r]
+
+    def _head(self, x: torch.Tensor, logits_to_keep: torch.Tensor | None) -> MaskedLMOutput:
+        return self._output(self.lm_head(self.model.norm(self._keep(x, logits_to_keep))))  # [b, l or k, V]
+
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         logits_to_keep: torch.Tensor | None = None,
+        cache: attention.BlockCache | None = None,
     ) -> MaskedLMOutput:
-        cfg = self.config
+        """With `cache` (`attention.BlockCache`, no padding): the window after the cached blocks."""
         x = self._embed_input(input_ids, inputs_embeds)  # [b, l, d]
         b, n, _ = x.shape
+        if cache is not None:
+            pos, mask = attention.cached_window(cache, n, self.block_size, x.device)  # [1, w], [1, 1, w, P + w]
+            x = attention.run_layers(self.model.layers, x, self._rope(pos), mask, cache)  # [b, w, d]
+            return self._head(x, logits_to_keep)
         pos = blocks.position_ids(attention.padding_of(attention_mask), b, n, x.device)  # [b, l]
-        rope = blocks.rope_cos_sin(pos, cfg.head_dim, cfg.rope_theta)  # 2 x [b, l, hd]
+        rope = self._rope(pos)  # 2 x [b, l, r]
         mask = attention.layer_mask(attention_mask, pos, self.block_size)  # [b, 1, l, l] or None
         x = self._run_blocks(self.model.layers, x, rope, mask)  # [b, l, d]
-        return self._output(self.lm_head(self.model.norm(self._keep(x, logits_to_keep))))  # [b, l or k, V]
+        return self._head(x, logits_to_keep)  # [b, l or k, V]

@@ -117,7 +117,8 @@ class LLaDA2MoeAttention(nn.Module):
             self.key_layernorm = blocks.RMSNorm(hd, cfg.rms_norm_eps)
         self.dense = nn.Linear(heads * hd, cfg.hidden_size, bias=cfg.use_bias)
 
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None,
+                kv: tuple[attention.BlockCache, int] | None = None) -> torch.Tensor:
         cfg = self.cfg
         b, n, _ = x.shape
         qkv = self.query_key_value(x).view(b, n, -1, cfg.dim).transpose(1, 2)  # [b, h + 2 kv, l, hd]
@@ -125,6 +126,8 @@ class LLaDA2MoeAttention(nn.Module):
         if cfg.use_qk_norm:
             q, k = self.query_layernorm(q), self.key_layernorm(k)
         q, k = attention.rope(q, *rope), attention.rope(k, *rope)
+        if kv is not None:
+            k, v = kv[0].extend(kv[1], k, v)  # [b, kv, P + l, hd] the cached blocks, then this window
         return self.dense(attention.attend(q, k, v, mask))  # [b, l, d]
 
 
@@ -173,8 +176,9 @@ class LLaDA2MoeDecoderLayer(nn.Module):
         is_moe = cfg.num_experts is not None and index >= cfg.first_k_dense_replace
         self.mlp = LLaDA2MoeSparseMoeBlock(cfg) if is_moe else moe.SwiGLU(d, cfg.intermediate_size)
 
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None) -> torch.Tensor:
-        h = x + self.attention(self.input_layernorm(x), rope, mask)  # [b, l, d]
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None,
+                kv: tuple[attention.BlockCache, int] | None = None) -> torch.Tensor:
+        h = x + self.attention(self.input_layernorm(x), rope, mask, kv)  # [b, l, d]
         return h + self.mlp(self.post_attention_layernorm(h))  # [b, l, d]
 
 
@@ -228,19 +232,30 @@ class LLaDA2MoeModelLM(NativeModel):
                 if isinstance(module, LLaDA2MoeGate):
                     module.weight.copy_(torch.randn(module.weight.shape, generator=g) * module.weight.shape[1] ** -0.5)
 
+    def _rope(self, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.config
+        return blocks.rope_cos_sin(pos, attention.rotary_dim(cfg.dim, cfg.partial_rotary_factor), cfg.rope_theta)  # 2 x [b, l, r]
+
+    def _head(self, x: torch.Tensor, logits_to_keep: torch.Tensor | None) -> MaskedLMOutput:
+        return self._output(self.lm_head(self.model.norm(self._keep(x, logits_to_keep))).float())  # [b, l or k, V]
+
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         logits_to_keep: torch.Tensor | None = None,
+        cache: attention.BlockCache | None = None,
     ) -> MaskedLMOutput:
-        cfg = self.config
+        """With `cache` (`attention.BlockCache`, no padding): the window after the cached blocks."""
         x = self._embed_input(input_ids, inputs_embeds)  # [b, l, d]
         b, n, _ = x.shape
+        if cache is not None:
+            pos, mask = attention.cached_window(cache, n, self.block_size, x.device)  # [1, w], [1, 1, w, P + w]
+            x = attention.run_layers(self.model.layers, x, self._rope(pos), mask, cache)  # [b, w, d]
+            return self._head(x, logits_to_keep)
         pos = blocks.position_ids(attention.padding_of(attention_mask), b, n, x.device)  # [b, l]
-        rope = blocks.rope_cos_sin(pos, attention.rotary_dim(cfg.dim, cfg.partial_rotary_factor),
-                                   cfg.rope_theta)  # 2 x [b, l, r]
+        rope = self._rope(pos)  # 2 x [b, l, r]
         mask = attention.layer_mask(attention_mask, pos, self.block_size)  # [b, 1, l, l] or None
         x = self._run_blocks(self.model.layers, x, rope, mask)  # [b, l, d]
-        return self._output(self.lm_head(self.model.norm(self._keep(x, logits_to_keep))).float())  # [b, l or k, V]
+        return self._head(x, logits_to_keep)  # [b, l or k, V]
