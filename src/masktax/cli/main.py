@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "pretrain",
     "finetune",
     "compare",
+    "a3",
     "card",
     "train_sm",
     "eval",

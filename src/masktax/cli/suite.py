@@ -1,6 +1,7 @@
 """`masktax suite`: export the probe suite of [P1] to JSONL, and show one prompt exactly as a model sees it.
 
     masktax suite export suite/ --seed 0 --n-test 1000
+    masktax suite export mdc/ --suite mdc --seed 0
     masktax suite show --dataset verb__largest --index 3 --format chat --suffix masks --n-extra 5
 
 `show` renders a test point after its in-context examples, encodes it with `masktax.prompts`
@@ -30,9 +31,10 @@ def export(
     out: str = typer.Argument(..., metavar="DIR", help="Output directory (created; files are overwritten)."),
     seed: int = typer.Option(0, "--seed", help="Suite seed (same seed: byte-identical files)."),
     n_test: int = typer.Option(1000, "--n-test", help="Test points per dataset (paper: 1000)."),
+    suite: str = typer.Option("main", "--suite", help="main (16 datasets) or mdc (20 classification sets)."),
 ) -> None:
-    """Write the 16 datasets as JSONL (tests + fixed context) and manifest.json with sha256 digests."""
-    manifest = export_suite(out, seed=seed, n_test=n_test)
+    """Write the 16 datasets (or the mdc sets) as JSONL (tests + context) and manifest.json with sha256 digests."""
+    manifest = export_suite(out, seed=seed, n_test=n_test, suite=suite)
     print(f"masktax: wrote {len(manifest['datasets'])} datasets x {n_test} tests (seed {seed}) to {out}; "
           f"digests in {Path(out) / MANIFEST}")
 

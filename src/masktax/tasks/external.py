@@ -19,8 +19,8 @@ say which split its examples came from). When neither is there, the error names 
 Files may also be .json, .parquet or .csv with the `datasets` columns (`sentence`/`text`, `label`;
 `sentence1`, `sentence2`; `question`, `sentence`); labels keep the `datasets` numbering (GLUE RTE/QNLI:
 0 = entailment -> "yes"). Filters ([P1]): AG News without Science/Technology (label 3); RTE, QNLI and
-AG News texts under 500 characters (each text field). ICL sets: a pool of 64 label-balanced items,
-the first `shots` (default 25) forming the context; tests: up to 1000 of the rest, label-balanced order.
+AG News texts under 500 characters (each text field). ICL sets: a pool of 64 label-balanced items (half
+the set when it is smaller), the first `shots` (default 25) forming the context; tests: up to 1000 of the rest, label-balanced order.
 
 HotPotQA ([P1] A.7), distractor setting: questions whose last comma-separated clause is "X or Y"
 with the answer equal to X or Y (case-insensitive) become two options [A] X, [B] Y in the question's
@@ -188,8 +188,9 @@ def build_icl(name: str, *, seed: int = 0, shots: int = ICL_SHOTS, data_dir: str
     items = icl_items(name, load_rows(name, source, data_dir, cache_dir=cache_dir))
     rng = random.Random(derived_seed(seed, "icl", name))
     ordered = balanced_order(items, len(source.labels), rng)
-    pool = ordered[:POOL_SIZE]
-    tests = balanced_order(ordered[POOL_SIZE:], len(source.labels), rng)[:MAX_TESTS]
+    size = min(POOL_SIZE, len(ordered) // 2)  # a small set (a test fixture) keeps half for the tests
+    pool = ordered[:size]
+    tests = balanced_order(ordered[size:], len(source.labels), rng)[:MAX_TESTS]
     return TaskSet("icl", name, source.labels, tuple(pool), tuple(tests), shots)
 
 

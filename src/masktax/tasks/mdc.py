@@ -15,7 +15,7 @@ The generators (all draws from one `numpy.random.RandomState` per dataset, seede
 sha256(suite seed, name)):
 - nonlinear ([P1]: random integer features, squares and interactions, logistic of a random weighted
   sum, threshold 0.5): distinct points uniform in 1..100^3; z = (x - 50.5) / 28.866 per coordinate
-  (the uniform's mean and std); features z1..z3, z1^2..z3^2, z1z2, z1z3, z2z3; weights w ~ N(0, 1);
+  (the uniform's mean and std); features z1..z3, z1^2..z3^2, z1z2, z1z3, z2z3; weights w ~ N(0, 1) (drawn before the points);
   s = w . f; bias b = minus the midpoint of the two middle scores, so p = sigmoid(s + b) > 0.5
   ("Above") holds for exactly half of the points.
 - swiss_roll, moons, circles: scikit-learn's `make_swiss_roll`, `make_moons`, `make_circles`,
@@ -109,6 +109,7 @@ def scale_to_grid(X: np.ndarray) -> np.ndarray:
 
 def nonlinear(n: int, rs: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
     """Distinct integer points [n, 3] and labels [n] (0 = Above: sigmoid(s + b) > 0.5), half each."""
+    w = rs.standard_normal(9)  # drawn first: the points' draws depend on repeats
     seen: set[tuple[int, ...]] = set()
     rows: list[tuple[int, ...]] = []
     while len(rows) < n:
@@ -119,7 +120,7 @@ def nonlinear(n: int, rs: np.random.RandomState) -> tuple[np.ndarray, np.ndarray
     X = np.array(rows, dtype=np.int64)  # [n, 3]
     z = (X - 50.5) / UNIFORM_STD  # [n, 3]
     f = np.hstack([z, z**2, z[:, [0]] * z[:, [1]], z[:, [0]] * z[:, [2]], z[:, [1]] * z[:, [2]]])  # [n, 9]
-    s = f @ rs.standard_normal(9)  # [n]
+    s = f @ w  # [n]
     mid = np.sort(s)[n // 2 - 1 : n // 2 + 1].mean()
     p = 1 / (1 + np.exp(-(s - mid)))  # [n]
     return X, np.where(p > 0.5, 0, 1)
