@@ -56,15 +56,49 @@ def test_left_padding_and_errors(gemma):
     with torch.no_grad():
         got = lm.logits(padded, attention_mask=mask)
         torch.testing.assert_close(got[0, -3:], lm.logits(short[None])[0, -3:], atol=1e-5, rtol=1e-5)
-        right = mask.flip(-1)
-        with pytest.raises(MasktaxError, match="pad on the left"):
-            lm.logits(padded, attention_mask=right)
+        holes = mask.clone()
+        holes[1, 4] = 0
+        with pytest.raises(MasktaxError, match="padded on one side only"):
+            lm.logits(padded, attention_mask=holes)
         set_canvas_length(lm, 11)
         with pytest.raises(MasktaxError, match="shorter than the input"):
             lm.logits(ids)
     lm.model.canvas_length = None
     with pytest.raises(MasktaxError, match="set_canvas_length"):
         lm.logits(ids)
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_rows_of_any_prompt_and_canvas_length_score_as_alone(gemma, side):
+    """A batch of rows whose prompts (longer than the sliding window) and canvases differ in length,
+    padded on either side, with the canvas opening at each row's scored position (`logits_at`, the
+    probes' path; also from embeddings): each row equals DiffusionGemmaForBlockDiffusion on it alone."""
+    model, lm = gemma
+    g = torch.Generator().manual_seed(0)
+    rows = [(torch.randint(0, 300, (p,), generator=g), torch.randint(0, 300, (c,), generator=g))
+            for p, c in ((40, 3), (25, 5), (33, 1), (60, 8))]
+    width = max(len(p) + len(c) for p, c in rows)
+    ids = torch.full((len(rows), width), lm.pad_id)
+    mask = torch.zeros_like(ids)
+    starts = []
+    for i, (p, c) in enumerate(rows):
+        lead = 0 if side == "right" else width - len(p) - len(c)
+        ids[i, lead : lead + len(p) + len(c)] = torch.cat([p, c])
+        mask[i, lead : lead + len(p) + len(c)] = 1
+        starts.append(lead + len(p))
+    pos = torch.tensor(starts)
+    with torch.no_grad():
+        want = torch.stack([model(input_ids=p[None], decoder_input_ids=c[None]).logits[0, 0] for p, c in rows])
+        got = lm.logits_at(ids, pos, mask)  # [b, V]
+        from_embeds = lm.logits_at(None, pos, mask, embeds=lm.embed(ids))
+        full = lm.model(input_ids=ids, attention_mask=mask, canvas_start=pos).logits  # [b, l, V]
+    torch.testing.assert_close(got, want.float(), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(from_embeds, got, atol=1e-5, rtol=1e-5)
+    for i, (p, c) in enumerate(rows):
+        with torch.no_grad():
+            alone = model(input_ids=p[None], decoder_input_ids=c[None]).logits[0]
+        torch.testing.assert_close(full[i, starts[i] : starts[i] + len(c)], alone.float(), atol=1e-5, rtol=1e-5)
+        assert torch.count_nonzero(full[i, : starts[i]]) == 0
 
 
 def test_canvas_tokens_match_the_sampler(gemma):

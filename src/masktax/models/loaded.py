@@ -89,14 +89,17 @@ class LoadedModel:
         which the native families accept too): for the probes this saves the `[b, l, V]` tensor,
         0.65 GB per 1300-token row at LLaDA's vocabulary in fp32. Models without it fall back.
         With `embeds` `[b, l, d]` (and ids None) the pass starts from input embeddings (attribution).
+        A uniform-noise model (kind "uniform") reads each row's canvas as running from `positions` to
+        its last real token (the probes' layout: the scored position opens the canvas).
         """
         ref = ids if embeds is None else embeds
         rows = torch.arange(ref.shape[0], device=ref.device)  # [b]
         raw = (positions - 1).clamp_min(0) if self.shift else positions  # [b] raw positions
-        if self.extra.get("logits_to_keep", True) and self.kind != "uniform":
+        canvas = {"canvas_start": positions} if self.kind == "uniform" else {}
+        if self.extra.get("logits_to_keep", True) or canvas:
             try:
                 out = self.model(input_ids=ids, inputs_embeds=embeds, attention_mask=attention_mask,
-                                 logits_to_keep=raw[:, None], **self._position_kwargs(attention_mask))
+                                 logits_to_keep=raw[:, None], **self._position_kwargs(attention_mask), **canvas)
             except TypeError:  # a forward without logits_to_keep
                 self.extra["logits_to_keep"] = False
             else:

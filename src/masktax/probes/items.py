@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-from masktax.models.diffusion_gemma import DiffusionGemmaProbe, canvas_tokens
+from masktax.errors import MasktaxError
+from masktax.models.diffusion_gemma import DiffusionGemmaProbe, canvas_tokens, model_canvas_length
 from masktax.models.loaded import LoadedModel
 from masktax.probes.engine import ProbeItem
 from masktax.prompts.appendix import encode_suite_item
@@ -72,6 +73,19 @@ def canvas_ids(lm: LoadedModel, n: int, generator: torch.Generator) -> list[int]
     return torch.randint(0, vocab, (n,), generator=generator).tolist()  # [n]
 
 
+def uniform_layout(lm: LoadedModel, cell: Cell) -> tuple[str, int]:
+    """(suffix, n_extra) of a uniform-noise model's cell. Its canvas is the tail of the prompt from the
+    answer position on (the block its decoder denoises after the encoded prompt), so nothing may follow
+    it: one-mask layouts get the model's own canvas (config `canvas_length` tokens of noise, the answer
+    first) instead of `<mask>].`; masks become canvas tokens; filler keeps its dots inside the canvas."""
+    if cell.query_position != "right":
+        raise MasktaxError(f"'{lm.name}' is a uniform-noise model whose canvas ends the prompt, so the test "
+                           f"question cannot sit at the {cell.query_position}; use --grid right")
+    if cell.suffix == "one_mask":
+        return "canvas", model_canvas_length(lm) - 1
+    return ("canvas" if cell.suffix == "masks" else cell.suffix), cell.n_extra
+
+
 def round_half_up(v: float) -> int:
     return int(math.floor(v + 0.5))
 
@@ -95,11 +109,11 @@ def encode_cell(
 
     slot = answer_slot_id(lm, probe)
     uniform = lm.kind == "uniform"
-    suffix = "canvas" if uniform and cell.suffix == "masks" else cell.suffix
+    suffix, cell_extra = uniform_layout(lm, cell) if uniform else (cell.suffix, cell.n_extra)
     items = []
     for index, query in enumerate(dataset.tests[:n_items]):
         common = dict(fmt=fmt, query_position=cell.query_position, mask_id=slot)
-        n_extra = cell.n_extra
+        n_extra = cell_extra
         if cell.mask_fraction is not None:
             base = encode(query, suffix="masks", n_extra=0, **common)
             n_extra = max(1, round_half_up(cell.mask_fraction * base.answer_pos)) - 1
