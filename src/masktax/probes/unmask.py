@@ -25,6 +25,11 @@ is reported, and per order its mean over the steps list ([P1]: averaged over 2, 
 random order; LLaDA-8B Base 15.5%, Instruct 27.5%). `--soft-mask` decodes with soft-masking
 ([P2]) using the soft_mask.json in each model's directory, `--soft-mask-from DIR` one file for all.
 
+`--cache prefix` (or `dual`, the same for one block) decodes with Fast-dLLM's prefix cache: the first
+step runs the whole prompt and caches its keys and values, every later step runs only the 1 + x
+masks. For a bidirectional model that is an approximation (the prompt's keys saw the masks as they
+were at the first step): the first step, and so every single-step answer, is unchanged.
+
 Random order is seeded per batch (from the run seed and the batch's first item): the same seed
 and `--batch-size` give identical results; another batch size gives another, equally valid draw.
 AR models get the one-mask reference (the sweep appends tokens a causal model never sees).
@@ -54,7 +59,7 @@ from masktax.render import figures, markdown
 from masktax.render.names import label
 from masktax.results.stats import dataset_stats, mean, relative_degradation
 from masktax.results.summary import REFERENCE, SCHEMA_VERSION, group_records, run_models
-from masktax.samplers import SoftMaskConfig, generate_semi_ar, left_pad
+from masktax.samplers import CACHES, SoftMaskConfig, generate_semi_ar, left_pad
 from masktax.samplers.soft_mask import SOFT_MASK_FILE
 
 NAME = "unmask"
@@ -78,6 +83,8 @@ class Options:
         "Which positions each step commits: random, confidence or both."))
     soft_mask: bool = field(default=False, metadata=flag("Soft-masking ([P2]) with each model dir's soft_mask.json."))
     soft_mask_from: str | None = field(default=None, metadata=flag("One soft_mask.json (or its directory) for every model."))
+    cache: str = field(default="none", metadata=flag(
+        "KV cache of the decode: none, prefix or dual (Fast-dLLM; approximate for MDLMs).", stored_if_set=True))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "grid", int_grid(self.grid, NAME))
@@ -85,6 +92,8 @@ class Options:
         object.__setattr__(self, "order", name_list(self.order, "--order", tuple(ORDERS)))
         if self.soft_mask_from is not None:
             object.__setattr__(self, "soft_mask_from", str(self.soft_mask_from))
+        if self.cache not in CACHES:
+            raise MasktaxError(f"--cache '{self.cache}' is unknown; choose one of {', '.join(CACHES)}")
 
     def series(self) -> list[str]:
         """The decoded series, e.g. "random-40", in (order, steps) order."""
@@ -126,7 +135,7 @@ def cells(options: Options, kind: str) -> list[Cell]:
 
 
 def decode_batch(
-    lm: LoadedModel, items: list[ProbeItem], *, steps: int, order: str, soft_mask, seed: int
+    lm: LoadedModel, items: list[ProbeItem], *, steps: int, order: str, soft_mask, seed: int, cache: str = "none"
 ) -> list[dict]:
     """Decode the 1 + x masks of equally long suffixes in min(steps, 1 + x) steps; one record per item."""
     gen_length = len(items[0].ids) - items[0].answer_pos
@@ -140,7 +149,7 @@ def decode_batch(
     out, history = generate_semi_ar(
         lm, ids.to(lm.device), steps=s_eff, gen_length=gen_length, block_length=gen_length,
         remasking=ORDERS[order], mask_id=lm.mask_id, attention_mask=None if mask is None else mask.to(lm.device),
-        soft_mask=soft_mask, generator=generator, return_history=True,
+        soft_mask=soft_mask, generator=generator, return_history=True, cache=cache,
     )  # [b, lp + gen_length]
     lp = ids.shape[1]
     answer = out[:, lp].tolist()  # [b] the token committed at the answer position
@@ -201,7 +210,8 @@ def decode_items(run: ProbeRun, name: str, lm: LoadedModel, items: list[ProbeIte
         batch_items = [items[i] for i in batch]
         pending = {it.key for it in batch_items if not run.is_done(it.key)}
         if pending:
-            records = decode_batch(lm, batch_items, steps=steps, order=order, soft_mask=sm, seed=run.cfg.seed)
+            records = decode_batch(lm, batch_items, steps=steps, order=order, soft_mask=sm, seed=run.cfg.seed,
+                                   cache=run.options.cache)
             run.store_records(name, [r for r, it in zip(records, batch_items, strict=True) if it.key in pending])
         bar.update(len(batch_items))
 
@@ -340,7 +350,9 @@ def render(config: dict, env: dict, summary: dict, plots: list, *, level: int = 
         f"{', '.join(map(str, opts.get('steps', [])))}; the token committed at the answer position is scored. "
         "A decode of 1 + x masks takes min(S, 1 + x) steps (one token per step when there are fewer masks than "
         "steps), so it costs that many forward passes per item; single-step is one forward pass (the masks "
-        "probe). Soft-masking: " + ("on" if opts.get("soft_mask") or opts.get("soft_mask_from") else "off") + ".",
+        "probe). Soft-masking: " + ("on" if opts.get("soft_mask") or opts.get("soft_mask_from") else "off") + "."
+        + ("" if opts.get("cache", "none") == "none" else f" KV cache: {opts['cache']} (Fast-dLLM; approximate: "
+           "later steps reuse the prompt's keys from the first step)."),
         "",
     ]
     models = [m for m, pts in summary["models"].items() if pts]
