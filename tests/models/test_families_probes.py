@@ -93,4 +93,6 @@ def test_masks_probe_end_to_end_on_a_block_causal_model(checkpoints, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert [p["x"] for p in summary["models"][model]] == [0, 1, 10]
     env = json.loads((out / "env.json").read_text())
-    assert env["models"][model]["kind"] == "mdlm"
+    assert env["models"][model]["kind"] == "mdlm" and env["models"][model]["block_size"] == 4
+    items = [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines()]
+    assert items and all("answer_pos" in it for it in items)  # with block_size: the answer's offset in its block

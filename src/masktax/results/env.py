@@ -30,7 +30,7 @@ def git_commit(path: str | Path | None = None) -> str | None:
 def model_provenance(lm) -> dict:
     """Name, kind, mask id, dtype and where the weights came from (path / hub revision)."""
     config = getattr(lm.model, "config", None)
-    return {
+    info = {
         "kind": lm.kind,
         "mask_id": lm.mask_id,
         "shift": lm.shift,
@@ -41,6 +41,9 @@ def model_provenance(lm) -> dict:
         "revision": getattr(config, "_commit_hash", None) or lm.extra.get("revision"),
         "n_parameters": sum(p.numel() for p in lm.model.parameters()),
     }
+    if lm.extra.get("block_size"):  # block-causal: an item's answer sits at (answer_pos - shift) % block_size
+        info["block_size"] = lm.extra["block_size"]
+    return info
 
 
 def environment(*, device: str, dtype: str, seed: int) -> dict:
