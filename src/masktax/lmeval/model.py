@@ -56,8 +56,10 @@ class MasktaxLM(TemplateLM):
         if world > 1:
             from accelerate import Accelerator
 
-            self.accelerator = Accelerator()
-            device = str(self.accelerator.device)
+            # On CPU accelerate sets up the gloo process group only when told it is a CPU run.
+            self.accelerator = Accelerator(cpu=device == "cpu" or not torch.cuda.is_available())
+            dev = self.accelerator.device
+            device = "cpu" if dev.type == "cpu" else str(dev)  # "cpu:0" is not a device safetensors reads to
         self.lm = lm if lm is not None else load(
             self.args.model, device=device, dtype=self.args.dtype, trust_remote_code=self.args.trust_remote_code,
             mask_token_id=self.args.mask_token_id)
