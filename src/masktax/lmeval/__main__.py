@@ -19,11 +19,12 @@ from masktax.lmeval.tasks import TASKS_DIR
 
 
 def with_include_path(argv: list[str]) -> list[str]:
-    """`argv` plus `--include_path TASKS_DIR` for a run that names none (lm-eval takes one path)."""
-    if argv and argv[0] in ("ls", "validate", "run") or any(a.startswith("--") for a in argv):
-        if not any(a == "--include_path" or a.startswith("--include_path=") for a in argv):
-            return [*argv, "--include_path", str(TASKS_DIR)]
-    return argv
+    """`argv` plus `--include_path TASKS_DIR` for `run` / `ls` / `validate` (or the legacy form without a
+    sub-command) when it names no include path; lm-eval 0.4.13 takes one, so a user's own replaces ours."""
+    command = argv[0] if argv and not argv[0].startswith("-") else "run"
+    if not argv or command not in ("run", "ls", "validate") or any(a.split("=")[0] == "--include_path" for a in argv):
+        return argv
+    return [*argv, "--include_path", str(TASKS_DIR)]
 
 
 def main(argv: list[str] | None = None) -> int:
