@@ -126,7 +126,8 @@ def load_rows(name: str, source: Source, data_dir: str | None, *, cache_dir: str
     if file is not None:
         builder = {"jsonl": "json", "json": "json", "parquet": "parquet", "csv": "csv"}[file.suffix[1:]]
         try:
-            rows = datasets.load_dataset(builder, data_files=str(file), split="train", cache_dir=cache_dir)
+            with _quiet(datasets):
+                rows = datasets.load_dataset(builder, data_files=str(file), split="train", cache_dir=cache_dir)
         except Exception as err:  # noqa: BLE001 - datasets raises many kinds; the message names the file
             first = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise MasktaxError(f"could not read {file} as {builder}: {first}") from err
@@ -135,13 +136,30 @@ def load_rows(name: str, source: Source, data_dir: str | None, *, cache_dir: str
     where = f"under --data {data_dir}" if data_dir else "under --data DIR"
     config = f" ({source.config})" if source.config else ""
     try:
-        with _offline(datasets):
+        with _offline(datasets), _quiet(datasets):
             rows = datasets.load_dataset(source.hub, source.config, split=source.split, cache_dir=cache_dir)
     except Exception:  # noqa: BLE001 - not in the cache (offline): say what is needed
         raise MasktaxError(
             f"the {name} set needs {names} (or .json, .parquet, .csv) {where}, or the `datasets` cache of "
             f"'{source.hub}'{config} split {source.split}, cached once online with {_hub_hint(source)}") from None
     return [dict(r) for r in rows]
+
+
+class _quiet:
+    """Context manager: no `datasets` progress bars (stderr keeps the one-line errors and our own bar)."""
+
+    def __init__(self, datasets_module) -> None:
+        self.datasets = datasets_module
+        self.was = True
+
+    def __enter__(self):
+        self.was = self.datasets.is_progress_bar_enabled()
+        self.datasets.disable_progress_bars()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.was:
+            self.datasets.enable_progress_bars()
 
 
 class _offline:
