@@ -148,3 +148,16 @@ def test_cards_of_the_new_families():
         assert cards and all(c.mask_id == mask and c.shift == (family in SHIFTED) and c.hf_id for c in cards)
     table = models_table()
     assert "inclusionAI/LLaDA2.0-mini" in table and "JetLM/SDAR-8B-Chat" in table and "Gen-Verse/MMaDA-8B-Base" in table
+
+
+def test_published_4d_masks():
+    """The published samplers' own 4-D masks: LLaDA2's additive log(tril) in bf16, SDAR's 0/1 floats."""
+    for name, block in (("llada2_moe", 8), ("sdar", 4)):
+        lm = load(FIXTURES / name)
+        ids = load_file(str(FIXTURES / name / "reference.safetensors"))["input_ids"][:1]
+        blk = torch.arange(ids.shape[1]) // block
+        tril = (blk[None, :] <= blk[:, None]).float()[None, None]  # [1, 1, L, L]
+        given = tril.log().to(torch.bfloat16) if name == "llada2_moe" else tril
+        with torch.no_grad():
+            torch.testing.assert_close(lm.model(input_ids=ids, attention_mask=given).logits,
+                                       lm.model(input_ids=ids).logits, atol=1e-5, rtol=1e-5)

@@ -49,6 +49,8 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
     """`softmax(q k^T / sqrt(hd) + mask) v` with grouped-query keys; q `[b, h, l, hd]`, k/v `[b, kv, L, hd]`,
     mask boolean (True = may attend) or additive, broadcastable to `[b, h, l, L]`. Returns `[b, l, h * hd]`."""
     b, h, n, _ = q.shape
+    if mask is not None and mask.is_floating_point():
+        mask = mask.to(q.dtype)  # an additive mask in the model's dtype (SDPA wants them equal)
     if k.shape[1] != h:
         k = k.repeat_interleave(h // k.shape[1], dim=1)  # [b, h, L, hd]
         v = v.repeat_interleave(h // v.shape[1], dim=1)  # [b, h, L, hd]

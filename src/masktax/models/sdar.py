@@ -12,7 +12,7 @@ self_attn.{q,k,v,o}_proj, self_attn.{q,k}_norm, post_attention_layernorm, mlp.{g
 with per-head RMSNorms `qn`, `kn`, `head_dim` from the config, biases on q/k/v/o when
 `attention_bias`. The published forward attends bidirectionally unless given a 4-D mask; its
 sampler passes the block-causal one (blocks of `block_length` from position 0, KV cache of the
-finished blocks). Here block-causal attention is the model's own default (`block_size`, not in the
+finished blocks) as 0/1 floats, which are read as such here too (1 = may attend). Here block-causal attention is the model's own default (`block_size`, not in the
 published config: 4, the block SDAR and TraDo were trained with; None or 0 means bidirectional).
 Logits are in place: position i predicts token i (the sampler reads a block's logits at the
 block's own positions). The mask token is 151669 (`<|MASK|>`).
@@ -185,6 +185,8 @@ class SDARForCausalLM(NativeModel):
             pos, mask = attention.cached_window(cache, n, self.block_size, x.device)  # [1, w], [1, 1, w, P + w]
             x = attention.run_layers(self.model.layers, x, self._rope(pos), mask, cache)  # [b, w, d]
             return self._head(x, logits_to_keep)
+        if attention_mask is not None and attention_mask.dim() == 4 and attention_mask.is_floating_point():
+            attention_mask = attention_mask > 0  # SDAR's 4-D masks are 0/1 (its sampler's `tril` over blocks)
         pos = blocks.position_ids(attention.padding_of(attention_mask), b, n, x.device)  # [b, l]
         rope = self._rope(pos)  # 2 x [b, l, r]
         mask = attention.layer_mask(attention_mask, pos, self.block_size)  # [b, 1, l, l] or None
