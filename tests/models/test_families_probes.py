@@ -96,3 +96,22 @@ def test_masks_probe_end_to_end_on_a_block_causal_model(checkpoints, tmp_path):
     assert env["models"][model]["kind"] == "mdlm" and env["models"][model]["block_size"] == 4
     items = [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines()]
     assert items and all("answer_pos" in it for it in items)  # with block_size: the answer's offset in its block
+
+
+@pytest.mark.parametrize(("offset", "grid"), [(0, "0,3,10"), (3, "0,10")])
+def test_masks_probe_places_the_answer_in_its_block(checkpoints, tmp_path, offset, grid):
+    """--block-offset o puts every answer at offset o of its block (SDAR here, B = 4): the masks after
+    the block's end are invisible, so the answer's probabilities stop changing at x = B - 1 - o."""
+    out = tmp_path / "run"
+    model = str(checkpoints["sdar"])
+    assert main(["probe", "masks", "--out", str(out), "--n-items", "3", "--datasets", "country__smallest",
+                 "--no-progress", "--model", model, "--grid", grid, "--block-offset", str(offset)]) == 0
+    assert json.loads((out / "config.json").read_text())["options"]["block_offset"] == offset
+    items = [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines()]
+    assert items and all(it["answer_pos"] % 4 == offset for it in items)
+    p = {(it["x"], it["index"]): it["p_answer"] for it in items}
+    last, edge = int(grid.split(",")[-1]), 3 - offset
+    for index in range(3):
+        assert p[(last, index)] == pytest.approx(p[(edge, index)], abs=1e-6)  # later blocks cost nothing
+    if edge:
+        assert any(p[(0, i)] != pytest.approx(p[(edge, i)], abs=1e-6) for i in range(3))  # the block's masks do

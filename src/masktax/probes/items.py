@@ -33,6 +33,9 @@ class Cell:
     uniform-noise models) or "filler" (answer mask + n_extra filler tokens " .").
     mask_fraction: when set, the prompt gets max(1, round(f * input length)) masks in all
     (n_extra = that - 1), the input length being the tokens before the answer position.
+    block_offset: for a block-causal model (LLaDA2, SDAR, Fast-dLLM v2), newlines are prepended so
+    that the scoring position (the answer's, or the one before it when shifted) sits at this offset
+    in its block; ignored for other models (`place_in_block`).
     """
 
     series: str
@@ -45,6 +48,7 @@ class Cell:
     n_distractor: int = N_DISTRACTOR_CONTEXT
     query_position: str = "right"
     size_hint: int = 0  # larger = longer prompts; the preflight length check encodes the largest
+    block_offset: int | None = None
 
 
 def item_seed(seed: int, *parts: object) -> int:
@@ -86,6 +90,21 @@ def uniform_layout(lm: LoadedModel, cell: Cell) -> tuple[str, int]:
     return ("canvas" if cell.suffix == "masks" else cell.suffix), cell.n_extra
 
 
+def place_in_block(lm: LoadedModel, ids: list[int], answer_pos: int, offset: int | None) -> tuple[list[int], int]:
+    """(ids, answer_pos) with k newline tokens prepended, k the fewest (0 .. B-1) that put the scoring
+    position at `offset` in its block of B (blocks count from the first token); unchanged when the
+    model is not block-causal or no offset is asked for."""
+    block = lm.extra.get("block_size")
+    if offset is None or not block:
+        return ids, answer_pos
+    if offset >= block:
+        raise MasktaxError(f"--block-offset {offset} is not below the block size {block} of '{lm.name}'")
+    k = (offset - (answer_pos - int(lm.shift))) % block
+    newline = lm.tokenizer.encode("\n", add_special_tokens=False) if lm.tokenizer is not None else []
+    fill = newline[-1] if newline else answer_slot_id(lm, "block placement")
+    return [fill] * k + ids, answer_pos + k
+
+
 def round_half_up(v: float) -> int:
     return int(math.floor(v + 0.5))
 
@@ -125,9 +144,10 @@ def encode_cell(
         ids = list(enc.ids)
         if uniform and suffix != "canvas":
             ids[enc.answer_pos] = canvas_ids(lm, 1, gen)[0]  # noise, not a mask, at the answer
+        ids, answer_pos = place_in_block(lm, ids, enc.answer_pos, cell.block_offset)
         items.append(ProbeItem(
             model=model, series=cell.series, x=cell.x, dataset=dataset.name, index=index, ids=tuple(ids),
-            answer_pos=enc.answer_pos, answer_id=enc.answer_id, letter_ids=tuple(enc.letter_ids),
+            answer_pos=answer_pos, answer_id=enc.answer_id, letter_ids=tuple(enc.letter_ids),
             suffix=suffix,
         ))
     return items

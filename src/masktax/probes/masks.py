@@ -20,12 +20,18 @@ With `--suite mdc|hotpotqa|icl` the same sweep runs on [P1]'s appendix suites (d
 series "share", x = share s, max(1, round(s * L)) masks in all, L = tokens before the answer.
 
     masktax probe masks --suite mdc --model embedded-mdlm --labels letters --shares 0,0.1,0.2 --n-items 8 --out runs/mdc
+
+For a block-causal model (LLaDA2, SDAR/TraDo, Fast-dLLM v2) only the masks inside the answer's
+attention block are visible to it; `--block-offset o` places every answer at offset o of its block
+(newlines prepended), so the tax can only grow for x <= B - 1 - o (docs/models.md).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
+from masktax.errors import MasktaxError
 from masktax.models.loaded import LoadedModel
 from masktax.probes.items import Cell
 from masktax.probes.options import flag, int_grid, share_grid, suite_choice
@@ -72,8 +78,13 @@ class Options:
         "Appendix suites: 'words' ([P1]'s labels) or 'letters' (A/B/C: word-level tokenizers).", stored_if_set=True))
     data: str | None = field(default=None, metadata=flag(
         "Appendix suites: directory of the hotpotqa / icl files (else the datasets cache).", stored_if_set=True))
+    block_offset: int | None = field(default=None, metadata=flag(
+        "Block-causal models: prepend newlines so the answer sits at this offset (0 .. B-1) in its attention "
+        "block; only the masks inside that block are visible to it (docs/models.md).", stored_if_set=True))
 
     def __post_init__(self) -> None:
+        if self.block_offset is not None and self.block_offset < 0:
+            raise MasktaxError(f"--block-offset must be 0 or more, got {self.block_offset}")
         object.__setattr__(self, "grid", int_grid(self.grid, NAME))
         if self.shares is not None:
             object.__setattr__(self, "shares", share_grid(self.shares, "--shares"))
@@ -89,10 +100,13 @@ def appended_cells(suffix: str, grid: tuple[int, ...], kind: str) -> list[Cell]:
 
 def cells(options: Options, kind: str) -> list[Cell]:
     if options.shares is None:
-        return appended_cells("masks", options.grid, kind)
-    if kind == "ar":
-        return [Cell(series=REFERENCE, x=0)]
-    return [Cell(series=SHARE, x=s, suffix="masks", mask_fraction=s, size_hint=round(1000 * s)) for s in options.shares]
+        made = appended_cells("masks", options.grid, kind)
+    elif kind == "ar":
+        made = [Cell(series=REFERENCE, x=0)]
+    else:
+        made = [Cell(series=SHARE, x=s, suffix="masks", mask_fraction=s, size_hint=round(1000 * s))
+                for s in options.shares]
+    return [dataclasses.replace(c, block_offset=options.block_offset) for c in made]
 
 
 def score(run: ProbeRun, name: str, lm: LoadedModel) -> None:
