@@ -192,10 +192,8 @@ class ProbeRun:
     def record_model(self, name: str, lm: LoadedModel, info: dict, *, expected_items: int) -> None:
         """Add the model to config.json and its provenance plus `info` to env.json, with the number
         of items its run holds when finished (what tells a complete run from a partial one)."""
-        if self.shard is not None:
-            self.shard.expect(name, expected_items)
-            if self.shard.rank != 0:
-                return  # process 0 alone writes config.json and env.json
+        if self.shard is not None and self.shard.rank != 0:
+            return  # process 0 alone writes config.json and env.json
         record_model(self.store, self.cfg, name, lm, {**info, "expected_items": expected_items})
 
     def bar(self, name: str, total: int):
@@ -337,7 +335,7 @@ def run_sharded(probe: ModuleType, cfg: RunConfig, options: object, group: Proce
     store = ShardStore(Path(cfg.out), group.rank, group.world)
     mine = replace(cfg, progress=cfg.progress and group.main)  # one progress bar: process 0's
     run = ProbeRun(probe=probe.NAME, cfg=mine, options=options, store=store, datasets=datasets, on_batch=on_batch,
-                   shard=Shard(group.rank, group.world))
+                   shard=Shard(group.rank, group.world, tuple(d.name for d in datasets)))
     for name, lm in each_model(replace(mine, device=group.device(cfg.device)), loaded):
         probe.score(run, name, lm)
     group.barrier()

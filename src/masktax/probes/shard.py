@@ -12,12 +12,17 @@ Ownership. Every process runs the probe's same loops over the same plan; `Shard.
 process whether an item is its own, and a process treats every other item as finished. Items are
 owned in groups that the engine batches together, so no batch is computed twice and each batch is
 computed whole, exactly as in one process (the batch plan depends only on the items): the numbers
-are identical. A group is a chunk of `score_cells` (declared with `plan`) or, for a probe with its
-own loop, the items of one (model, series, x, dataset). Per model, the group that starts at item
-k of n (counted in the order the probe asks about its items; its middle, when its size is known)
-goes to process floor(k * W / n): contiguous stretches in the one-process order, so the merged
-records are in that order. The contract this needs from a probe's loop: it asks `run.is_done` about
-every item of its plan, in plan order, whatever is finished (every probe in PROBES does).
+are identical. Ownership is a function of the key and the plan alone, never of what is finished, so
+every process agrees on it whatever each has done. The groups:
+
+- `score_cells` (every single-pass probe) declares its chunks with `plan`: chunk j, whose middle
+  is item m of the model's n, goes to process floor(m * W / n): contiguous stretches of the
+  one-process order, so concatenating the processes' records restores that order exactly.
+- a probe with its own loop (unmask, attribution, uncertainty, format) batches within a dataset:
+  the d-th of the run's D datasets goes to process floor(d * W / D) (at most D processes busy).
+  Concatenation restores the one-process order where the loop runs dataset by dataset
+  (attribution, format); where it runs cell by cell over the datasets (unmask, uncertainty) the
+  merged records are the same records in another order (summary and report are equal).
 """
 
 from __future__ import annotations
@@ -40,44 +45,24 @@ class Shard:
 
     rank: int
     world: int
-    _expected: dict[str, int] = field(default_factory=dict)  # model -> items in its plan
-    _seen: dict[str, int] = field(default_factory=dict)  # model -> distinct items asked about so far
-    _groups: dict[str, tuple] = field(default_factory=dict)  # key -> declared group
-    _owner: dict[tuple, int] = field(default_factory=dict)  # group -> process
-    _mine: dict[str, bool] = field(default_factory=dict)  # key -> owned (memo)
-
-    def _place(self, start: int, n: int) -> int:
-        return min(self.world - 1, start * self.world // n) if n else 0
+    datasets: tuple[str, ...]  # the run's datasets, in order
+    _planned: dict[str, int] = field(default_factory=dict)  # key -> process, from `plan`
 
     def plan(self, model: str, groups: list[list[str]]) -> None:
         """Declare a model's whole plan: groups of item keys batched together, in plan order."""
         n, start = sum(len(g) for g in groups), 0
-        self._expected[model] = n
-        for i, keys in enumerate(groups):
-            group = (model, "planned", i)
-            self._owner[group] = self._place(2 * start + len(keys), 2 * n)  # the group's middle
-            self._groups.update(dict.fromkeys(keys, group))
+        for keys in groups:
+            middle2 = 2 * start + len(keys)  # twice the index of the group's middle item
+            self._planned.update(dict.fromkeys(keys, min(self.world - 1, middle2 * self.world // (2 * n))))
             start += len(keys)
-
-    def expect(self, model: str, n_items: int) -> None:
-        """The number of items of a model's plan (from `ProbeRun.record_model`), unless planned."""
-        self._expected.setdefault(model, n_items)
 
     def owns(self, key: str) -> bool:
         """Whether this process scores the item `key` (an item_key)."""
-        mine = self._mine.get(key)
-        if mine is not None:
-            return mine
-        group = self._groups.get(key)
-        if group is None:
-            model, series, x, dataset, _ = json.loads(key)
-            group = (model, series, x, dataset)
-        model = group[0]
-        if group not in self._owner:  # a probe's own loop: the group starts at the items asked about so far
-            self._owner[group] = self._place(self._seen.get(model, 0), self._expected.get(model, 0))
-        self._seen[model] = self._seen.get(model, 0) + 1
-        mine = self._mine[key] = self._owner[group] == self.rank
-        return mine
+        owner = self._planned.get(key)
+        if owner is None:
+            dataset = json.loads(key)[3]
+            owner = self.datasets.index(dataset) * self.world // len(self.datasets) if dataset in self.datasets else 0
+        return owner == self.rank
 
 
 @dataclass(frozen=True)
