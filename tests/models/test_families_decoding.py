@@ -56,3 +56,11 @@ def test_schedule_and_threshold_rule():
     picked = choose(conf, active, 1, 0.95)
     assert picked[0].tolist() == [True, False, True, False]  # both above the threshold
     assert picked[1].tolist() == [False, False, True, False]  # none above: the most confident one
+
+
+def test_the_approximate_caches_are_refused_cleanly():
+    from masktax.errors import MasktaxError
+
+    lm = load(FIXTURES / "sdar")
+    with pytest.raises(MasktaxError, match="block_diffusion"):
+        lm.model(input_ids=torch.tensor([[3, 4]]), kv_cache=object())

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from masktax.errors import MasktaxError
 from masktax.models import blocks
 
 
@@ -143,3 +144,11 @@ def run_layers(layers: nn.ModuleList, x: torch.Tensor, rope: tuple[torch.Tensor,
     for i, layer in enumerate(layers):
         x = layer(x, rope, mask, (cache, i))
     return x  # [b, w, d]
+
+
+def refuse_approximate_cache(kv_cache: object | None, family: str) -> None:
+    """The samplers' Fast-dLLM prefix/dual caches (`kv_cache=`) are written for LLaDA and Dream; the newer
+    families refuse them with a MasktaxError instead of a TypeError."""
+    if kv_cache is not None:
+        raise MasktaxError(f"--cache prefix/dual is implemented for LLaDA and Dream, not {family}; for a "
+                           "block-causal model use masktax.samplers.block_diffusion (its KV cache is exact)")

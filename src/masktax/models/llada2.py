@@ -246,8 +246,10 @@ class LLaDA2MoeModelLM(NativeModel):
         attention_mask: torch.Tensor | None = None,
         logits_to_keep: torch.Tensor | None = None,
         cache: attention.BlockCache | None = None,
+        kv_cache: None = None,
     ) -> MaskedLMOutput:
         """With `cache` (`attention.BlockCache`, no padding): the window after the cached blocks."""
+        attention.refuse_approximate_cache(kv_cache, "LLaDA2")
         x = self._embed_input(input_ids, inputs_embeds)  # [b, l, d]
         b, n, _ = x.shape
         if cache is not None:

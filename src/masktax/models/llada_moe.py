@@ -201,7 +201,9 @@ class LLaDAMoEModelLM(NativeModel):
         inputs_embeds: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         logits_to_keep: torch.Tensor | None = None,
+        kv_cache: None = None,
     ) -> MaskedLMOutput:
+        attention.refuse_approximate_cache(kv_cache, "LLaDA-MoE")
         cfg = self.config
         x = self._embed_input(input_ids, inputs_embeds)  # [b, l, d]
         b, n, _ = x.shape
