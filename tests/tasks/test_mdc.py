@@ -147,3 +147,15 @@ def test_export_is_byte_identical_per_seed(tmp_path):
     with pytest.raises(MasktaxError, match="main or mdc"):
         export_suite(tmp_path / "d", suite="icl")
     assert math.isclose(mdc.UNIFORM_STD, math.sqrt((100**2 - 1) / 12), abs_tol=1e-3)
+
+
+def test_cli_export_mdc(tmp_path, capsys):
+    from masktax.cli.main import main
+
+    assert main(["suite", "export", str(tmp_path / "m"), "--suite", "mdc", "--n-test", "50"]) == 0
+    assert "wrote 20 datasets x 50 tests (seed 0)" in capsys.readouterr().out
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert hashlib.sha256(json.dumps(manifest["files"], sort_keys=True).encode()).hexdigest() == GOLDEN_SEED0
+    assert main(["suite", "export", str(tmp_path / "x"), "--suite", "icl"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("masktax: error: --suite for export must be main or mdc") and err.count("\n") == 1

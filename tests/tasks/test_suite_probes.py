@@ -126,3 +126,26 @@ def test_a3_on_runs(lm, tmp_path):
     assert lines[0].startswith("llada: R = ")
     assert pearson([0.0, 1.0, 2.0], [2.0, 1.0, 0.0]) == pytest.approx(-1.0)
     assert pearson([0.0, 1.0], [1.0, 0.0]) is None
+
+
+def test_prompt_texts_base_and_chat_at_both_ends():
+    from tiny import tiny_tokenizer
+
+    from masktax.prompts.appendix import encode_suite_item, prompt_text
+    from masktax.tasks.appendix import Item, TaskSet
+
+    task = TaskSet("icl", "t", ("no", "yes"), (Item("Q: a", 0), Item("Q: b", 1)), (Item("Q: c", 1),), 2, system="Sys.")
+    query = task.tests[0]
+    text = prompt_text(task, task.pool, query)
+    assert text.head + text.query + "|" + text.rest == "Sys.\n\nQ: a\nAnswer:[no].\n\nQ: b\nAnswer:[yes].\n\nQ: c\nAnswer:[|]."
+    text = prompt_text(task, task.pool, query, query_position="left")
+    assert text.head + text.query + "|" + text.rest == "Sys.\n\nQ: c\nAnswer:[|].\n\nQ: a\nAnswer:[no].\n\nQ: b\nAnswer:[yes]."
+    tok = tiny_tokenizer()
+    text = prompt_text(task, task.pool, query, fmt="chat", query_position="left", tokenizer=tok)
+    assert text.head + text.query + "|" + text.rest == (
+        "<|system|>\nSys.<|end|>\n<|user|>\nQ: c<|end|>\n<|assistant|>\nAnswer:[|].<|end|>\n<|user|>\nQ: a<|end|>\n"
+        "<|assistant|>\nAnswer:[no].<|end|>\n<|user|>\nQ: b<|end|>\n<|assistant|>\nAnswer:[yes].<|end|>\n")
+    letters = task.with_labels("letters")
+    enc = encode_suite_item(tok, letters, letters.pool, query, suffix="masks", n_extra=3, mask_id=tok.mask_token_id)
+    a, b = (tok.convert_tokens_to_ids(x) for x in ("A", "B"))
+    assert enc.ids[enc.answer_pos:] == [tok.mask_token_id] * 4 and enc.letter_ids == (a, b, a) and enc.answer_id == b

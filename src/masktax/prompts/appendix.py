@@ -2,9 +2,9 @@
 
 Base format: `[system + "\\n\\n"] + examples + query text + "\\n" + answer prefix`, examples
 `<text>\\n<prefix><label><close>` joined by "\\n\\n"; with the question at the left end the examples
-follow its `<close>`. Chat format (instruct models; right end only): a system turn when the task has
-one, each example as a user turn (its text) and an assistant turn (its answer line), the question
-as the last user turn, then the answer prefix after the generation prompt.
+follow its `<close>`. Chat format (instruct models): a system turn when the task has one, each
+example as a user turn (its text) and an assistant turn (its answer line), the question as a user
+turn (the last one at the right end), then the answer prefix after the generation prompt.
 
 Scoring a label (first-token rule): the answer position is the first position after the answer
 prefix, as in the main suite; a label's id is the FIRST token it adds after the prefix. The engine's
@@ -71,19 +71,33 @@ def prompt_text(task: TaskSet, context: Sequence[Item], query: Item, *, fmt: str
         return PromptText(head=head, query=f"{query.text}\n{task.answer_prefix}", rest=rest)
     if fmt != "chat":
         raise MasktaxError(f"unknown prompt format '{fmt}'; choose from base, chat")
-    if after:
-        raise MasktaxError("the chat format of the appendix suites puts the question at the right end")
     if tokenizer is None:
         raise MasktaxError("the chat format needs a tokenizer with a chat template")
-    messages = [{"role": "system", "content": task.system}] if task.system else []
-    for e in before:
-        messages += [{"role": "user", "content": e.text}, {"role": "assistant", "content": task.answer_text(e)}]
-    text = render_chat(tokenizer, [*messages, {"role": "user", "content": SENTINEL}], add_generation_prompt=True)
+    system = [{"role": "system", "content": task.system}] if task.system else []
+    query_turn = {"role": "user", "content": SENTINEL}
+    text = render_chat(tokenizer, [*system, *_turns(task, before), query_turn], add_generation_prompt=True)
+    text += task.answer_prefix
     if text.count(SENTINEL) != 1:
         raise MasktaxError("the chat template does not render the user's message verbatim; use the base format")
+    rest = task.answer_close
+    if after:  # as masktax.prompts.render.chat_parts: the turns after the answered question, as rendered
+        label = task.labels[0]
+        answered = {"role": "assistant", "content": f"{task.answer_prefix}{label}{task.answer_close}"}
+        full = render_chat(tokenizer, [*system, query_turn, answered, *_turns(task, after)], add_generation_prompt=False)
+        if not full.startswith(text + label):
+            raise MasktaxError("the chat template renders an assistant turn differently from its generation prompt; "
+                               "use the base format or the right query position")
+        rest = full[len(text) + len(label):]
     cut = text.index(SENTINEL)
-    return PromptText(head=text[:cut], query=text[cut:].replace(SENTINEL, query.text) + task.answer_prefix,
-                      rest=task.answer_close)
+    return PromptText(head=text[:cut], query=text[cut:].replace(SENTINEL, query.text), rest=rest)
+
+
+def _turns(task: TaskSet, examples: Sequence[Item]) -> list[dict[str, str]]:
+    """Each example as a user turn (its text) and an assistant turn (its answer line)."""
+    out: list[dict[str, str]] = []
+    for e in examples:
+        out += [{"role": "user", "content": e.text}, {"role": "assistant", "content": task.answer_text(e)}]
+    return out
 
 
 def encode_suite_item(
