@@ -115,3 +115,24 @@ def test_masks_probe_places_the_answer_in_its_block(checkpoints, tmp_path, offse
         assert p[(last, index)] == pytest.approx(p[(edge, index)], abs=1e-6)  # later blocks cost nothing
     if edge:
         assert any(p[(0, i)] != pytest.approx(p[(edge, i)], abs=1e-6) for i in range(3))  # the block's masks do
+
+
+def test_card_names_load_from_the_hub_cache_without_flags(checkpoints, tmp_path, monkeypatch):
+    """`load("JetLM/SDAR-4B-Chat")` finds the snapshot in the local Hugging Face cache (a fake one here)
+    and needs no flags: family, mask id, block size from the card and the config."""
+    import shutil
+
+    import huggingface_hub.constants
+
+    snap = tmp_path / "hub" / "models--JetLM--SDAR-4B-Chat" / "snapshots" / ("0" * 40)
+    shutil.copytree(checkpoints["sdar"], snap)  # the tiny tokenizer; a vocabulary that holds the card's mask id
+    model = SDARForCausalLM(SDARConfig(**SIZES, vocab_size=151680, intermediate_size=48, head_dim=8,
+                                       tie_word_embeddings=True))
+    model.reset_parameters(seed=0)
+    model.save_pretrained(snap)
+    (snap.parent.parent / "refs").mkdir()
+    (snap.parent.parent / "refs" / "main").write_text("0" * 40)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    lm = load("JetLM/SDAR-4B-Chat")
+    assert (lm.name, lm.extra["family"], lm.mask_id, lm.extra["block_size"]) == ("JetLM/SDAR-4B-Chat", "sdar", 151669, 4)
