@@ -45,7 +45,7 @@ except ImportError:  # an older huggingface_hub: its config errors are among the
 else:
     LOAD_ERRORS += (StrictDataclassError,)
 # config.json fields masktax itself reads, and the JSON types each may have.
-_INT_FIELDS = ("mask_token_id", "max_sequence_length", "max_position_embeddings")
+_INT_FIELDS = ("mask_token_id", "max_sequence_length", "max_position_embeddings", "n_positions", "n_ctx")
 _INT_OR_LIST_FIELDS = ("eos_token_id", "pad_token_id")
 _JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
                float: "a number", type(None): "null"}

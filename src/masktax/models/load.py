@@ -229,17 +229,25 @@ def native_class(family: str) -> type:
     return LLaDA2MoeModelLM
 
 
+# Config fields that declare a context length, first found wins (LLaDA's, the common HF name, GPT-2's,
+# GPT-J/older configs', MPT's, ChatGLM's); text_config is searched the same way after the top level.
+CONTEXT_FIELDS = ("max_sequence_length", "max_position_embeddings", "n_positions", "n_ctx", "max_seq_len",
+                  "seq_length")
+
+
 def config_max_length(config: dict, family: str) -> int | None:
-    """The context length a config declares (LLaDA's max_sequence_length, else max_position_embeddings)."""
+    """The context length a config declares (the first of CONTEXT_FIELDS, then in text_config)."""
     text = config.get("text_config") or {}
-    value = config.get("max_sequence_length") or config.get("max_position_embeddings") or text.get(
-        "max_position_embeddings"
-    )
+    found = next(((where, key) for where, part in (("", config), ("text_config.", text)) for key in CONTEXT_FIELDS
+                  if part.get(key) is not None), None)
+    if found is None:
+        return None
+    value = (text if found[0] else config)[found[1]]
+    if not (isinstance(value, int) and not isinstance(value, bool)) or value < 1:
+        raise MasktaxError(f"the config's {found[0]}{found[1]} should be a positive integer, got {value!r:.60}")
     if family == "dream" and value == DREAM_INHERITED_POSITIONS:
         return DREAM_CONTEXT
-    if value and not (isinstance(value, int) and not isinstance(value, bool)):
-        raise MasktaxError(f"the config's text_config.max_position_embeddings should be an integer, got {value!r:.60}")
-    return value or None
+    return value
 
 
 def load(
@@ -310,9 +318,20 @@ def load(
             "path": str(path),
             "chat": bool(card.chat) if card else False,
             "position_ids": family in ("ar", "masked_lm"),
+            "position_offset": position_offset(model),
             "block_size": getattr(model, "block_size", None),  # block-causal attention (LLaDA2), else None
         },
     )
+
+
+def position_offset(model: torch.nn.Module) -> int:
+    """Where a model's absolute positions start: `padding_idx + 1` for RoBERTa-style embeddings (their
+    position table reserves the rows up to the pad id, as `create_position_ids_from_input_ids` counts),
+    else 0. Found as a `position_embeddings` table that has a padding_idx."""
+    for name, module in model.named_modules():
+        if name.endswith("position_embeddings") and isinstance(module, torch.nn.Embedding):
+            return 0 if module.padding_idx is None else module.padding_idx + 1
+    return 0
 
 
 def declared_mask_id(card: ModelCard | None, tokenizer, config: dict) -> int | None:

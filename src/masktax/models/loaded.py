@@ -59,10 +59,12 @@ class LoadedModel:
 
     def _position_kwargs(self, attention_mask: torch.Tensor | None) -> dict:
         """HF models number positions 0..l-1 whatever the padding; count real tokens instead so a
-        left-padded row scores like the unpadded one (what HF generate does)."""
+        left-padded row scores like the unpadded one (what HF generate does). RoBERTa-style models
+        count from `padding_idx + 1` (extra["position_offset"], set by `load`)."""
         if attention_mask is None or not self.extra.get("position_ids"):
             return {}
-        return {"position_ids": (attention_mask.long().cumsum(-1) - 1).clamp_min(0)}  # [b, l]
+        offset = self.extra.get("position_offset", 0)
+        return {"position_ids": (attention_mask.long().cumsum(-1) - 1).clamp_min(0) + offset}  # [b, l]
 
     def _forward(self, input_ids=None, inputs_embeds=None, attention_mask=None) -> torch.Tensor:
         out = self.model(input_ids=input_ids, inputs_embeds=inputs_embeds, attention_mask=attention_mask,
