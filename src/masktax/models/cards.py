@@ -100,6 +100,10 @@ MODEL_CARDS: dict[str, ModelCard] = {
         "llada2_moe", 156895, False, True, "bfloat16", None, "inclusionAI/LLaDA2.1-mini",
         "LLaDA2.1 mini (16B MoE), block-causal (32), in-place logits (its sampler also edits tokens)",
         eos_id=156892),
+    "inclusionAI/LLaDA2.1-flash": ModelCard(
+        "llada2_moe", 156895, False, True, "bfloat16", None, "inclusionAI/LLaDA2.1-flash",
+        "LLaDA2.1 flash (100B MoE), block-causal (32), in-place logits (its sampler also edits tokens)",
+        eos_id=156892),
     "Gen-Verse/MMaDA-8B-Base": ModelCard(
         "mmada", 126336, False, False, "bfloat16", None, "Gen-Verse/MMaDA-8B-Base",
         "MMaDA 8B base (LLaDA-8B + image tokens), text forward, in-place logits", eos_id=126081),
