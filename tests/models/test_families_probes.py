@@ -136,3 +136,13 @@ def test_card_names_load_from_the_hub_cache_without_flags(checkpoints, tmp_path,
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     lm = load("JetLM/SDAR-4B-Chat")
     assert (lm.name, lm.extra["family"], lm.mask_id, lm.extra["block_size"]) == ("JetLM/SDAR-4B-Chat", "sdar", 151669, 4)
+
+
+def test_filler_probe_takes_block_offset_too(checkpoints, tmp_path):
+    out = tmp_path / "run"
+    assert main(["probe", "filler", "--out", str(out), "--n-items", "1", "--datasets", "country__smallest",
+                 "--no-progress", "--model", str(checkpoints["llada2_moe"]), "--grid", "0,20",
+                 "--block-offset", "7"]) == 0
+    items = [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines()]
+    assert all(it["answer_pos"] % 8 == 7 for it in items)
+    assert items[0]["p_answer"] == pytest.approx(items[1]["p_answer"], abs=1e-6)  # no filler is visible

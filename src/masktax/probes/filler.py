@@ -9,8 +9,10 @@ masks, at most 3 / 10 with dots, Base / Instruct). AR models get the one-point r
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
+from masktax.errors import MasktaxError
 from masktax.models.loaded import LoadedModel
 from masktax.probes import masks
 from masktax.probes.items import Cell
@@ -28,13 +30,19 @@ CHANGE = masks.change(NAME, "filler tax")
 @dataclass(frozen=True)
 class Options:
     grid: tuple[int, ...] = field(default=masks.GRID, metadata=flag("Comma-separated x values: filler tokens after the answer."))
+    block_offset: int | None = field(default=None, metadata=flag(
+        "Block-causal models: prepend newlines so the answer sits at this offset (0 .. B-1) in its attention "
+        "block (as for masks).", stored_if_set=True))
 
     def __post_init__(self) -> None:
+        if self.block_offset is not None and self.block_offset < 0:
+            raise MasktaxError(f"--block-offset must be 0 or more, got {self.block_offset}")
         object.__setattr__(self, "grid", int_grid(self.grid, NAME))
 
 
 def cells(options: Options, kind: str) -> list[Cell]:
-    return masks.appended_cells("filler", options.grid, kind)
+    made = masks.appended_cells("filler", options.grid, kind)
+    return [dataclasses.replace(c, block_offset=options.block_offset) for c in made]
 
 
 def score(run: ProbeRun, name: str, lm: LoadedModel) -> None:
