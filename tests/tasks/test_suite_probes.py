@@ -110,6 +110,11 @@ def test_cli_end_to_end_and_one_line_errors(tiny_ckpts, tmp_path, capsys):
                           "--shots must be at least 0, got -1", capsys)
     assert_one_line_error(["probe", "locality", "--model", "m", "--out", str(tmp_path / "z"), "--suite", "icl"],
                           "the locality probe applies to the main and mdc suites, not 'icl'", capsys)
+    assert_one_line_error(["probe", "masks", "--model", "m", "--out", str(tmp_path / "z"), "--grid", "1",
+                           "--shares", "0.1"], "give --grid (extra masks) or --shares (shares of the input length), "
+                          "not both", capsys)
+    assert_one_line_error(["probe", "masks", "--model", "m", "--out", str(tmp_path / "z"), "--shares", "0.1,2"],
+                          "--shares values are shares of the input length in 0..1, got 2", capsys)
 
 
 def test_a3_on_runs(lm, tmp_path):

@@ -87,6 +87,8 @@ class Options:
             raise MasktaxError(f"--block-offset must be 0 or more, got {self.block_offset}")
         object.__setattr__(self, "grid", int_grid(self.grid, NAME))
         if self.shares is not None:
+            if self.grid != GRID:
+                raise MasktaxError("give --grid (extra masks) or --shares (shares of the input length), not both")
             object.__setattr__(self, "shares", share_grid(self.shares, "--shares"))
         suite_choice(self)  # validates --suite, --shots, --labels, --data
 
