@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from masktax.lmeval.scoring import exact_mask_bound, masked_counts, mdlm_loglikelihood, score_rows
+from masktax.lmeval.scoring import exact_mask_bound, greedy_matches, masked_counts, mdlm_loglikelihood, score_rows
 from masktax.models import load
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -75,3 +75,12 @@ def test_extra_masks_change_the_estimate_with_the_same_draws(llada):
     s, = score_rows(llada, [ids], [[len(req[0])]], [req[1]], batch_size=1)
     assert more != pytest.approx(base, abs=1e-6)
     assert more == pytest.approx(float(s.logp[0]), abs=1e-6)
+
+
+def test_greedy_reuses_the_fully_masked_row_without_changing_the_answer(llada):
+    reqs = [request(llada, "Alice and Bob", "run over"), request(llada, "cat", "dog"),
+            request(llada, "France Japan", "Peru red blue")]
+    fresh = greedy_matches(llada, reqs, mask_id=llada.mask_id, extra_masks=3, batch_size=4)
+    reused = [g for _, g in mdlm_loglikelihood(llada, reqs, mask_id=llada.mask_id, mc_num=64, extra_masks=3,
+                                               batch_size=4)]
+    assert reused == fresh

@@ -169,24 +169,35 @@ def mdlm_loglikelihood(
     for s, r, w in zip(scores, owner, weights, strict=True):
         totals[r] += w * float(s.logp.double().sum())
     lls = [t / mc_num for t in totals]
+    if not greedy:
+        return [(ll, False) for ll in lls]
+    # A drawn row with the whole continuation masked is greedy decoding's first step: reuse it.
+    first = {r: s for s, r, (_, pos, _) in zip(scores, owner, rows, strict=True) if len(pos) == len(requests[r][1])}
     flags = greedy_matches(lm, requests, mask_id=mask_id, extra_masks=extra_masks, batch_size=batch_size,
-                           max_tokens=max_tokens) if greedy else [False] * len(requests)
+                           max_tokens=max_tokens, first=first)
     return list(zip(lls, flags, strict=True))
 
 
 def greedy_matches(
     lm: LoadedModel, requests: Sequence[Request], *, mask_id: int, extra_masks: int, batch_size: int | None,
     max_tokens: int | None = None,
+    first: dict[int, RowScore] | None = None,
 ) -> list[bool]:
-    """Whether confidence-ordered greedy decoding of the masked continuation reproduces it (per request)."""
+    """Whether confidence-ordered greedy decoding of the masked continuation reproduces it (per request).
+    `first[r]`: request r's fully masked row, already scored (its first step is not computed again)."""
     state = {r: list(ctx) + [mask_id] * len(cont) + [mask_id] * extra_masks for r, (ctx, cont) in enumerate(requests)}
     open_pos = {r: list(range(len(ctx), len(ctx) + len(cont))) for r, (ctx, cont) in enumerate(requests)}
     result = [True] * len(requests)
+    known = dict(first or {})
     while state:
         active = sorted(state)
         targets = [[requests[r][1][p - len(requests[r][0])] for p in open_pos[r]] for r in active]
-        scores = score_rows(lm, [state[r] for r in active], [open_pos[r] for r in active], targets,
-                            batch_size=batch_size, max_tokens=max_tokens)
+        todo = [i for i, r in enumerate(active) if r not in known]
+        computed = score_rows(lm, [state[active[i]] for i in todo], [open_pos[active[i]] for i in todo],
+                              [targets[i] for i in todo], batch_size=batch_size, max_tokens=max_tokens)
+        scores = [known.pop(r) if r in known else None for r in active]
+        for i, s in zip(todo, computed, strict=True):
+            scores[i] = s
         for r, s, tgt in zip(active, scores, targets, strict=True):
             best = int(s.conf.argmax())  # the most confident masked position (first on ties)
             if int(s.pred[best]) != tgt[best]:
