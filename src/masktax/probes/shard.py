@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -104,7 +105,7 @@ class Processes:
             raise MasktaxError(f"another process of this sharded run ended early ({str(err).splitlines()[0]}); "
                                "rerun the same command to resume") from None
 
-    def first(self, step) -> None:
+    def first(self, step: Callable[[], None]) -> None:
         """Run `step()` on process 0 only, then let the others on; its MasktaxError is raised by every process."""
         import torch.distributed as dist
 
