@@ -25,6 +25,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_probe_batching.py
+	$(BIN)/python bench/bench_ceiling.py
 
 clean:
 	rm -rf runs build *.egg-info
