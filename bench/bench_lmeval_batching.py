@@ -1,6 +1,6 @@
 """Batched vs one-request-at-a-time lm-eval loglikelihood requests of `--model masktax`, in one process.
 
-    python bench/bench_lmeval_batching.py                          # embedded-mdlm, 2 suite datasets x 8 docs
+    python bench/bench_lmeval_batching.py                          # embedded-mdlm, 1 suite dataset x 4 docs
     python bench/bench_lmeval_batching.py --model embedded-ar --mc-num 1
     python bench/bench_lmeval_batching.py --model GSAI-ML/LLaDA-8B-Base --batch-size 32
 
@@ -38,8 +38,9 @@ def requests(n_datasets: int, n_docs: int) -> list:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="embedded-mdlm")
-    parser.add_argument("--datasets", type=int, default=2, help="first N datasets of the suite")
-    parser.add_argument("--docs", type=int, default=8, help="documents per dataset (3 requests each)")
+    parser.add_argument("--datasets", type=int, default=1, help="first N datasets of the suite")
+    parser.add_argument("--docs", type=int, default=4, help="documents per dataset (3 requests each)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--mc-num", type=int, default=8)
     parser.add_argument("--batch-size", default="16", help="rows per forward of the batched run (or auto)")
     parser.add_argument("--device", default="auto")
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from masktax.lmeval.model import MasktaxLM
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     reqs = requests(args.datasets, args.docs)
     batch = int(args.batch_size) if args.batch_size.isdigit() else args.batch_size
     lm = MasktaxLM(model=args.model, mc_num=args.mc_num, batch_size=batch, device=args.device)

@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from masktax.lmeval.scoring import exact_mask_bound, greedy_matches, masked_counts, mdlm_loglikelihood, score_rows
+from masktax.lmeval.scoring import (
+    exact_mask_bound,
+    greedy_matches,
+    masked_counts,
+    mdlm_loglikelihood,
+    score_rows,
+)
 from masktax.models import load
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -84,3 +90,16 @@ def test_greedy_reuses_the_fully_masked_row_without_changing_the_answer(llada):
     reused = [g for _, g in mdlm_loglikelihood(llada, reqs, mask_id=llada.mask_id, mc_num=64, extra_masks=3,
                                                batch_size=4)]
     assert reused == fresh
+
+
+@pytest.mark.parametrize("family", ["llada", "dream"])
+def test_head_only_at_scored_positions_equals_full_logits(tiny_ckpts, family):
+    lm = load(tiny_ckpts[family], device="cpu")
+    rows = [lm.tokenizer.encode("Alice and Bob run over the Garden"), lm.tokenizer.encode("cat dog apple")]
+    rows[0][3] = rows[1][1] = lm.mask_id
+    positions, targets = [[3, 5], [1]], [[rows[0][3] + 1, 7], [9]]
+    got = score_rows(lm, rows, positions, targets, batch_size=2)
+    for r, (ids, pos, tgt) in enumerate(zip(rows, positions, targets, strict=True)):
+        full = torch.log_softmax(lm.logits(torch.tensor([ids]))[0, pos].float(), dim=-1)  # [n, V]
+        assert torch.allclose(got[r].logp, full[torch.arange(len(pos)), tgt], atol=1e-5)
+        assert torch.equal(got[r].pred, full.argmax(-1))

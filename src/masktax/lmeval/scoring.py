@@ -78,14 +78,38 @@ def score_rows(
         if any(lengths[i] != width for i in batch):
             attn = (torch.arange(width)[None, :] < torch.tensor([lengths[i] for i in batch])[:, None]).long()  # [b, l]
             attn = attn.to(lm.device)
-        logits = lm.logits(ids.to(lm.device), attn)  # [b, l, V]
+        logits, index = rows_logits(lm, ids.to(lm.device), attn, [list(positions[i]) for i in batch])
         for r, i in enumerate(batch):
-            pos = torch.as_tensor(list(positions[i]), dtype=torch.long, device=logits.device)  # [n]
+            pos = torch.as_tensor(index[r], dtype=torch.long, device=logits.device)  # [n]
             logp = torch.log_softmax(logits[r, pos].float(), dim=-1)  # [n, V]
             tgt = torch.as_tensor(list(targets[i]), dtype=torch.long, device=logits.device)  # [n]
             conf, pred = logp.max(dim=-1)  # [n], [n]
             out[i] = RowScore(logp.gather(1, tgt[:, None])[:, 0].cpu(), pred.cpu(), conf.exp().cpu())
     return out  # type: ignore[return-value]
+
+
+def rows_logits(
+    lm: LoadedModel, ids: torch.Tensor, attn: torch.Tensor | None, positions: list[list[int]]
+) -> tuple[torch.Tensor, list[list[int]]]:
+    """Aligned logits of a batch and where each row's scored positions sit in them.
+
+    MDLMs get the vocabulary head only at the scored positions (the native families take transformers'
+    2-D `logits_to_keep` `[b, k]`): `[b, k, V]` instead of `[b, l, V]`, which on CPU is most of the time
+    and memory of a long prompt. Other models (and a forward that ignores it) get `lm.logits`."""
+    if lm.kind == "mdlm" and lm.extra.get("logits_to_keep", True) and not lm.extra.get("position_ids"):
+        k = max(len(p) for p in positions)
+        keep = torch.zeros((len(positions), k), dtype=torch.long)  # [b, k]; unused slots read position 0
+        for r, p in enumerate(positions):
+            keep[r, : len(p)] = torch.as_tensor(p) - (1 if lm.shift else 0)  # raw positions (Dream: shifted)
+        try:
+            out = lm.model(input_ids=ids, attention_mask=attn, logits_to_keep=keep.to(ids.device))
+        except TypeError:  # a forward without logits_to_keep
+            pass
+        else:
+            z = out.logits if hasattr(out, "logits") else out[0]
+            if z.shape[:2] == (len(positions), k):
+                return z, [list(range(len(p))) for p in positions]  # [b, k, V]
+    return lm.logits(ids, attn), positions  # [b, l, V]
 
 
 def ar_loglikelihood(
