@@ -167,7 +167,10 @@ CASES: dict[str, tuple[list[str], str, dict]] = {
                                         {}),
     "generate --gen-length 0": (["generate", "--model", "{base-llada}", "--prompt", "x", "--gen-length", "0"],
                                 r"--gen-length must be at least 1, got 0", {}),
-    "generate an AR model": ([*GEN, "--model", "{base-ar}", "--prompt", "x"], r"needs a mask token", {}),
+    # an AR model decodes left to right (tests/cli/test_format_auto.py); soft-masking has no masks to feed back
+    "generate an AR model with soft-masking": ([*GEN, "--model", "{base-ar}", "--prompt", "x", "--soft-mask",
+                                                "--omega-s", "0.5"],
+                                               r"soft-masking needs masks to feed back", {}),
     # suite show
     "suite show broken tokenizer.json": (["suite", "show", "--model", "{tokenizer-not-json}"],
                                          r"could not load the tokenizer of '.*tokenizer-not-json'", {}),

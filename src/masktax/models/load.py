@@ -1,7 +1,8 @@
 """`load(name_or_path) -> LoadedModel`: the one place masktax turns a model name into a usable model.
 
 Resolution: a known card name (`masktax models`) or embedded name, else a local checkpoint
-directory, else a Hub id already in the local cache. Dispatch: the card's family, else
+directory, else any Hugging Face Hub id (`org/name`, pinned as `org/name@revision`): the local cache
+first, else a download unless HF_HUB_OFFLINE is set. Dispatch: the card's family, else
 config.json's `model_type` / `architectures`:
 
     llada            -> native LLaDA          kind "mdlm", in place
@@ -23,6 +24,9 @@ one-line notice, masktax.models.precision); model in eval mode.
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import warnings
 from pathlib import Path
 
@@ -61,11 +65,13 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
     return ckpt.DTYPE_NAMES[name]
 
 
-def resolve_path(name: str, card: ModelCard | None) -> Path:
-    """The local checkpoint directory for `name` (embedded, local path, or Hub snapshot)."""
+def resolve_path(name: str, card: ModelCard | None, revision: str | None = None) -> Path:
+    """The local checkpoint directory for `name` (embedded, local path, or Hub snapshot at `revision`)."""
     if not name.strip():
         raise MasktaxError("the model name is empty; give a model name or a checkpoint directory")
-    if name.lower().startswith("embedded-") and card is not None:
+    if name.lower().startswith("embedded-"):
+        if card is None:
+            raise MasktaxError(f"unknown model '{name}': no embedded model of that name; `masktax models` lists them")
         path = EMBEDDED_DIR / canonical_name(name)
         if not (path / ckpt.CONFIG_NAME).is_file():
             raise MasktaxError(
@@ -78,10 +84,10 @@ def resolve_path(name: str, card: ModelCard | None) -> Path:
         return local
     if local.exists():
         raise MasktaxError(f"'{name}' is a file; pass the checkpoint directory that holds config.json")
-    return hub_snapshot(name, card, MODEL_PATTERNS)
+    return hub_snapshot(name, card, MODEL_PATTERNS, revision)
 
 
-MODEL_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt"]
+MODEL_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"]
 # The newer native families: family -> (published model_type, published architecture); either identifies it.
 NATIVE_ARCHITECTURES = {"mmada": ("mmada", "MMadaModelLM"), "lladamoe": ("lladamoe", "LLaDAMoEModelLM"),
                         "llada2_moe": ("llada2_moe", "LLaDA2MoeModelLM"), "sdar": ("sdar", "SDARForCausalLM"),
@@ -91,24 +97,76 @@ NATIVE_ARCHITECTURES = {"mmada": ("mmada", "MMadaModelLM"), "lladamoe": ("lladam
 LLADA_MOE_KEYS = {"num_experts", "expert_intermediate_size", "moe_layer_freq"}
 
 
-def hub_snapshot(name: str, card: ModelCard | None, patterns: list[str]) -> Path:
-    """A Hub snapshot of `name` (a card's Hub id, or the name itself): the local cache first; a
-    download of the files matching `patterns` only for known cards (a clear error otherwise)."""
+def split_revision(name: str) -> tuple[str, str | None]:
+    """`"org/name@rev"` -> ("org/name", "rev") (a Hub id pinned to a branch, tag or commit); a name
+    without `@`, or an existing local path, is returned whole with None."""
+    repo, at, rev = name.rpartition("@")
+    if not at or not repo or not rev or Path(name).expanduser().exists():
+        return name, None
+    return repo, rev
+
+
+def hub_cache_dir() -> str | None:
+    """The Hub cache the environment names now (HF_HUB_CACHE, else HF_HOME/hub; None: huggingface_hub's
+    default). huggingface_hub reads these once, at import; reading them per call lets a library user
+    (and the tests) point masktax at another cache after import."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.environ["HF_HUB_CACHE"]
+    if os.environ.get("HF_HOME"):
+        return os.path.join(os.path.expanduser(os.environ["HF_HOME"]), "hub")
+    return None
+
+
+def hub_offline() -> bool:
+    """HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) set now or when huggingface_hub was imported."""
+    from huggingface_hub import constants
+
+    flag = (os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or "").strip().upper()
+    return bool(constants.HF_HUB_OFFLINE) or flag in {"1", "ON", "YES", "TRUE"}
+
+
+def hub_snapshot(name: str, card: ModelCard | None, patterns: list[str], revision: str | None = None) -> Path:
+    """A Hub snapshot of `name` (a card's Hub id, or any Hub id) at `revision` (default: main), as every
+    HF tool resolves one: the local cache first (no network when it is there), else a download of the
+    files matching `patterns`, unless HF_HUB_OFFLINE is set. A name that is no valid Hub id, a
+    repository or revision the Hub does not have, and a failed download are one-line errors."""
     from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HFValidationError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+    from huggingface_hub.utils import validate_repo_id
 
     repo = card.hf_id if card is not None and card.hf_id else name
+    at = f" at revision '{revision}'" if revision else ""
     try:
-        return Path(snapshot_download(repo, local_files_only=True, allow_patterns=patterns))
+        validate_repo_id(repo)
+    except HFValidationError as err:
+        raise MasktaxError(f"unknown model '{name}': not a directory, not a known name and not a Hugging Face Hub "
+                           "id; `masktax models` lists known names") from err
+    where = dict(revision=revision, allow_patterns=patterns, cache_dir=hub_cache_dir())
+    try:
+        return Path(snapshot_download(repo, local_files_only=True, **where))
     except Exception as offline_err:  # not in the local cache (any hub error means the same here)
-        if card is None:
+        if hub_offline():
             raise MasktaxError(
-                f"unknown model '{name}': not a directory, not in the local Hugging Face cache, and not a known "
-                "name; `masktax models` lists known names"
+                f"unknown model '{name}': not a directory, and '{repo}'{at} is not in the local Hugging Face cache "
+                "(HF_HUB_OFFLINE is set, so nothing is downloaded); `masktax models` lists known names"
             ) from offline_err
     try:
-        return Path(snapshot_download(repo, allow_patterns=patterns))
-    except Exception as err:
-        raise MasktaxError(f"could not download '{repo}' from the Hugging Face Hub: {err}") from err
+        return Path(snapshot_download(repo, **where))
+    except GatedRepoError as err:
+        raise MasktaxError(f"'{repo}' is gated on the Hugging Face Hub: accept its terms and log in "
+                           "(`hf auth login`)") from err
+    except RevisionNotFoundError as err:
+        raise MasktaxError(f"the Hugging Face Hub has no revision '{revision}' of '{repo}'") from err
+    except RepositoryNotFoundError as err:
+        raise MasktaxError(f"unknown model '{name}': not a directory, not a known name, and the Hugging Face Hub "
+                           f"has no repository '{repo}' (or it is private: log in with `hf auth login`)") from err
+    except Exception as err:  # network, disk, server: the hub's message says which
+        raise MasktaxError(f"could not download '{repo}'{at} from the Hugging Face Hub: {ckpt.reason(err)}") from err
 
 
 def detect_family(config: dict) -> str:
@@ -258,12 +316,17 @@ def load(
     trust_remote_code: bool = False,
     mask_token_id: int | None = None,
     family: str | None = None,
+    revision: str | None = None,
 ) -> LoadedModel:
-    """Load a model by card name, embedded name, local directory or cached Hub id as an `LoadedModel`.
+    """Load a model by card name, embedded name, local directory or Hub id as a `LoadedModel`.
 
     family forces the family ("llada", "dream", "ar", "masked_lm", "diffusion_gemma", "remote").
+    revision: the Hub branch, tag or commit (also spelled `name@revision`, which every --model flag takes).
     """
-    name = str(name_or_path)
+    name, pinned = split_revision(str(name_or_path))
+    if revision is not None and pinned is not None and revision != pinned:
+        raise MasktaxError(f"two revisions for '{name}': '{pinned}' in the name and '{revision}'")
+    revision = revision or pinned
     if family is not None and family not in FAMILIES:
         raise MasktaxError(f"unknown family '{family}'; choose one of {', '.join(FAMILIES)}")
     card = card_for(name)
@@ -271,7 +334,7 @@ def load(
     dt = resolve_dtype(dtype if dtype is not None or card is None or dev.type != "cuda" else card.dtype, dev)
     if dtype is not None and (notice := slow_dtype_notice(dt, dev)):
         print_notice(notice)  # a forced bf16/fp16 that this CPU runs slower than fp32
-    path = resolve_path(name, card)
+    path = resolve_path(name, card, revision)
     config = ckpt.read_config(path)
     if family is None:
         try:
@@ -300,6 +363,8 @@ def load(
         max_length = int(limit) if limit and limit < 1_000_000 else DREAM_CONTEXT
     eos_id = getattr(tokenizer, "eos_token_id", None)
     eos_id = eos_id if eos_id is not None else (card.eos_id if card else None) or _first(config.get("eos_token_id"))
+    fmt, why = ("base", "") if card or tokenizer is None else auto_format(
+        tokenizer, declared_eos_ids(config.get("eos_token_id"), path))
     pad_id = getattr(tokenizer, "pad_token_id", None)
     pad_id = pad_id if pad_id is not None else _first(config.get("pad_token_id"))
     return LoadedModel(
@@ -316,7 +381,9 @@ def load(
         extra={
             "family": family,
             "path": str(path),
-            "chat": bool(card.chat) if card else False,
+            "revision": revision,
+            "chat": bool(card.chat) if card else fmt == "chat",
+            **({} if card else {"format_reason": why}),
             "position_ids": family in ("ar", "masked_lm"),
             "position_offset": position_offset(model),
             "block_size": getattr(model, "block_size", None),  # block-causal attention (LLaDA2), else None
@@ -332,6 +399,38 @@ def position_offset(model: torch.nn.Module) -> int:
         if name.endswith("position_embeddings") and isinstance(module, torch.nn.Embedding):
             return 0 if module.padding_idx is None else module.padding_idx + 1
     return 0
+
+
+def auto_format(tokenizer, eos_ids: list[int]) -> tuple[str, str]:
+    """(format, why) of a checkpoint without a model card, never from its directory name: "chat" when
+    the tokenizer has a chat template AND that template ends turns with one of the model's
+    end-of-sequence tokens (the tokenizer's EOS or `eos_ids`, literally or as `{{ eos_token }}`): an
+    instruct model is tuned to stop where its turn ends, while a base model that ships a template
+    (Qwen2.5 base) still ends at its plain EOS."""
+    template = getattr(tokenizer, "chat_template", None)
+    if not isinstance(template, str) or not template:
+        return "base", "the tokenizer has no chat template"
+    names = {getattr(tokenizer, "eos_token", None)}
+    names |= {tokenizer.convert_ids_to_tokens(i) for i in eos_ids if 0 <= i < len(tokenizer)}
+    closing = sorted(n for n in names if isinstance(n, str) and n and n in template)
+    if not closing and re.search(r"\{\{-?\s*eos_token\b", template) and getattr(tokenizer, "eos_token", None):
+        closing = [tokenizer.eos_token]  # the template writes `{{ eos_token }}` (Mistral, Zephyr)
+    if closing:
+        return "chat", f"its chat template ends turns with its end-of-sequence token {closing[0]}"
+    return "base", "its chat template does not end turns with any of its end-of-sequence tokens"
+
+
+def declared_eos_ids(config_eos: int | list[int] | None, path: Path | None) -> list[int]:
+    """End-of-sequence ids a checkpoint declares: config.json's and generation_config.json's `eos_token_id`."""
+    values: list = [config_eos]
+    gen = Path(path) / "generation_config.json" if path is not None else None
+    if gen is not None and gen.is_file():
+        try:
+            values.append(json.loads(gen.read_text(encoding="utf-8")).get("eos_token_id"))
+        except (ValueError, AttributeError, OSError):
+            pass  # a damaged generation config says nothing about the format
+    return [v for value in values for v in (value if isinstance(value, list) else [value])
+            if isinstance(v, int) and not isinstance(v, bool)]
 
 
 def declared_mask_id(card: ModelCard | None, tokenizer, config: dict) -> int | None:

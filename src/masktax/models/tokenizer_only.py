@@ -18,7 +18,14 @@ from masktax.errors import MasktaxError
 from masktax.models import checkpoint as ckpt
 from masktax.models import remote
 from masktax.models.cards import card_for
-from masktax.models.load import declared_mask_id, detect_family, hub_snapshot, load_tokenizer, resolve_path
+from masktax.models.load import (
+    declared_mask_id,
+    detect_family,
+    hub_snapshot,
+    load_tokenizer,
+    resolve_path,
+    split_revision,
+)
 from masktax.tasks.words import all_words
 
 # Files a tokenizer may need; a Hub fetch of these skips the weights.
@@ -37,10 +44,11 @@ def tokenizer_dir(name: str) -> Path:
     Embedded names and local directories resolve like `masktax.models.load`; other names must be a
     model card (`masktax models`) or a Hub id already in the local cache.
     """
+    name, revision = split_revision(name)
     card = card_for(name)
     if name.lower().startswith("embedded-") or Path(name).expanduser().exists():
         return resolve_path(name, card)
-    return hub_snapshot(name, card, TOKENIZER_PATTERNS)
+    return hub_snapshot(name, card, TOKENIZER_PATTERNS, revision)
 
 
 def model_tokenizer(name: str, *, trust_remote_code: bool = False, mask_token_id: int | None = None) -> tuple[Any, int]:

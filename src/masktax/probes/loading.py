@@ -18,7 +18,7 @@ from pathlib import Path
 from masktax.errors import MasktaxError
 from masktax.models.cards import card_for
 from masktax.models.finetuned import apply_finetune
-from masktax.models.load import load
+from masktax.models.load import auto_format, declared_eos_ids, load
 from masktax.models.loaded import LoadedModel
 from masktax.results.env import environment, model_provenance
 from masktax.results.store import ENV, RunStore, atomic_write_json, read_json
@@ -66,18 +66,21 @@ def each_model(cfg, loaded: dict[str, LoadedModel] | None = None) -> Iterator[tu
 
 
 def resolve_format(fmt: str, name: str, lm: LoadedModel) -> str:
-    """"auto" -> "chat" when the model card says instruct/chat (else the name does), else "base".
-
-    For a fine-tuned model the base model's card and name decide.
-    """
+    """"auto" -> "chat" or "base": the model card's choice (for a fine-tuned model, its base's), else
+    the checkpoint's own, from its chat template and end-of-sequence tokens (`masktax.models.load.
+    auto_format`, whose reason `record_model` writes to env.json). "base" / "chat" are returned as given."""
     if fmt != "auto":
         return fmt
     base = lm.extra.get("base_name")
-    card = card_for(name) or card_for(lm.name) or (card_for(base) if base else None)
-    if card is not None:
-        return "chat" if card.chat else "base"
-    lowered = Path(base or name).name.lower()
-    return "chat" if ("instruct" in lowered or "chat" in lowered) else "base"
+    for candidate in (name, lm.name, base):
+        card = card_for(candidate) if candidate else None
+        if card is not None:
+            return "chat" if card.chat else "base"
+    if lm.tokenizer is None:
+        return "base"
+    config_eos = getattr(getattr(lm.model, "config", None), "eos_token_id", None)
+    chosen, lm.extra["format_reason"] = auto_format(lm.tokenizer, declared_eos_ids(config_eos, lm.extra.get("path")))
+    return chosen
 
 
 def finetune_fields(lm: LoadedModel) -> dict:
@@ -101,7 +104,8 @@ def record_model(store: RunStore, cfg, name: str, lm: LoadedModel, info: dict) -
     """Add `name` to config.json, and its provenance (plus `info`, which holds the model's
     "expected_items") to env.json's models."""
     store.add_model(name)
-    write_env(store, cfg, model=(name, {**model_provenance(lm), **finetune_fields(lm), **info}))
+    why = {"format_reason": lm.extra["format_reason"]} if cfg.format == "auto" and lm.extra.get("format_reason") else {}
+    write_env(store, cfg, model=(name, {**model_provenance(lm), **finetune_fields(lm), **why, **info}))
 
 
 def item_bar(progress: bool, what: str, name: str, total: int):
