@@ -89,8 +89,8 @@ def generate_block_diffusion(
     first = plen // block
     carry = _store(lm, cache, x[:, : first * block], None) if cache is not None and first else None  # [b, V] raw
     schedule = even_schedule(block, steps)
-    mask_row = lm.embed(torch.tensor([[mask_id]], device=lm.device))[0, 0]  # [d]
     with torch.no_grad():
+        mask_row = lm.embed(torch.tensor([[mask_id]], device=lm.device))[0, 0]  # [d]
         for blk in range(first, total // block):
             s, e = blk * block, (blk + 1) * block
             soft: torch.Tensor | None = None  # [b, B, d] the window's input embeddings when soft-masked
