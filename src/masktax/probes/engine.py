@@ -62,7 +62,7 @@ def token_budget(lm: LoadedModel, max_len: int) -> int:
     models gain ~10x from batching on CPU: forwards of 1 vs 16 1000-token rows of a 2-layer model
     ran at 6.5 vs 68 items/s on 2 cores; big models are compute-bound, where the cap keeps memory sane.)
     """
-    few_logits = lm.kind != "uniform" and lm.extra.get("logits_to_keep", True)  # LoadedModel.logits_at
+    few_logits = lm.extra.get("logits_to_keep", True)  # LoadedModel.logits_at (uniform-noise models too)
     if lm.device.type == "cpu":
         try:
             vocab = lm.embedding_weight().shape[0]
