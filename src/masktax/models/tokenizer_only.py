@@ -30,7 +30,7 @@ from masktax.tasks.words import all_words
 
 # Files a tokenizer may need; a Hub fetch of these skips the weights.
 TOKENIZER_PATTERNS = ["tokenizer*", "special_tokens_map.json", "vocab.*", "merges.txt", "*.model", "config.json",
-                      "added_tokens.json", "*.py"]
+                      "added_tokens.json", "*.jinja", "*.py"]  # chat_template.jinja: transformers 5 saves templates there
 
 
 def embedded_tokenizer() -> Any:
