@@ -15,6 +15,7 @@ uninterrupted one exactly.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -161,12 +162,19 @@ def stored_config(probe: ModuleType, cfg: RunConfig, options: object) -> dict:
     return {**stored, "options": opts} if opts else stored
 
 
+@functools.lru_cache(maxsize=4)
+def main_suite(seed: int, n_test: int) -> tuple:
+    """`build_suite` once per process and (seed, n_test): its datasets are frozen, and drawing them is
+    pure Python (0.4 s on an idle 2-core CPU), which every probe of `masktax demo` paid again."""
+    return tuple(build_suite(seed=seed, n_test=n_test))
+
+
 def select_datasets(cfg: RunConfig, choice: SuiteChoice | None = None) -> list:
     """The suite's datasets named in cfg.datasets (all 16 by default), each with its first n tests;
     with an appendix suite (`choice`, a probe's --suite) that suite's datasets instead."""
     if choice is not None and not choice.is_main:
         return suite_datasets(choice, seed=cfg.seed, names=cfg.datasets)
-    suite = build_suite(seed=cfg.seed, n_test=max(1000, cfg.n_items))
+    suite = list(main_suite(cfg.seed, max(1000, cfg.n_items)))
     if cfg.datasets is None:
         return suite
     by_name = {d.name: d for d in suite}
