@@ -48,9 +48,11 @@ def summarize(config: dict, env: dict, records: list[dict]) -> dict:
             continue
         key, value, stderr = head
         ci = None if stderr is None else [value - Z95 * stderr, value + Z95 * stderr]
-        n = r.get("n_samples", {}).get(r["task"], {})
+        counts = r.get("n_samples", {})  # per task; a group's is the sum over its subtasks
+        n = [counts[r["task"]]] if r["task"] in counts else list(counts.values())
+        effective = [c.get("effective") for c in n if isinstance(c, dict)]
         point = {"task": r["task"], "x": r["extra_masks"], "metric": key, "value": value, "stderr": stderr,
-                 "ci95": ci, "n_samples": n.get("effective") if isinstance(n, dict) else None,
+                 "ci95": ci, "n_samples": sum(effective) if effective and None not in effective else None,
                  "seconds": r.get("seconds")}
         kind = env.get("models", {}).get(r["model"], {}).get("kind")
         (refs if kind == "ar" else models).setdefault(r["model"], []).append(point)
