@@ -76,7 +76,7 @@ def test_probe_end_to_end_and_report_rebuild(tmp_path, ckpts):
     assert cfg["grid"] == [0, 1, 10] and cfg["models"] == [ckpts["llada"], ckpts["ar"]]
     assert {"python", "torch", "transformers", "masktax", "git_commit", "seed"} <= set(env)
     assert env["models"][ckpts["llada"]]["kind"] == "mdlm"
-    assert {p.name for p in (out / "plots").iterdir()} == {"masks.png", "masks_uncertainty.png"}
+    assert {p.name for p in (out / "plots").iterdir()} == {"masks.png", "masks_uncertainty.png", "masks_format.png"}
     report = (out / "report.md").read_text()
     assert "Mask tax" in report and "plots/masks.png" in report and "How to read this" in report
     assert (out / "summary.csv").read_text().startswith("model,series,x")

@@ -103,7 +103,7 @@ def test_one_int():
 
 def test_every_probe_has_its_options_and_a_grid_as_text_or_tuple():
     grids = {"masks": "0,2", "filler": "0,2", "locality": "0,40", "context-length": "0,10", "unmask": "0,2",
-             "uncertainty": "0,2", "query-position": "left,right"}
+             "uncertainty": "0,2", "query-position": "left,right", "format": "0,200"}
     for name, probe in PROBES.items():
         assert probe.NAME == name and dataclasses.is_dataclass(probe.Options)
         probe.Options()  # the defaults are valid
