@@ -131,3 +131,27 @@ def test_bad_model_args_are_one_line(args, match):
     with pytest.raises(MasktaxError, match=match) as err:
         MasktaxLM.create_from_arg_string(args, {"batch_size": None, "device": "cpu"})
     assert "\n" not in str(err.value)
+
+
+def test_uniform_noise_models_say_what_they_cannot_do(llada_lm):
+    from dataclasses import replace
+
+    uniform = MasktaxLM(lm=replace(llada_lm.lm, kind="uniform", mask_id=None), device="cpu")
+    for call, req in ((uniform.loglikelihood, ll_requests([("Alice", " Bob")])),
+                      (uniform.generate_until, [Instance(request_type="generate_until", doc={}, idx=0,
+                                                         arguments=("Alice", {"until": ["."]}))])):
+        with pytest.raises(MasktaxError, match="uniform-noise") as err:
+            call(req)
+        assert "\n" not in str(err.value)
+
+
+@pytest.mark.slow  # lm-eval's command line indexes its own task library first (about 25 s here)
+def test_module_command_line_runs_and_reports_bad_model_args(tiny_ckpts, tiny_tasks, capsys):
+    from masktax.lmeval.__main__ import main
+
+    base = ["run", "--model", "masktax", "--tasks", "tiny_ll", "--include_path", str(tiny_tasks), "--device", "cpu"]
+    assert main([*base, "--model_args", f"model={tiny_ckpts['llada']},mc_num=4"]) == 0
+    assert "tiny_ll" in capsys.readouterr().out
+    assert main([*base, "--model_args", f"model={tiny_ckpts['llada']},mc_num=zero"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("masktax: error: model_args mc_num='zero'")
