@@ -103,3 +103,16 @@ def test_head_only_at_scored_positions_equals_full_logits(tiny_ckpts, family):
         full = torch.log_softmax(lm.logits(torch.tensor([ids]))[0, pos].float(), dim=-1)  # [n, V]
         assert torch.allclose(got[r].logp, full[torch.arange(len(pos)), tgt], atol=1e-5)
         assert torch.equal(got[r].pred, full.argmax(-1))
+
+
+def test_likelihood_guidance_combines_the_masked_prompt_pass(llada):
+    ctx, cont = request(llada, "Options : ( A ) cat , ( B ) run\nAnswer : [", "B")
+    (guided, _), = mdlm_loglikelihood(llada, [(ctx, cont)], mask_id=llada.mask_id, mc_num=4, batch_size=4, cfg=0.5)
+    ids = torch.tensor([ctx + [llada.mask_id]])
+    with torch.no_grad():
+        cond = llada.logits(ids)[0, len(ctx)]  # [V]
+        un = llada.logits(torch.full_like(ids, llada.mask_id))[0, len(ctx)]  # [V]
+    expected = torch.log_softmax(un + 1.5 * (cond - un), dim=-1)[cont[0]]
+    assert guided == pytest.approx(float(expected), abs=1e-5)
+    (plain, _), = mdlm_loglikelihood(llada, [(ctx, cont)], mask_id=llada.mask_id, mc_num=4, batch_size=4)
+    assert plain != pytest.approx(guided, abs=1e-4)

@@ -40,6 +40,7 @@ class ModelArgs:
     alg: str = "maskgit_plus"  # dream: maskgit_plus, topk_margin, entropy or origin
     threshold: float = 0.9  # threshold sampler: commit every position at least this confident
     cfg_scale: float = 0.0  # semi_ar: classifier-free guidance (prompt masked for the unconditional pass)
+    cfg: float = 0.0  # loglikelihood of an MDLM: LLaDA's guidance (its ARC-C, HellaSwag, PIQA runs use 0.5)
     soft_mask: bool = False  # soft-masking [P2] in generate_until (weights from soft_mask_from or defaults)
     soft_mask_from: str | None = None  # directory holding soft_mask.json (trained omegas)
 
@@ -49,6 +50,8 @@ class ModelArgs:
         for name in ("mc_num",):
             if int(getattr(self, name)) < 1:
                 raise MasktaxError(f"model_args {name} must be at least 1, got {getattr(self, name)}")
+        if self.cfg < 0 or self.cfg_scale < 0:
+            raise MasktaxError("model_args cfg and cfg_scale must be >= 0")
         if self.extra_masks < 0:
             raise MasktaxError(f"model_args extra_masks must be >= 0, got {self.extra_masks}")
         for name in ("gen_length", "steps", "block_length"):

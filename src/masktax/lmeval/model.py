@@ -172,7 +172,7 @@ class MasktaxLM(TemplateLM):
                                    f"{self.lm.max_length}-token context of '{self.lm.name}'")
             out = mdlm_loglikelihood(self.lm, pairs, mask_id=mask_id, mc_num=self.args.mc_num,
                                      extra_masks=self.args.extra_masks, seed=self.args.seed, batch_size=rows,
-                                     max_tokens=tokens, greedy=self.args.greedy)
+                                     max_tokens=tokens, greedy=self.args.greedy, cfg=self.args.cfg)
         for (key, _, _), result in zip(requests, out, strict=True):
             if key is not None:
                 self.cache_hook.add_partial("loglikelihood", key, result)

@@ -62,9 +62,13 @@ def score_rows(
     *,
     batch_size: int | None,
     max_tokens: int | None = None,
+    uncond: Sequence[Sequence[int]] | None = None,
+    cfg: float = 0.0,
 ) -> list[RowScore]:
     """Score `targets[r]` at `positions[r]` of each row `rows[r]` (aligned logits: position i predicts
-    token i). Batches of at most `batch_size` rows (and `max_tokens` padded tokens), right-padded."""
+    token i). Batches of at most `batch_size` rows (and `max_tokens` padded tokens), right-padded.
+    With `uncond` (rows of the same lengths, the prompt masked) the logits are classifier-free guided:
+    un + (cfg + 1) * (cond - un), LLaDA's likelihood guidance."""
     lengths = [len(r) for r in rows]
     plan = plan_batches(lengths, max_rows=batch_size, max_tokens=max_tokens, pad=lm.honours_attention_mask)
     out: list[RowScore | None] = [None] * len(rows)
@@ -79,6 +83,12 @@ def score_rows(
             attn = (torch.arange(width)[None, :] < torch.tensor([lengths[i] for i in batch])[:, None]).long()  # [b, l]
             attn = attn.to(lm.device)
         logits, index = rows_logits(lm, ids.to(lm.device), attn, [list(positions[i]) for i in batch])
+        if uncond is not None and cfg:
+            un_ids = ids.clone()  # [b, l]
+            for r, i in enumerate(batch):
+                un_ids[r, : lengths[i]] = torch.as_tensor(list(uncond[i]), dtype=torch.long)
+            un, _ = rows_logits(lm, un_ids.to(lm.device), attn, [list(positions[i]) for i in batch])
+            logits = un + (cfg + 1) * (logits - un)  # [b, k, V] (or [b, l, V])
         for r, i in enumerate(batch):
             pos = torch.as_tensor(index[r], dtype=torch.long, device=logits.device)  # [n]
             logp = torch.log_softmax(logits[r, pos].float(), dim=-1)  # [n, V]
@@ -172,10 +182,12 @@ def mdlm_loglikelihood(
     batch_size: int | None,
     max_tokens: int | None = None,
     greedy: bool = True,
+    cfg: float = 0.0,
 ) -> list[tuple[float, bool]]:
     """(Monte Carlo mask bound, is_greedy) per request for an MDLM (module docstring); the rows of
     all requests are batched together. Rows with the same mask pattern (all of them when L = 1) are
-    computed once: the estimate is the same, the work is not."""
+    computed once: the estimate is the same, the work is not. `cfg` > 0 guides the likelihood as
+    LLaDA's eval does (a second pass with the whole context masked); is_greedy stays unguided."""
     rows, owner, weights = [], [], []
     for r, (ctx, cont) in enumerate(requests):
         unique: dict[tuple[int, ...], int] = {}  # a repeated mask pattern is scored once and counted again
@@ -187,16 +199,21 @@ def mdlm_loglikelihood(
             rows.append((ids, pos, tgt))
             owner.append(r)
             weights.append(w)
+    uncond = None
+    if cfg:
+        uncond = [[mask_id] * len(requests[r][0]) + ids[len(requests[r][0]):] for (ids, _, _), r in
+                  zip(rows, owner, strict=True)]
     scores = score_rows(lm, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
-                        batch_size=batch_size, max_tokens=max_tokens)
+                        batch_size=batch_size, max_tokens=max_tokens, uncond=uncond, cfg=cfg)
     totals = [0.0] * len(requests)
     for s, r, w in zip(scores, owner, weights, strict=True):
         totals[r] += w * float(s.logp.double().sum())
     lls = [t / mc_num for t in totals]
     if not greedy:
         return [(ll, False) for ll in lls]
-    # A drawn row with the whole continuation masked is greedy decoding's first step: reuse it.
-    first = {r: s for s, r, (_, pos, _) in zip(scores, owner, rows, strict=True) if len(pos) == len(requests[r][1])}
+    # A drawn row with the whole continuation masked is greedy decoding's first step: reuse it (unguided only).
+    first = {} if cfg else {
+        r: s for s, r, (_, pos, _) in zip(scores, owner, rows, strict=True) if len(pos) == len(requests[r][1])}
     flags = greedy_matches(lm, requests, mask_id=mask_id, extra_masks=extra_masks, batch_size=batch_size,
                            max_tokens=max_tokens, first=first)
     return list(zip(lls, flags, strict=True))
