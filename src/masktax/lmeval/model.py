@@ -152,6 +152,9 @@ class MasktaxLM(TemplateLM):
         if self.lm.kind == "uniform":
             raise MasktaxError(f"{what} is not defined for '{self.lm.name}': a uniform-noise diffusion model has no "
                                "mask token, so neither the exact nor the mask bound applies")
+        if self.lm.kind == "ar" and self.args.cfg:
+            raise MasktaxError(f"cfg={self.args.cfg} guides an MDLM's mask bound; '{self.lm.name}' is causal (AR), "
+                               "whose log-likelihood is exact: use cfg=0")
         if self.lm.kind == "ar" and self.args.extra_masks:
             raise MasktaxError(f"extra_masks={self.args.extra_masks} needs a masked diffusion model; '{self.lm.name}' is "
                                "causal (AR), which cannot see tokens after the continuation: use extra_masks=0")
