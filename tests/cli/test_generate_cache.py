@@ -10,6 +10,8 @@ from tiny import tiny_checkpoint
 
 from masktax.cli.main import main
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.fixture(scope="module")
 def ckpts(tmp_path_factory):

@@ -13,6 +13,8 @@ from masktax.models.blocks import KVCache
 
 FAMILIES = {"llada": tiny_llada, "dream": tiny_dream}
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def _model(family: str, dtype=torch.float64):
     return FAMILIES[family](seed=3).to(dtype).eval()

@@ -19,6 +19,8 @@ from masktax.samplers.common import token_confidence
 
 MASK = tiny_mask_id()
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def _lm(family: str) -> LoadedModel:
     tok = tiny_tokenizer()
