@@ -17,7 +17,7 @@ threshold 0.9 ("threshold on"), both in blocks of `--block-length`. The AR basel
 right, `cache` none / prefix (exact: its agreement must be 100%); threshold does not apply.
 
     .venv/bin/python bench/bench_sampler_cache.py --threads 1            # the full suite prompts
-    .venv/bin/python bench/bench_sampler_cache.py --threads 1 --items 1 --distractors 10   # ~5 CPU-minutes
+    .venv/bin/python bench/bench_sampler_cache.py --threads 1 --items 1 --distractors 10   # ~4 CPU-minutes
 """
 
 from __future__ import annotations
