@@ -7,9 +7,9 @@ at the end, items.jsonl and the outputs; every process r appends its own records
 
 exactly as a one-process run appends to items.jsonl (one batch at a time, flushed and fsynced; a
 torn last line is dropped on reopen), so each shard resumes by itself. Each process owns contiguous
-stretches of the run's plan (masktax.probes.shard), so the one-process order of the records is,
-model by model, process 0's records, then process 1's, ...; `merge_shards` appends them to
-items.jsonl in that order and deletes the shard files. Unmerged shards of another number of
+stretches of the run's plan (masktax.probes.shard); `merge_shards` appends, model by model, process
+0's records, then process 1's, ... to items.jsonl (the one-process order wherever the probe's loop
+visits its groups in that order: docs/distributed.md says which) and deletes the shard files. Unmerged shards of another number of
 processes are refused (`refuse_other_worlds`): which process owns which item depends on W.
 """
 
