@@ -42,8 +42,6 @@ the answer position, so no condition applies.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -316,22 +314,9 @@ def summarize(config: dict, records: Iterable[dict], env: dict) -> dict:
 
 
 def to_csv(summary: dict) -> str:
-    """summary.csv of the points, then one row per (model, effect) with its three contrasts."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["model", "effect", "type", *[f"{m}{s}" for m in METRICS for s in ("", "_ci95_lo", "_ci95_hi")]])
-    for model, rows in summary.get("effects", {}).items():
-        for e in rows:
-            cells = []
-            for m in METRICS:
-                ci = e[m]["ci95"] or ("", "")
-                cells += [_f(e[m]["mean"]), _f(ci[0]), _f(ci[1])]
-            writer.writerow([model, e["effect"], e["type"], *cells])
-    return summary_csv(summary) + "\n" + buf.getvalue()
-
-
-def _f(v) -> str:
-    return f"{v:.6f}" if isinstance(v, float) else ("" if v is None else str(v))
+    """summary.csv: one row per (model, series, x) as for every single-pass probe (the effects are in
+    summary.json and the report)."""
+    return summary_csv(summary)
 
 
 # --- figure and report
