@@ -32,7 +32,8 @@ DEMO_STEPS = (
     DemoStep("accuracy"),
     DemoStep("masks"),
     DemoStep("filler"),
-    DemoStep("format", (("grid", (0, 200)),), quick_items=2),  # 2 x 9 conditions, n = 0 shared: small
+    DemoStep("format", (("grid", (0, 200)), ("kinds", ("masks", "text")), ("closures", ("none", "after-answer"))),
+             quick_items=2),  # 6 distinct prompts per item (n = 0 shared): about the masks step's cost
     DemoStep("uncertainty"),  # reuses the masks and filler runs' forward passes
     DemoStep("locality"),
     DemoStep("query-position"),
