@@ -88,11 +88,21 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, *, full_pr
     False casts the tables to x's dtype first (Dream / Qwen2). Identical in fp32.
     """
     cos, sin = cos[:, None], sin[:, None]  # [b, 1, l, hd]
-    if full_precision:
-        xf = upcast(x)  # [b, h, l, hd]
+    xf = upcast(x) if full_precision else x  # [b, h, l, hd]
+    if not full_precision:
+        cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    if torch.is_grad_enabled() and xf.requires_grad:
         return (xf * cos + rotate_half(xf) * sin).to(x.dtype)
-    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
-    return x * cos + rotate_half(x) * sin  # [b, h, l, hd]
+    # Inference: the same IEEE operations on the same operands, half by half, with no cat, no negation
+    # and no full-size temporaries ((-a)*b == -(a*b) and p + (-q) == p - q exactly; the tables repeat
+    # [f, f], so each half of cos/sin is the whole table): bit-identical, ~8% faster forwards
+    # (bench/bench_exact_rewrites.py).
+    h = xf.shape[-1] // 2
+    x1, x2, c, s = xf[..., :h], xf[..., h:], cos[..., :h], sin[..., :h]
+    out = torch.empty_like(xf)  # [b, h, l, hd]
+    torch.mul(x1, c, out=out[..., :h]).sub_(x2 * s)
+    torch.mul(x2, c, out=out[..., h:]).add_(x1 * s)
+    return out.to(x.dtype)
 
 
 def attention(
@@ -195,7 +205,9 @@ class LayerKV:
 
 def swiglu(x: torch.Tensor, gate: nn.Linear, up: nn.Linear, down: nn.Linear) -> torch.Tensor:
     """SwiGLU MLP: `down(silu(gate(x)) * up(x))` `[b, l, d]`."""
-    return down(F.silu(gate(x)) * up(x))  # [b, l, d]
+    if torch.is_grad_enabled():
+        return down(F.silu(gate(x)) * up(x))  # [b, l, d]
+    return down(F.silu(gate(x), inplace=True).mul_(up(x)))  # the same roundings, no temporaries
 
 
 def init_linear_and_embedding(module: nn.Module, generator: torch.Generator) -> None:
