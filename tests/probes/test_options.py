@@ -115,7 +115,7 @@ def test_every_probe_has_its_options_and_a_grid_as_text_or_tuple():
             assert probe.Options(grid=text) == probe.Options(grid=as_tuple)
             assert probe.Options(grid=text).grid == as_tuple
     assert {f.name for f in dataclasses.fields(PROBES["unmask"].Options)} == {
-        "grid", "steps", "order", "soft_mask", "soft_mask_from"}
+        "grid", "steps", "order", "soft_mask", "soft_mask_from", "cache"}
     assert {f.name for f in dataclasses.fields(PROBES["attribution"].Options)} == {"n_masks", "orderings", "questions"}
     assert {f.name for f in dataclasses.fields(PROBES["uncertainty"].Options)} == {"grid", "from_run"}
     assert dataclasses.fields(PROBES["accuracy"].Options) == ()
