@@ -23,11 +23,10 @@ from typing import ClassVar
 
 import torch
 from torch import nn
-from transformers.modeling_outputs import MaskedLMOutput
 
 from masktax.errors import MasktaxError
 from masktax.models import blocks
-from masktax.models.native import NativeConfig, NativeModel
+from masktax.models.native import DecoderLM, NativeConfig
 
 
 @dataclasses.dataclass
@@ -86,7 +85,7 @@ class DreamMLP(nn.Module):
 class DreamDecoderLayer(nn.Module):
     """One pre-norm layer, parameters named as in the published checkpoint."""
 
-    def __init__(self, cfg: DreamConfig) -> None:
+    def __init__(self, cfg: DreamConfig, index: int) -> None:
         super().__init__()
         self.cfg = cfg
         self.input_layernorm = blocks.RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
@@ -108,59 +107,17 @@ class DreamDecoderLayer(nn.Module):
         return h + blocks.swiglu(self.post_attention_layernorm(h), m.gate_proj, m.up_proj, m.down_proj)  # [b, l, d]
 
 
-class DreamBackbone(nn.Module):
-    """Holds the layers so that parameter names start `model.` as published."""
+class DreamModel(DecoderLM):
+    """Dream masked diffusion LM; `forward` returns raw (unshifted) logits `[b, l, vocab_size]`.
 
-    def __init__(self, cfg: DreamConfig) -> None:
-        super().__init__()
-        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
-        self.layers = nn.ModuleList(DreamDecoderLayer(cfg) for _ in range(cfg.num_hidden_layers))
-        self.norm = blocks.RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
-
-
-class DreamModel(NativeModel):
-    """Dream masked diffusion LM; `forward` returns raw (unshifted) logits `[b, l, vocab_size]`."""
+    Layout and forward are `native.DecoderLM`'s (bidirectional, with the approximate `kv_cache`)."""
 
     config_class = DreamConfig
     model_type = "Dream"
     architectures = ("DreamModel",)
+    layer_class = DreamDecoderLayer
     config: DreamConfig
 
-    def __init__(self, config: DreamConfig) -> None:
-        super().__init__(config)
-        self.model = DreamBackbone(config)
-        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
-        self.tie_weights()
-
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.model.embed_tokens
-
-    def get_output_embeddings(self) -> nn.Module:
-        return self.lm_head
-
-    def tie_weights(self) -> None:
-        if self.config.tie_word_embeddings:
-            self.lm_head.weight = self.model.embed_tokens.weight
-
-    def tied_names(self) -> tuple[str, ...]:
-        return ("lm_head.weight",) if self.config.tie_word_embeddings else ()
-
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        logits_to_keep: torch.Tensor | None = None,
-        kv_cache: blocks.KVCache | None = None,
-    ) -> MaskedLMOutput:
-        """Raw logits; with `kv_cache` only its window of positions runs (`attention_mask` then covers
-        every position the keys hold) and the logits are the window's."""
+    def _rope(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.config
-        x = self._embed_input(input_ids, inputs_embeds)  # [b, l, d]
-        b, n, _ = x.shape
-        start = 0 if kv_cache is None else kv_cache.start
-        pos = blocks.position_ids(attention_mask, b, n, x.device, start)  # [b, l]
-        rope = blocks.rope_cos_sin(pos, cfg.hidden_size // cfg.num_attention_heads, cfg.rope_theta)  # 2 x [b, l, hd]
-        mask = blocks.key_padding_mask(attention_mask, x.device)  # [b, 1, 1, L] or None
-        x = self._run_blocks(self.model.layers, x, rope, mask, kv_cache=kv_cache)  # [b, l, d]
-        return self._output(self.lm_head(self.model.norm(self._keep(x, logits_to_keep))))  # [b, l or k, V]
+        return blocks.rope_cos_sin(positions, cfg.hidden_size // cfg.num_attention_heads, cfg.rope_theta)  # 2 x [b, l, hd]

@@ -29,11 +29,10 @@ from typing import ClassVar
 
 import torch
 from torch import nn
-from transformers.modeling_outputs import MaskedLMOutput
 
 from masktax.errors import MasktaxError
 from masktax.models import attention, blocks, moe
-from masktax.models.native import NativeConfig, NativeModel
+from masktax.models.native import BlockCausalLM, NativeConfig
 
 BLOCK_SIZE = 32  # bd_size of the published config and block_size of its forward
 
@@ -105,7 +104,7 @@ class FastDLLMQwenAttention(nn.Module):
 
 
 class FastDLLMQwenDecoderLayer(nn.Module):
-    def __init__(self, cfg: FastDLLMQwenConfig) -> None:
+    def __init__(self, cfg: FastDLLMQwenConfig, index: int) -> None:
         super().__init__()
         self.input_layernorm = blocks.RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.self_attn = FastDLLMQwenAttention(cfg)
@@ -118,74 +117,22 @@ class FastDLLMQwenDecoderLayer(nn.Module):
         return h + self.mlp(self.post_attention_layernorm(h))  # [b, l, d]
 
 
-class FastDLLMQwenBackbone(nn.Module):
-    """Holds the layers so that parameter names start `model.` as published."""
+class Fast_dLLM_QwenForCausalLM(BlockCausalLM):  # noqa: N801 (the published class name)
+    """Fast-dLLM v2 block-diffusion LM; `forward` returns raw SHIFTED logits `[b, l, vocab_size]`.
 
-    def __init__(self, cfg: FastDLLMQwenConfig) -> None:
-        super().__init__()
-        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
-        self.layers = nn.ModuleList(FastDLLMQwenDecoderLayer(cfg) for _ in range(cfg.num_hidden_layers))
-        self.norm = blocks.RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
-
-
-class Fast_dLLM_QwenForCausalLM(NativeModel):  # noqa: N801 (the published class name)
-    """Fast-dLLM v2 block-diffusion LM; `forward` returns raw SHIFTED logits `[b, l, vocab_size]`."""
+    Layout and forward are `native.BlockCausalLM`'s, with blocks of the config's `bd_size`."""
 
     config_class = FastDLLMQwenConfig
     model_type = "Fast_dLLM_Qwen"
     architectures = ("Fast_dLLM_QwenForCausalLM",)
+    family = "Fast-dLLM v2"
+    layer_class = FastDLLMQwenDecoderLayer
     config: FastDLLMQwenConfig
-
-    def __init__(self, config: FastDLLMQwenConfig) -> None:
-        super().__init__(config)
-        self.model = FastDLLMQwenBackbone(config)
-        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
-        self.tie_weights()
 
     @property
     def block_size(self) -> int | None:
-        """Attention blocks (None: bidirectional)."""
         return self.config.bd_size or None
 
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.model.embed_tokens
-
-    def get_output_embeddings(self) -> nn.Module:
-        return self.lm_head
-
-    def tie_weights(self) -> None:
-        if self.config.tie_word_embeddings:
-            self.lm_head.weight = self.model.embed_tokens.weight
-
-    def tied_names(self) -> tuple[str, ...]:
-        return ("lm_head.weight",) if self.config.tie_word_embeddings else ()
-
-    def _rope(self, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _rope(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.config
-        return blocks.rope_cos_sin(pos, cfg.head_dim, cfg.rope_theta)  # 2 x [b, l, r]
-
-    def _head(self, x: torch.Tensor, logits_to_keep: torch.Tensor | None) -> MaskedLMOutput:
-        return self._output(self.lm_head(self.model.norm(self._keep(x, logits_to_keep))))  # [b, l or k, V]
-
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        logits_to_keep: torch.Tensor | None = None,
-        cache: attention.BlockCache | None = None,
-        kv_cache: None = None,
-    ) -> MaskedLMOutput:
-        """With `cache` (`attention.BlockCache`, no padding): the window after the cached blocks."""
-        attention.refuse_approximate_cache(kv_cache, "Fast-dLLM v2")
-        x = self._embed_input(input_ids, inputs_embeds)  # [b, l, d]
-        b, n, _ = x.shape
-        if cache is not None:
-            pos, mask = attention.cached_window(cache, n, self.block_size, x.device)  # [1, w], [1, 1, w, P + w]
-            x = attention.run_layers(self.model.layers, x, self._rope(pos), mask, cache)  # [b, w, d]
-            return self._head(x, logits_to_keep)
-        pos = blocks.position_ids(attention.padding_of(attention_mask), b, n, x.device)  # [b, l]
-        rope = self._rope(pos)  # 2 x [b, l, r]
-        mask = attention.layer_mask(attention_mask, pos, self.block_size)  # [b, 1, l, l] or None
-        x = self._run_blocks(self.model.layers, x, rope, mask)  # [b, l, d]
-        return self._head(x, logits_to_keep)  # [b, l or k, V]
+        return blocks.rope_cos_sin(positions, cfg.head_dim, cfg.rope_theta)  # 2 x [b, l, hd]

@@ -144,7 +144,10 @@ class LLaDAModel(nn.Module):
 
 
 class LLaDAModelLM(NativeModel):
-    """LLaDA masked diffusion LM; `forward` returns raw in-place logits `[b, l, embedding_size]`."""
+    """LLaDA masked diffusion LM; `forward` returns raw in-place logits `[b, l, embedding_size]`.
+
+    The forward is `NativeModel`'s (bidirectional, with the approximate `kv_cache`); LLaDA supplies its
+    own layout (`model.transformer.*`), the embedding scale and its head (tied or not, logit scale)."""
 
     config_class = LLaDAConfig
     model_type = "llada"
@@ -162,28 +165,21 @@ class LLaDAModelLM(NativeModel):
         t = self.model.transformer
         return t["wte"] if self.config.weight_tying else t["ff_out"]
 
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        logits_to_keep: torch.Tensor | None = None,
-        kv_cache: blocks.KVCache | None = None,
-    ) -> MaskedLMOutput:
-        """Raw logits; with `kv_cache` only its window of positions runs (`attention_mask` then covers
-        every position the keys hold) and the logits are the window's."""
+    def _embed_input(self, input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None) -> torch.Tensor:
+        x = super()._embed_input(input_ids, inputs_embeds)  # [b, l, d]
+        return x * math.sqrt(self.config.d_model) if self.config.input_emb_norm else x
+
+    def _layers(self) -> nn.ModuleList:
+        return self.model.transformer["blocks"]
+
+    def _rope(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.config
+        return blocks.rope_cos_sin(positions, cfg.d_model // cfg.n_heads, cfg.rope_theta)  # 2 x [b, l, hd]
+
+    def _head(self, x: torch.Tensor, logits_to_keep: torch.Tensor | None) -> MaskedLMOutput:
         cfg, t = self.config, self.model.transformer
-        x = self._embed_input(input_ids, inputs_embeds)  # [b, l, d]
-        if cfg.input_emb_norm:
-            x = x * math.sqrt(cfg.d_model)
-        b, n, _ = x.shape
-        start = 0 if kv_cache is None else kv_cache.start
-        pos = blocks.position_ids(attention_mask, b, n, x.device, start)  # [b, l]
-        rope = blocks.rope_cos_sin(pos, cfg.d_model // cfg.n_heads, cfg.rope_theta)  # 2 x [b, l, hd]
-        mask = blocks.key_padding_mask(attention_mask, x.device)  # [b, 1, 1, L] or None
-        x = self._run_blocks(t["blocks"], x, rope, mask, kv_cache=kv_cache)  # [b, l, d]
         x = t["ln_f"](self._keep(x, logits_to_keep))  # [b, l or k, d]
-        logits = F.linear(x, t["wte"].weight) if cfg.weight_tying else t["ff_out"](x)  # [b, l, V]
+        logits = F.linear(x, t["wte"].weight) if cfg.weight_tying else t["ff_out"](x)  # [b, l or k, V]
         if cfg.scale_logits:
             logits = logits / math.sqrt(cfg.d_model)
         return self._output(logits)

@@ -35,7 +35,7 @@ from transformers.modeling_outputs import MaskedLMOutput
 
 from masktax.errors import MasktaxError
 from masktax.models import attention, blocks, moe
-from masktax.models.native import NativeConfig, NativeModel
+from masktax.models.native import BlockCausalLM, NativeConfig
 
 BLOCK_SIZE = 32  # block_length of the published LLaDA2 samplers
 
@@ -182,47 +182,22 @@ class LLaDA2MoeDecoderLayer(nn.Module):
         return h + self.mlp(self.post_attention_layernorm(h))  # [b, l, d]
 
 
-class LLaDA2MoeBackbone(nn.Module):
-    """Holds the layers so that parameter names start `model.` as published."""
+class LLaDA2MoeModelLM(BlockCausalLM):
+    """LLaDA2 block-diffusion LM; `forward` returns raw in-place logits `[b, l, vocab_size]` (fp32, as published).
 
-    def __init__(self, cfg: LLaDA2MoeConfig) -> None:
-        super().__init__()
-        self.word_embeddings = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
-        self.layers = nn.ModuleList(LLaDA2MoeDecoderLayer(cfg, i) for i in range(cfg.num_hidden_layers))
-        self.norm = blocks.RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
-
-
-class LLaDA2MoeModelLM(NativeModel):
-    """LLaDA2 block-diffusion LM; `forward` returns raw in-place logits `[b, l, vocab_size]` (fp32, as published)."""
+    Layout and forward are `native.BlockCausalLM`'s; the embedding is named `word_embeddings`."""
 
     config_class = LLaDA2MoeConfig
     model_type = "llada2_moe"
     architectures = ("LLaDA2MoeModelLM",)
+    family = "LLaDA2"
+    layer_class = LLaDA2MoeDecoderLayer
+    embed_name = "word_embeddings"
     config: LLaDA2MoeConfig
-
-    def __init__(self, config: LLaDA2MoeConfig) -> None:
-        super().__init__(config)
-        self.model = LLaDA2MoeBackbone(config)
-        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
-        self.tie_weights()
 
     @property
     def block_size(self) -> int | None:
-        """Attention blocks (None: bidirectional)."""
         return self.config.block_size or None
-
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.model.word_embeddings
-
-    def get_output_embeddings(self) -> nn.Module:
-        return self.lm_head
-
-    def tie_weights(self) -> None:
-        if self.config.tie_word_embeddings:
-            self.lm_head.weight = self.model.word_embeddings.weight
-
-    def tied_names(self) -> tuple[str, ...]:
-        return ("lm_head.weight",) if self.config.tie_word_embeddings else ()
 
     def reset_parameters(self, seed: int = 0) -> None:
         super().reset_parameters(seed)
@@ -232,32 +207,10 @@ class LLaDA2MoeModelLM(NativeModel):
                 if isinstance(module, LLaDA2MoeGate):
                     module.weight.copy_(torch.randn(module.weight.shape, generator=g) * module.weight.shape[1] ** -0.5)
 
-    def _rope(self, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _rope(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.config
-        return blocks.rope_cos_sin(pos, attention.rotary_dim(cfg.dim, cfg.partial_rotary_factor), cfg.rope_theta)  # 2 x [b, l, r]
+        return blocks.rope_cos_sin(positions, attention.rotary_dim(cfg.dim, cfg.partial_rotary_factor),
+                                   cfg.rope_theta)  # 2 x [b, l, r]
 
     def _head(self, x: torch.Tensor, logits_to_keep: torch.Tensor | None) -> MaskedLMOutput:
         return self._output(self.lm_head(self.model.norm(self._keep(x, logits_to_keep))).float())  # [b, l or k, V]
-
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        logits_to_keep: torch.Tensor | None = None,
-        cache: attention.BlockCache | None = None,
-        kv_cache: None = None,
-    ) -> MaskedLMOutput:
-        """With `cache` (`attention.BlockCache`, no padding): the window after the cached blocks."""
-        attention.refuse_approximate_cache(kv_cache, "LLaDA2")
-        x = self._embed_input(input_ids, inputs_embeds)  # [b, l, d]
-        b, n, _ = x.shape
-        if cache is not None:
-            pos, mask = attention.cached_window(cache, n, self.block_size, x.device)  # [1, w], [1, 1, w, P + w]
-            x = attention.run_layers(self.model.layers, x, self._rope(pos), mask, cache)  # [b, w, d]
-            return self._head(x, logits_to_keep)
-        pos = blocks.position_ids(attention.padding_of(attention_mask), b, n, x.device)  # [b, l]
-        rope = self._rope(pos)  # 2 x [b, l, r]
-        mask = attention.layer_mask(attention_mask, pos, self.block_size)  # [b, 1, l, l] or None
-        x = self._run_blocks(self.model.layers, x, rope, mask)  # [b, l, d]
-        return self._head(x, logits_to_keep)  # [b, l or k, V]

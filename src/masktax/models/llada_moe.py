@@ -25,11 +25,10 @@ from typing import ClassVar
 
 import torch
 from torch import nn
-from transformers.modeling_outputs import MaskedLMOutput
 
 from masktax.errors import MasktaxError
 from masktax.models import attention, blocks, moe
-from masktax.models.native import NativeConfig, NativeModel
+from masktax.models.native import BlockCausalLM, NativeConfig
 
 
 @dataclasses.dataclass
@@ -158,58 +157,19 @@ class LLaDAMoEDecoderLayer(nn.Module):
         return h + y  # [b, l, d]
 
 
-class LLaDAMoEBackbone(nn.Module):
-    """Holds the layers so that parameter names start `model.` as published."""
+class LLaDAMoEModelLM(BlockCausalLM):
+    """LLaDA-MoE masked diffusion LM; `forward` returns raw in-place logits `[b, l, vocab_size]`.
 
-    def __init__(self, cfg: LLaDAMoEConfig) -> None:
-        super().__init__()
-        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
-        self.layers = nn.ModuleList(LLaDAMoEDecoderLayer(cfg, i) for i in range(cfg.num_hidden_layers))
-        self.norm = blocks.RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
-
-
-class LLaDAMoEModelLM(NativeModel):
-    """LLaDA-MoE masked diffusion LM; `forward` returns raw in-place logits `[b, l, vocab_size]`."""
+    Layout and forward are `native.BlockCausalLM`'s, with no blocks: attention is bidirectional."""
 
     config_class = LLaDAMoEConfig
     model_type = "lladamoe"
     architectures = ("LLaDAMoEModelLM",)
+    family = "LLaDA-MoE"
+    layer_class = LLaDAMoEDecoderLayer
     config: LLaDAMoEConfig
 
-    def __init__(self, config: LLaDAMoEConfig) -> None:
-        super().__init__(config)
-        self.model = LLaDAMoEBackbone(config)
-        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
-        self.tie_weights()
-
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.model.embed_tokens
-
-    def get_output_embeddings(self) -> nn.Module:
-        return self.lm_head
-
-    def tie_weights(self) -> None:
-        if self.config.tie_word_embeddings:
-            self.lm_head.weight = self.model.embed_tokens.weight
-
-    def tied_names(self) -> tuple[str, ...]:
-        return ("lm_head.weight",) if self.config.tie_word_embeddings else ()
-
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        logits_to_keep: torch.Tensor | None = None,
-        kv_cache: None = None,
-    ) -> MaskedLMOutput:
-        attention.refuse_approximate_cache(kv_cache, "LLaDA-MoE")
+    def _rope(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.config
-        x = self._embed_input(input_ids, inputs_embeds)  # [b, l, d]
-        b, n, _ = x.shape
-        pos = blocks.position_ids(attention.padding_of(attention_mask), b, n, x.device)  # [b, l]
-        rope = blocks.rope_cos_sin(pos, attention.rotary_dim(cfg.head_dim, cfg.partial_rotary_factor),
+        return blocks.rope_cos_sin(positions, attention.rotary_dim(cfg.head_dim, cfg.partial_rotary_factor),
                                    cfg.rope_theta)  # 2 x [b, l, r]
-        mask = attention.layer_mask(attention_mask, pos, None)  # [b, 1, 1, l] or None
-        x = self._run_blocks(self.model.layers, x, rope, mask)  # [b, l, d]
-        return self._output(self.lm_head(self.model.norm(self._keep(x, logits_to_keep))))  # [b, l or k, V]

@@ -1,8 +1,17 @@
-"""What the native LLaDA and Dream models share: config round trip, loading, saving, checkpointing.
+"""What the native model families share: config round trip, loading, saving, checkpointing, the forward pass.
 
 A native model is a plain `nn.Module` whose `state_dict()` keys are exactly the published
 parameter names, so `from_pretrained` reads the published safetensors as they are and
 `save_pretrained` writes the same layout back (config.json + model.safetensors or shards).
+
+Every family runs `embed -> layers -> final norm -> vocabulary head`; the classes here hold what
+is the same across them, and a family file keeps its config, its layers and what differs:
+
+    NativeModel      config, loading, saving; the bidirectional forward with Fast-dLLM's
+                     approximate KV cache (LLaDA, whose own layout is `model.transformer.*`)
+    DecoderLM        + the layout `model.{embed_tokens, layers.N, norm}`, `lm_head` (Dream)
+    BlockCausalLM    + the newer families' forward: a 4-D mask as given, block-causal attention
+                     by `block_size` and its exact cache (LLaDA-MoE, LLaDA2, SDAR, Fast-dLLM v2)
 """
 
 from __future__ import annotations
@@ -11,7 +20,7 @@ import abc
 import dataclasses
 import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -21,6 +30,7 @@ from torch.utils.checkpoint import checkpoint
 from transformers.modeling_outputs import MaskedLMOutput
 
 from masktax.errors import MasktaxError
+from masktax.models import attention, blocks
 from masktax.models import checkpoint as ckpt
 from masktax.models.blocks import KVCache
 from masktax.models.device import resolve_device
@@ -101,6 +111,38 @@ class NativeModel(nn.Module, abc.ABC):
         """Parameter names that are tied to the embedding (absent from the checkpoint)."""
         return ()
 
+    # --- the forward pass: the family supplies its layers, RoPE tables and head ------------------
+    @abc.abstractmethod
+    def _layers(self) -> nn.ModuleList:
+        """The transformer layers, first to last."""
+
+    @abc.abstractmethod
+    def _rope(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """RoPE tables `2 x [b, l, r]` at `positions [b, l]` (the family's rotary dims and theta)."""
+
+    @abc.abstractmethod
+    def _head(self, x: torch.Tensor, logits_to_keep: torch.Tensor | None) -> MaskedLMOutput:
+        """Final norm and vocabulary projection of the last hidden states `[b, l, d]` (rows `logits_to_keep`)."""
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        logits_to_keep: torch.Tensor | None = None,
+        kv_cache: KVCache | None = None,
+    ) -> MaskedLMOutput:
+        """Raw logits, every token attending to every real token (LLaDA, Dream); with `kv_cache` only its
+        window of positions runs (`attention_mask` then covers every position the keys hold) and the
+        logits are the window's."""
+        x = self._embed_input(input_ids, inputs_embeds)  # [b, l, d]
+        b, n, _ = x.shape
+        start = 0 if kv_cache is None else kv_cache.start
+        pos = blocks.position_ids(attention_mask, b, n, x.device, start)  # [b, l]
+        mask = blocks.key_padding_mask(attention_mask, x.device)  # [b, 1, 1, L] or None
+        x = self._run_blocks(self._layers(), x, self._rope(pos), mask, kv_cache=kv_cache)  # [b, l, d]
+        return self._head(x, logits_to_keep)  # [b, l or k, V]
+
     # --- forward helpers ------------------------------------------------------------------
     def _embed_input(self, input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None) -> torch.Tensor:
         if (input_ids is None) == (inputs_embeds is None):
@@ -176,11 +218,9 @@ class NativeModel(nn.Module, abc.ABC):
 
     def reset_parameters(self, seed: int = 0) -> None:
         """Seeded random weights (see `blocks.init_linear_and_embedding`), then re-tie."""
-        from masktax.models.blocks import init_linear_and_embedding
-
         if any(p.is_meta for p in self.parameters()):
             raise MasktaxError("cannot initialise a model that lives on the meta device; use to_empty() first")
-        init_linear_and_embedding(self, torch.Generator().manual_seed(seed))
+        blocks.init_linear_and_embedding(self, torch.Generator().manual_seed(seed))
         self.tie_weights()
 
     @property
@@ -190,6 +230,103 @@ class NativeModel(nn.Module, abc.ABC):
     @property
     def dtype(self) -> torch.dtype:
         return next(self.parameters()).dtype
+
+
+class Backbone(nn.Module):
+    """What a decoder family publishes under `model.`: the token embedding (`embed_tokens`, or the
+    family's `embed_name`), `layers.N` (`layer_class(config, N)`) and the final RMSNorm `norm`."""
+
+    def __init__(self, config: Any, layer_class: Callable[[Any, int], nn.Module], embed_name: str) -> None:
+        super().__init__()
+        self.embed_name = embed_name
+        setattr(self, embed_name, nn.Embedding(config.vocab_size, config.hidden_size))
+        self.layers = nn.ModuleList(layer_class(config, i) for i in range(config.num_hidden_layers))
+        self.norm = blocks.RMSNorm(config.hidden_size, config.rms_norm_eps)
+
+    @property
+    def embedding(self) -> nn.Embedding:
+        return getattr(self, self.embed_name)
+
+
+class DecoderLM(NativeModel):
+    """`embed -> layers -> norm -> lm_head` with the parameter names most families publish:
+    `model.{embed_tokens, layers.N.*, norm}.weight` and `lm_head.weight` (absent when tied to the
+    embedding by `tie_word_embeddings`).
+
+    The family sets `layer_class` (its decoder layer, built as `layer_class(config, index)`),
+    `embed_name` if its embedding has another name, and `_rope`; its config has `vocab_size`,
+    `hidden_size`, `num_hidden_layers`, `rms_norm_eps` and `tie_word_embeddings`."""
+
+    layer_class: ClassVar[Callable[[Any, int], nn.Module]]
+    embed_name: ClassVar[str] = "embed_tokens"
+    config: Any
+
+    def __init__(self, config: NativeConfig) -> None:
+        super().__init__(config)
+        self.model = Backbone(config, type(self).layer_class, self.embed_name)
+        self.lm_head = nn.Linear(self.config.hidden_size, self.config.vocab_size, bias=False)
+        self.tie_weights()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.model.embedding
+
+    def get_output_embeddings(self) -> nn.Module:
+        return self.lm_head
+
+    def tie_weights(self) -> None:
+        if self.config.tie_word_embeddings:
+            self.lm_head.weight = self.model.embedding.weight
+
+    def tied_names(self) -> tuple[str, ...]:
+        return ("lm_head.weight",) if self.config.tie_word_embeddings else ()
+
+    def _layers(self) -> nn.ModuleList:
+        return self.model.layers
+
+    def _head(self, x: torch.Tensor, logits_to_keep: torch.Tensor | None) -> MaskedLMOutput:
+        return self._output(self.lm_head(self.model.norm(self._keep(x, logits_to_keep))))  # [b, l or k, V]
+
+
+class BlockCausalLM(DecoderLM):
+    """The forward of the newer families (LLaDA-MoE, LLaDA2, SDAR, Fast-dLLM v2), whose published
+    samplers pass 4-D masks: such a mask is used as given (True = may attend, or additive); from a 2-D
+    padding mask the model builds block-causal attention over blocks of `block_size` (None:
+    bidirectional, as LLaDA-MoE), see `attention.layer_mask`. Its cache is exact (`attention.BlockCache`
+    of finished blocks); Fast-dLLM's approximate `kv_cache` is refused, naming `family`."""
+
+    family: ClassVar[str]
+
+    @property
+    def block_size(self) -> int | None:
+        """Attention blocks (None: bidirectional)."""
+        return None
+
+    def _read_mask(self, attention_mask: torch.Tensor | None) -> torch.Tensor | None:
+        """The `attention_mask` as `attention.layer_mask` reads it (a family whose 4-D masks differ converts them)."""
+        return attention_mask
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        logits_to_keep: torch.Tensor | None = None,
+        cache: attention.BlockCache | None = None,
+        kv_cache: None = None,
+    ) -> MaskedLMOutput:
+        """Raw logits; with `cache` (`attention.BlockCache`, no padding): the window after the cached blocks."""
+        attention.refuse_approximate_cache(kv_cache, self.family)
+        x = self._embed_input(input_ids, inputs_embeds)  # [b, l, d]
+        b, n, _ = x.shape
+        if cache is not None:
+            pos, mask = attention.cached_window(cache, n, self.block_size, x.device)  # [1, w], [1, 1, w, P + w]
+            x = attention.run_layers(self._layers(), x, self._rope(pos), mask, cache)  # [b, w, d]
+            return self._head(x, logits_to_keep)
+        attention_mask = self._read_mask(attention_mask)
+        pos = blocks.position_ids(attention.padding_of(attention_mask), b, n, x.device)  # [b, l]
+        mask = attention.layer_mask(attention_mask, pos, self.block_size)  # [b, 1, l, l], [b, 1, 1, l] or None
+        x = self._run_blocks(self._layers(), x, self._rope(pos), mask)  # [b, l, d]
+        return self._head(x, logits_to_keep)  # [b, l or k, V]
 
 
 def _fits(value: Any, hint: Any) -> bool:

@@ -27,11 +27,10 @@ from typing import ClassVar
 
 import torch
 from torch import nn
-from transformers.modeling_outputs import MaskedLMOutput
 
 from masktax.errors import MasktaxError
 from masktax.models import attention, blocks, moe
-from masktax.models.native import NativeConfig, NativeModel
+from masktax.models.native import BlockCausalLM, NativeConfig
 
 BLOCK_SIZE = 4  # the block SDAR and TraDo were trained with (dLLM-RL configs: "the block size of your model")
 
@@ -108,7 +107,7 @@ class SDARAttention(nn.Module):
 
 
 class SDARDecoderLayer(nn.Module):
-    def __init__(self, cfg: SDARConfig) -> None:
+    def __init__(self, cfg: SDARConfig, index: int) -> None:
         super().__init__()
         self.input_layernorm = blocks.RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.self_attn = SDARAttention(cfg)
@@ -121,76 +120,27 @@ class SDARDecoderLayer(nn.Module):
         return h + self.mlp(self.post_attention_layernorm(h))  # [b, l, d]
 
 
-class SDARBackbone(nn.Module):
-    """Holds the layers so that parameter names start `model.` as published."""
+class SDARForCausalLM(BlockCausalLM):
+    """SDAR / TraDo block-diffusion LM; `forward` returns raw in-place logits `[b, l, vocab_size]`.
 
-    def __init__(self, cfg: SDARConfig) -> None:
-        super().__init__()
-        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
-        self.layers = nn.ModuleList(SDARDecoderLayer(cfg) for _ in range(cfg.num_hidden_layers))
-        self.norm = blocks.RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
-
-
-class SDARForCausalLM(NativeModel):
-    """SDAR / TraDo block-diffusion LM; `forward` returns raw in-place logits `[b, l, vocab_size]`."""
+    Layout and forward are `native.BlockCausalLM`'s; SDAR's own 4-D masks are 0/1 floats."""
 
     config_class = SDARConfig
     model_type = "sdar"
     architectures = ("SDARForCausalLM",)
+    family = "SDAR"
+    layer_class = SDARDecoderLayer
     config: SDARConfig
-
-    def __init__(self, config: SDARConfig) -> None:
-        super().__init__(config)
-        self.model = SDARBackbone(config)
-        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
-        self.tie_weights()
 
     @property
     def block_size(self) -> int | None:
-        """Attention blocks (None: bidirectional)."""
         return self.config.block_size or None
 
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.model.embed_tokens
-
-    def get_output_embeddings(self) -> nn.Module:
-        return self.lm_head
-
-    def tie_weights(self) -> None:
-        if self.config.tie_word_embeddings:
-            self.lm_head.weight = self.model.embed_tokens.weight
-
-    def tied_names(self) -> tuple[str, ...]:
-        return ("lm_head.weight",) if self.config.tie_word_embeddings else ()
-
-    def _rope(self, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        cfg = self.config
-        return blocks.rope_cos_sin(pos, cfg.dim, cfg.rope_theta)  # 2 x [b, l, r]
-
-    def _head(self, x: torch.Tensor, logits_to_keep: torch.Tensor | None) -> MaskedLMOutput:
-        return self._output(self.lm_head(self.model.norm(self._keep(x, logits_to_keep))))  # [b, l or k, V]
-
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        logits_to_keep: torch.Tensor | None = None,
-        cache: attention.BlockCache | None = None,
-        kv_cache: None = None,
-    ) -> MaskedLMOutput:
-        """With `cache` (`attention.BlockCache`, no padding): the window after the cached blocks."""
-        attention.refuse_approximate_cache(kv_cache, "SDAR")
-        x = self._embed_input(input_ids, inputs_embeds)  # [b, l, d]
-        b, n, _ = x.shape
-        if cache is not None:
-            pos, mask = attention.cached_window(cache, n, self.block_size, x.device)  # [1, w], [1, 1, w, P + w]
-            x = attention.run_layers(self.model.layers, x, self._rope(pos), mask, cache)  # [b, w, d]
-            return self._head(x, logits_to_keep)
+    def _read_mask(self, attention_mask: torch.Tensor | None) -> torch.Tensor | None:
         if attention_mask is not None and attention_mask.dim() == 4 and attention_mask.is_floating_point():
-            attention_mask = attention_mask > 0  # SDAR's 4-D masks are 0/1 (its sampler's `tril` over blocks)
-        pos = blocks.position_ids(attention.padding_of(attention_mask), b, n, x.device)  # [b, l]
-        rope = self._rope(pos)  # 2 x [b, l, r]
-        mask = attention.layer_mask(attention_mask, pos, self.block_size)  # [b, 1, l, l] or None
-        x = self._run_blocks(self.model.layers, x, rope, mask)  # [b, l, d]
-        return self._head(x, logits_to_keep)  # [b, l or k, V]
+            return attention_mask > 0  # SDAR's 4-D masks are 0/1 (its sampler's `tril` over blocks)
+        return attention_mask
+
+    def _rope(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.config
+        return blocks.rope_cos_sin(positions, cfg.dim, cfg.rope_theta)  # 2 x [b, l, hd]
