@@ -125,6 +125,60 @@ class BlockCache:
         return k, v
 
 
+class SelfAttention(nn.Module):
+    """Grouped-query self-attention with the Llama/Qwen names `q_proj`, `k_proj`, `v_proj`, `o_proj`, and per-head
+    RMSNorms `q_norm`, `k_norm` when `qk_norm` (Qwen3, OLMoE); `clip` clamps q, k, v to [-clip, clip] (OLMoE):
+
+        o_proj(Attn(RoPE(qn(q_proj(x))), RoPE(kn(k_proj(x))), v_proj(x)))
+
+    With `kv` (a `BlockCache` and this layer's index) the cached blocks' keys and values come first."""
+
+    def __init__(self, hidden: int, heads: int, kv_heads: int, head_dim: int, *, qkv_bias: bool, o_bias: bool,
+                 qk_norm: bool, eps: float, clip: float | None = None) -> None:
+        super().__init__()
+        self.heads, self.kv_heads, self.clip = heads, kv_heads, clip
+        self.q_proj = nn.Linear(hidden, heads * head_dim, bias=qkv_bias)
+        self.k_proj = nn.Linear(hidden, kv_heads * head_dim, bias=qkv_bias)
+        self.v_proj = nn.Linear(hidden, kv_heads * head_dim, bias=qkv_bias)
+        self.o_proj = nn.Linear(heads * head_dim, hidden, bias=o_bias)
+        self.qk_norm = qk_norm
+        if qk_norm:
+            self.q_norm = blocks.RMSNorm(head_dim, eps)
+            self.k_norm = blocks.RMSNorm(head_dim, eps)
+
+    def forward(self, x: torch.Tensor, cos_sin: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None,
+                kv: tuple[BlockCache, int] | None = None) -> torch.Tensor:
+        q = heads(self.q_proj(x), self.heads)  # [b, h, l, hd]
+        k = heads(self.k_proj(x), self.kv_heads)  # [b, kv, l, hd]
+        v = heads(self.v_proj(x), self.kv_heads)  # [b, kv, l, hd]
+        if self.qk_norm:
+            q, k = self.q_norm(q), self.k_norm(k)
+        if self.clip is not None:
+            q, k, v = (t.clamp(-self.clip, self.clip) for t in (q, k, v))
+        q, k = rope(q, *cos_sin), rope(k, *cos_sin)
+        if kv is not None:
+            k, v = kv[0].extend(kv[1], k, v)  # [b, kv, P + l, hd] the cached blocks, then this window
+        return self.o_proj(attend(q, k, v, mask))  # [b, l, d]
+
+
+class DecoderLayer(nn.Module):
+    """A pre-norm layer with the Llama/Qwen names:
+
+        h = x + self_attn(input_layernorm(x)),   y = h + mlp(post_attention_layernorm(h))"""
+
+    def __init__(self, hidden: int, eps: float, self_attn: nn.Module, mlp: nn.Module) -> None:
+        super().__init__()
+        self.input_layernorm = blocks.RMSNorm(hidden, eps)
+        self.self_attn = self_attn
+        self.post_attention_layernorm = blocks.RMSNorm(hidden, eps)
+        self.mlp = mlp
+
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None,
+                kv: tuple[BlockCache, int] | None = None) -> torch.Tensor:
+        h = x + self.self_attn(self.input_layernorm(x), rope, mask, kv)  # [b, l, d]
+        return h + self.mlp(self.post_attention_layernorm(h))  # [b, l, d]
+
+
 def cached_window(cache: BlockCache, width: int, block_size: int | None, device: torch.device
                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """Positions `[1, w]` of a window after the cache, and its block-causal mask `[1, 1, w, P + w]`."""

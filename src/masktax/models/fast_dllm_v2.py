@@ -28,7 +28,6 @@ import dataclasses
 from typing import ClassVar
 
 import torch
-from torch import nn
 
 from masktax.errors import MasktaxError
 from masktax.models import attention, blocks, moe
@@ -82,39 +81,14 @@ class FastDLLMQwenConfig(NativeConfig):
         return self.hidden_size // self.num_attention_heads
 
 
-class FastDLLMQwenAttention(nn.Module):
-    def __init__(self, cfg: FastDLLMQwenConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-        d, hd = cfg.hidden_size, cfg.head_dim
-        self.q_proj = nn.Linear(d, cfg.num_attention_heads * hd, bias=True)
-        self.k_proj = nn.Linear(d, cfg.kv_heads * hd, bias=True)
-        self.v_proj = nn.Linear(d, cfg.kv_heads * hd, bias=True)
-        self.o_proj = nn.Linear(cfg.num_attention_heads * hd, d, bias=False)
+class FastDLLMQwenDecoderLayer(attention.DecoderLayer):
+    """Qwen2's layer: biases on q/k/v (not o), no q/k norms, a SwiGLU MLP."""
 
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None,
-                kv: tuple[attention.BlockCache, int] | None = None) -> torch.Tensor:
-        cfg = self.cfg
-        q = attention.rope(attention.heads(self.q_proj(x), cfg.num_attention_heads), *rope)  # [b, h, l, hd]
-        k = attention.rope(attention.heads(self.k_proj(x), cfg.kv_heads), *rope)  # [b, kv, l, hd]
-        v = attention.heads(self.v_proj(x), cfg.kv_heads)  # [b, kv, l, hd]
-        if kv is not None:
-            k, v = kv[0].extend(kv[1], k, v)  # [b, kv, P + l, hd] the cached blocks, then this window
-        return self.o_proj(attention.attend(q, k, v, mask))  # [b, l, d]
-
-
-class FastDLLMQwenDecoderLayer(nn.Module):
     def __init__(self, cfg: FastDLLMQwenConfig, index: int) -> None:
-        super().__init__()
-        self.input_layernorm = blocks.RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
-        self.self_attn = FastDLLMQwenAttention(cfg)
-        self.post_attention_layernorm = blocks.RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
-        self.mlp = moe.SwiGLU(cfg.hidden_size, cfg.intermediate_size)
-
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None,
-                kv: tuple[attention.BlockCache, int] | None = None) -> torch.Tensor:
-        h = x + self.self_attn(self.input_layernorm(x), rope, mask, kv)  # [b, l, d]
-        return h + self.mlp(self.post_attention_layernorm(h))  # [b, l, d]
+        super().__init__(cfg.hidden_size, cfg.rms_norm_eps,
+                         attention.SelfAttention(cfg.hidden_size, cfg.num_attention_heads, cfg.kv_heads, cfg.head_dim,
+                                                 qkv_bias=True, o_bias=False, qk_norm=False, eps=cfg.rms_norm_eps),
+                         moe.SwiGLU(cfg.hidden_size, cfg.intermediate_size))
 
 
 class Fast_dLLM_QwenForCausalLM(BlockCausalLM):  # noqa: N801 (the published class name)

@@ -91,32 +91,6 @@ class LLaDAMoEConfig(NativeConfig):
         return self.hidden_size // self.num_attention_heads
 
 
-class LLaDAMoEAttention(nn.Module):
-    def __init__(self, cfg: LLaDAMoEConfig) -> None:
-        super().__init__()
-        d, hd, bias = cfg.hidden_size, cfg.head_dim, cfg.attention_bias
-        self.cfg = cfg
-        self.q_proj = nn.Linear(d, d, bias=bias)
-        self.k_proj = nn.Linear(d, cfg.kv_heads * hd, bias=bias)
-        self.v_proj = nn.Linear(d, cfg.kv_heads * hd, bias=bias)
-        self.o_proj = nn.Linear(d, d, bias=bias)
-        if cfg.qk_layernorm:
-            self.q_norm = blocks.RMSNorm(hd, cfg.rms_norm_eps)
-            self.k_norm = blocks.RMSNorm(hd, cfg.rms_norm_eps)
-
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None) -> torch.Tensor:
-        cfg = self.cfg
-        q = attention.heads(self.q_proj(x), cfg.num_attention_heads)  # [b, h, l, hd]
-        k = attention.heads(self.k_proj(x), cfg.kv_heads)  # [b, kv, l, hd]
-        v = attention.heads(self.v_proj(x), cfg.kv_heads)  # [b, kv, l, hd]
-        if cfg.qk_layernorm:
-            q, k = self.q_norm(q), self.k_norm(k)
-        if cfg.clip_qkv is not None:
-            q, k, v = (t.clamp(-cfg.clip_qkv, cfg.clip_qkv) for t in (q, k, v))
-        q, k = attention.rope(q, *rope), attention.rope(k, *rope)
-        return self.o_proj(attention.attend(q, k, v, mask))  # [b, l, d]
-
-
 class LLaDAMoESparseMoeBlock(nn.Module):
     """`gate` (router), `experts`, and `expert_bias` when the config enables it (published names)."""
 
@@ -141,7 +115,9 @@ class LLaDAMoEDecoderLayer(nn.Module):
         super().__init__()
         d = cfg.hidden_size
         self.input_layernorm = blocks.RMSNorm(d, cfg.rms_norm_eps)
-        self.self_attn = LLaDAMoEAttention(cfg)
+        self.self_attn = attention.SelfAttention(d, cfg.num_attention_heads, cfg.kv_heads, cfg.head_dim,
+                                                 qkv_bias=cfg.attention_bias, o_bias=cfg.attention_bias,
+                                                 qk_norm=bool(cfg.qk_layernorm), eps=cfg.rms_norm_eps, clip=cfg.clip_qkv)
         self.post_attention_layernorm = blocks.RMSNorm(d, cfg.rms_norm_eps)
         is_moe = cfg.moe_layer_freq[index] != 0
         self.mlp = LLaDAMoESparseMoeBlock(cfg) if is_moe else moe.SwiGLU(d, cfg.dense_intermediate_size)

@@ -26,7 +26,6 @@ import dataclasses
 from typing import ClassVar
 
 import torch
-from torch import nn
 
 from masktax.errors import MasktaxError
 from masktax.models import attention, blocks, moe
@@ -82,42 +81,15 @@ class SDARConfig(NativeConfig):
         return self.head_dim or self.hidden_size // self.num_attention_heads
 
 
-class SDARAttention(nn.Module):
-    def __init__(self, cfg: SDARConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-        d, hd, bias = cfg.hidden_size, cfg.dim, cfg.attention_bias
-        self.q_proj = nn.Linear(d, cfg.num_attention_heads * hd, bias=bias)
-        self.k_proj = nn.Linear(d, cfg.kv_heads * hd, bias=bias)
-        self.v_proj = nn.Linear(d, cfg.kv_heads * hd, bias=bias)
-        self.o_proj = nn.Linear(cfg.num_attention_heads * hd, d, bias=bias)
-        self.q_norm = blocks.RMSNorm(hd, cfg.rms_norm_eps)
-        self.k_norm = blocks.RMSNorm(hd, cfg.rms_norm_eps)
+class SDARDecoderLayer(attention.DecoderLayer):
+    """Qwen3's layer: per-head q/k norms, biases on q/k/v/o when `attention_bias`, a SwiGLU MLP."""
 
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None,
-                kv: tuple[attention.BlockCache, int] | None = None) -> torch.Tensor:
-        cfg = self.cfg
-        q = self.q_norm(attention.heads(self.q_proj(x), cfg.num_attention_heads))  # [b, h, l, hd]
-        k = self.k_norm(attention.heads(self.k_proj(x), cfg.kv_heads))  # [b, kv, l, hd]
-        v = attention.heads(self.v_proj(x), cfg.kv_heads)  # [b, kv, l, hd]
-        q, k = attention.rope(q, *rope), attention.rope(k, *rope)
-        if kv is not None:
-            k, v = kv[0].extend(kv[1], k, v)  # [b, kv, P + l, hd] the cached blocks, then this window
-        return self.o_proj(attention.attend(q, k, v, mask))  # [b, l, d]
-
-
-class SDARDecoderLayer(nn.Module):
     def __init__(self, cfg: SDARConfig, index: int) -> None:
-        super().__init__()
-        self.input_layernorm = blocks.RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
-        self.self_attn = SDARAttention(cfg)
-        self.post_attention_layernorm = blocks.RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
-        self.mlp = moe.SwiGLU(cfg.hidden_size, cfg.intermediate_size)
-
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None,
-                kv: tuple[attention.BlockCache, int] | None = None) -> torch.Tensor:
-        h = x + self.self_attn(self.input_layernorm(x), rope, mask, kv)  # [b, l, d]
-        return h + self.mlp(self.post_attention_layernorm(h))  # [b, l, d]
+        bias = cfg.attention_bias
+        super().__init__(cfg.hidden_size, cfg.rms_norm_eps,
+                         attention.SelfAttention(cfg.hidden_size, cfg.num_attention_heads, cfg.kv_heads, cfg.dim,
+                                                 qkv_bias=bias, o_bias=bias, qk_norm=True, eps=cfg.rms_norm_eps),
+                         moe.SwiGLU(cfg.hidden_size, cfg.intermediate_size))
 
 
 class SDARForCausalLM(BlockCausalLM):
