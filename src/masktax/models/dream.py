@@ -26,11 +26,11 @@ from torch import nn
 
 from masktax.errors import MasktaxError
 from masktax.models import blocks
-from masktax.models.native import DecoderLM, NativeConfig
+from masktax.models.native import DecoderConfig, DecoderLM
 
 
 @dataclasses.dataclass
-class DreamConfig(NativeConfig):
+class DreamConfig(DecoderConfig):
     """The fields of Dream's `configuration_dream.py` the forward pass uses (7B values in comments)."""
 
     hidden_size: int = 3584

@@ -31,13 +31,13 @@ import torch
 
 from masktax.errors import MasktaxError
 from masktax.models import attention, blocks, moe
-from masktax.models.native import BlockCausalLM, NativeConfig
+from masktax.models.native import BlockCausalLM, DecoderConfig
 
 BLOCK_SIZE = 32  # bd_size of the published config and block_size of its forward
 
 
 @dataclasses.dataclass
-class FastDLLMQwenConfig(NativeConfig):
+class FastDLLMQwenConfig(DecoderConfig):
     """The fields of the published configuration (Qwen2's, plus `bd_size`) that the forward pass uses."""
 
     vocab_size: int = 151936
@@ -71,10 +71,6 @@ class FastDLLMQwenConfig(NativeConfig):
             raise MasktaxError("Fast-dLLM v2 config: hidden_size, num_attention_heads, num_key_value_heads do not divide")
         if self.bd_size is not None and self.bd_size < 0:
             raise MasktaxError(f"field 'bd_size' must be positive (or 0/null: bidirectional), got {self.bd_size}")
-
-    @property
-    def kv_heads(self) -> int:
-        return self.num_key_value_heads or self.num_attention_heads
 
     @property
     def head_dim(self) -> int:

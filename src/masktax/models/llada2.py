@@ -35,13 +35,13 @@ from transformers.modeling_outputs import MaskedLMOutput
 
 from masktax.errors import MasktaxError
 from masktax.models import attention, blocks, moe
-from masktax.models.native import BlockCausalLM, NativeConfig
+from masktax.models.native import BlockCausalLM, DecoderConfig
 
 BLOCK_SIZE = 32  # block_length of the published LLaDA2 samplers
 
 
 @dataclasses.dataclass
-class LLaDA2MoeConfig(NativeConfig):
+class LLaDA2MoeConfig(DecoderConfig):
     """The fields of the published `configuration_llada2_moe.py` that the forward pass uses."""
 
     vocab_size: int = 157184
@@ -96,10 +96,6 @@ class LLaDA2MoeConfig(NativeConfig):
                 raise MasktaxError("LLaDA2 config: num_experts_per_tok exceeds the experts of topk_group groups")
         if self.block_size is not None and self.block_size < 0:
             raise MasktaxError(f"field 'block_size' must be positive (or 0/null: bidirectional), got {self.block_size}")
-
-    @property
-    def kv_heads(self) -> int:
-        return self.num_key_value_heads or self.num_attention_heads
 
     @property
     def dim(self) -> int:

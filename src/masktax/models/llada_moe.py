@@ -28,11 +28,11 @@ from torch import nn
 
 from masktax.errors import MasktaxError
 from masktax.models import attention, blocks, moe
-from masktax.models.native import BlockCausalLM, NativeConfig
+from masktax.models.native import BlockCausalLM, DecoderConfig
 
 
 @dataclasses.dataclass
-class LLaDAMoEConfig(NativeConfig):
+class LLaDAMoEConfig(DecoderConfig):
     """The fields of the published `configuration_lladamoe.py` that the forward pass uses."""
 
     vocab_size: int = 157184
@@ -81,10 +81,6 @@ class LLaDAMoEConfig(NativeConfig):
             raise MasktaxError("LLaDA-MoE config: a dense layer (moe_layer_freq 0) needs dense_intermediate_size")
         if self.num_experts_per_tok > self.num_experts:
             raise MasktaxError("LLaDA-MoE config: num_experts_per_tok exceeds num_experts")
-
-    @property
-    def kv_heads(self) -> int:
-        return self.num_key_value_heads or self.num_attention_heads
 
     @property
     def head_dim(self) -> int:

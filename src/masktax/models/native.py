@@ -248,14 +248,24 @@ class Backbone(nn.Module):
         return getattr(self, self.embed_name)
 
 
+class DecoderConfig(NativeConfig):
+    """Base of the configs of the `DecoderLM` families (transformers' field names)."""
+
+    @property
+    def kv_heads(self) -> int:
+        """Key/value heads: `num_key_value_heads`, or one per query head when it is 0 or None."""
+        return self.num_key_value_heads or self.num_attention_heads
+
+
 class DecoderLM(NativeModel):
     """`embed -> layers -> norm -> lm_head` with the parameter names most families publish:
-    `model.{embed_tokens, layers.N.*, norm}.weight` and `lm_head.weight` (absent when tied to the
-    embedding by `tie_word_embeddings`).
+    `model.embed_tokens.weight`, `model.layers.N.*`, `model.norm.weight` and `lm_head.weight`
+    (absent when tied to the embedding by `tie_word_embeddings`).
 
-    The family sets `layer_class` (its decoder layer, built as `layer_class(config, index)`),
-    `embed_name` if its embedding has another name, and `_rope`; its config has `vocab_size`,
-    `hidden_size`, `num_hidden_layers`, `rms_norm_eps` and `tie_word_embeddings`."""
+    The family sets `layer_class` (its decoder layer, built as `layer_class(config, index)`: the
+    index lets a MoE family choose dense or MoE layers), `embed_name` if its embedding has another
+    name, and `_rope`; its config (a `DecoderConfig`) has `vocab_size`, `hidden_size`,
+    `num_hidden_layers`, `rms_norm_eps` and `tie_word_embeddings`."""
 
     layer_class: ClassVar[Callable[[Any, int], nn.Module]]
     embed_name: ClassVar[str] = "embed_tokens"

@@ -29,13 +29,13 @@ import torch
 
 from masktax.errors import MasktaxError
 from masktax.models import attention, blocks, moe
-from masktax.models.native import BlockCausalLM, NativeConfig
+from masktax.models.native import BlockCausalLM, DecoderConfig
 
 BLOCK_SIZE = 4  # the block SDAR and TraDo were trained with (dLLM-RL configs: "the block size of your model")
 
 
 @dataclasses.dataclass
-class SDARConfig(NativeConfig):
+class SDARConfig(DecoderConfig):
     """The fields of the published `configuration_sdar.py` that the forward pass uses."""
 
     vocab_size: int = 151936
@@ -71,10 +71,6 @@ class SDARConfig(NativeConfig):
             raise MasktaxError("SDAR config: num_attention_heads is not a multiple of num_key_value_heads")
         if self.block_size is not None and self.block_size < 0:
             raise MasktaxError(f"field 'block_size' must be positive (or 0/null: bidirectional), got {self.block_size}")
-
-    @property
-    def kv_heads(self) -> int:
-        return self.num_key_value_heads or self.num_attention_heads
 
     @property
     def dim(self) -> int:
