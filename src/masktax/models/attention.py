@@ -14,6 +14,9 @@ LLaDA-MoE, LLaDA2, SDAR and Fast-dLLM v2 keep LLaDA's and Dream's layout (pre-no
 
   Positions count real tokens only (`blocks.position_ids`), so a padded row keeps the block
   boundaries of the unpadded row and gives the same logits.
+
+`SelfAttention` (q/k/v/o projections, optional q/k norms and clip) and the pre-norm `DecoderLayer`
+are the Llama/Qwen modules SDAR, Fast-dLLM v2 and LLaDA-MoE build their layers from.
 """
 
 from __future__ import annotations
