@@ -37,7 +37,7 @@ from masktax.probes.items import Cell
 from masktax.probes.options import flag, int_grid, share_grid, suite_choice
 from masktax.probes.run import ProbeRun, score_cells
 from masktax.render import markdown
-from masktax.render.accuracy_report import AccuracyReport
+from masktax.render.accuracy_report import AccuracyReport, ReportChoice
 from masktax.results.summary import REFERENCE
 
 NAME = "masks"
@@ -127,14 +127,5 @@ def report_of(summary: dict) -> AccuracyReport:
     return SHARE_REPORT if shares else REPORT
 
 
-def plot(summary: dict, plots_dir):
-    return report_of(summary).plot(summary, plots_dir)
-
-
-def render(config: dict, env: dict, summary: dict, plots: list, **kw) -> str:
-    return report_of(summary).render(config, env, summary, plots, **kw)
-
-
-def glance(summary: dict, models: list[str]) -> list[tuple[str, list[str]]]:
-    return report_of(summary).glance(summary, models)
-
+CHOICE = ReportChoice(report_of)
+plot, render, glance = CHOICE.plot, CHOICE.render, CHOICE.glance

@@ -24,14 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from masktax.errors import MasktaxError
-from masktax.prompts.encode import (
-    EncodedItem,
-    _continuation,
-    _prefix_ids,
-    _rest_ids,
-    check_length,
-    filler_token_id,
-)
+from masktax.prompts.encode import EncodedItem, _continuation, check_suffix_args, suffixed_ids
 from masktax.prompts.render import SENTINEL, PromptText, _tokenizer_name, render_chat
 from masktax.tasks.appendix import Item, TaskSet
 
@@ -116,28 +109,10 @@ def encode_suite_item(
     max_length: int | None = None,
 ) -> EncodedItem:
     """`masktax.prompts.encode.encode_item` for an appendix task: the same suffixes and checks."""
-    if n_extra < 0 or (suffix == "one_mask" and n_extra != 0):
-        raise MasktaxError(f"n_extra must be >= 0 (and 0 for one_mask), got {n_extra}")
-    if suffix != "canvas" and mask_id is None:
-        raise MasktaxError(f"suffix {suffix!r} needs a mask token id")
+    check_suffix_args(suffix, n_extra, mask_id)
     labels = label_token_ids(tokenizer, task)
     text = prompt_text(task, context, query, fmt=fmt, query_position=query_position, tokenizer=tokenizer)
-    ids = _prefix_ids(tokenizer, text, fmt)
-    answer_pos = len(ids)
-    if suffix == "one_mask":
-        tail = [mask_id]
-    elif suffix == "masks":
-        tail = [mask_id] * (1 + n_extra)
-    elif suffix == "filler":
-        tail = [mask_id] + [filler_token_id(tokenizer) if filler_id is None else filler_id] * n_extra
-    elif suffix == "canvas":
-        if canvas_ids is None or len(canvas_ids) != 1 + n_extra:
-            raise MasktaxError(f"suffix 'canvas' needs {1 + n_extra} canvas ids")
-        tail = [int(i) for i in canvas_ids]
-    else:
-        raise MasktaxError(f"unknown suffix {suffix!r}; choose one of: one_mask, masks, filler, canvas")
-    ids = ids + tail
-    if suffix == "one_mask" or query_position != "right":
-        ids = ids + _rest_ids(tokenizer, text.rest)
-    check_length(len(ids), max_length)
+    ids, answer_pos = suffixed_ids(tokenizer, text, fmt=fmt, query_position=query_position, suffix=suffix,
+                                   n_extra=n_extra, mask_id=mask_id, filler_id=filler_id, canvas_ids=canvas_ids,
+                                   max_length=max_length)
     return EncodedItem(ids, answer_pos, labels[query.answer], labels)

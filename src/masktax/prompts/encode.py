@@ -148,6 +148,15 @@ def check_length(n_tokens: int, max_length: int | None) -> None:
         raise MasktaxError(f"prompt of {n_tokens} tokens exceeds the model's context of {max_length}")
 
 
+def check_suffix_args(suffix: str, n_extra: int, mask_id: int | None) -> None:
+    """MasktaxError if `n_extra` is negative (or not 0 for "one_mask"), or a suffix that appends masks has no
+    `mask_id`: the argument checks `encode_item` and the appendix's `encode_suite_item` share."""
+    if n_extra < 0 or (suffix == "one_mask" and n_extra != 0):
+        raise MasktaxError(f"n_extra must be >= 0 (and 0 for one_mask), got {n_extra}")
+    if suffix != "canvas" and mask_id is None:
+        raise MasktaxError(f"suffix {suffix!r} needs a mask token id")
+
+
 def encode_item(
     tokenizer: Any,
     context: Sequence[Example],
@@ -169,12 +178,34 @@ def encode_item(
     """
     if suffix not in SUFFIXES:
         raise MasktaxError(f"unknown suffix {suffix!r}; choose one of: {', '.join(SUFFIXES)}")
-    if n_extra < 0 or (suffix == "one_mask" and n_extra != 0):
-        raise MasktaxError(f"n_extra must be >= 0 (and 0 for one_mask), got {n_extra}")
-    if suffix != "canvas" and mask_id is None:
-        raise MasktaxError(f"suffix {suffix!r} needs a mask token id")
+    check_suffix_args(suffix, n_extra, mask_id)
     text = prompt_text(context, query, fmt=fmt, query_position=query_position, tokenizer=tokenizer)
     letters = letter_token_ids(tokenizer)
+    ids, answer_pos = suffixed_ids(tokenizer, text, fmt=fmt, query_position=query_position, suffix=suffix,
+                                   n_extra=n_extra, mask_id=mask_id, filler_id=filler_id, canvas_ids=canvas_ids,
+                                   max_length=max_length)
+    return EncodedItem(ids, answer_pos, letters[LETTERS.index(query.answer)], letters)
+
+
+def suffixed_ids(
+    tokenizer: Any,
+    text: PromptText,
+    *,
+    fmt: str,
+    query_position: str,
+    suffix: str,
+    n_extra: int,
+    mask_id: int | None,
+    filler_id: int | None,
+    canvas_ids: Sequence[int] | None,
+    max_length: int | None,
+) -> tuple[list[int], int]:
+    """The ids of a rendered prompt with `suffix` appended (and the rest after it where it has one), and
+    the answer position: the part `encode_item` and the appendix's `encode_suite_item` share.
+
+    The prefix is tokenized first, so an unknown suffix is reported only after the prompt is; the
+    length is checked last.
+    """
     ids = _prefix_ids(tokenizer, text, fmt)
     answer_pos = len(ids)
     if suffix == "one_mask":
@@ -183,12 +214,14 @@ def encode_item(
         tail = [mask_id] * (1 + n_extra)
     elif suffix == "filler":
         tail = [mask_id] + [filler_token_id(tokenizer) if filler_id is None else filler_id] * n_extra
-    else:
+    elif suffix == "canvas":
         if canvas_ids is None or len(canvas_ids) != 1 + n_extra:
             raise MasktaxError(f"suffix 'canvas' needs {1 + n_extra} canvas ids, got {0 if canvas_ids is None else len(canvas_ids)}")
         tail = [int(i) for i in canvas_ids]
+    else:
+        raise MasktaxError(f"unknown suffix {suffix!r}; choose one of: {', '.join(SUFFIXES)}")
     ids = ids + tail
     if suffix == "one_mask" or query_position != "right":
         ids = ids + _rest_ids(tokenizer, text.rest)
     check_length(len(ids), max_length)
-    return EncodedItem(ids, answer_pos, letters[LETTERS.index(query.answer)], letters)
+    return ids, answer_pos

@@ -9,11 +9,16 @@ the At-a-glance table. A probe module declares its report once and exposes the b
 
     REPORT = AccuracyReport(NAME, description=..., x_label=..., x_meaning=..., plots="sweep", change=CHANGE)
     summarize, to_csv, plot, render, glance = REPORT.summarize, REPORT.to_csv, REPORT.plot, REPORT.render, REPORT.glance
+
+A probe with more than one report (masks, locality) exposes those of a `ReportChoice` instead:
+
+    CHOICE = ReportChoice(report_of)  # report_of(summary) -> the AccuracyReport that summary is for
+    plot, render, glance = CHOICE.plot, CHOICE.render, CHOICE.glance
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,3 +85,20 @@ class AccuracyReport:
             (f"{self.change.what}: format part; comprehension part (A/B/C choice), points [paired 95% CI]",
              [markdown.split_cell(points.get(m) or [], self.change) for m in models]),
         ]
+
+
+@dataclass(frozen=True)
+class ReportChoice:
+    """The figures, page and At-a-glance rows of a probe with more than one report: each from the
+    report `choose(summary)` picks for the summary at hand."""
+
+    choose: Callable[[dict], AccuracyReport]
+
+    def plot(self, summary: dict, plots_dir: Path) -> list[tuple[str, str]]:
+        return self.choose(summary).plot(summary, plots_dir)
+
+    def render(self, config: dict, env: dict, summary: dict, plots: list, **kw) -> str:
+        return self.choose(summary).render(config, env, summary, plots, **kw)
+
+    def glance(self, summary: dict, models: list[str]) -> list[tuple[str, list[str]]]:
+        return self.choose(summary).glance(summary, models)
