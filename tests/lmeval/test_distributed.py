@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,12 @@ import pytest
 SCRIPT = Path(__file__).with_name("dist_eval.py")
 
 
-@pytest.mark.slow  # two fresh processes importing torch and lm-eval: about 35 s on 2 busy cores
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_two_processes_equal_one(tiny_ckpts, tiny_tasks, tmp_path):
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
     if torchrun is None:
@@ -25,7 +31,7 @@ def test_two_processes_equal_one(tiny_ckpts, tiny_tasks, tmp_path):
 
     one_process(tiny_ckpts["llada"], str(tiny_tasks), str(tmp_path / "one.json"))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([torchrun, "--nproc_per_node", "2", "--master_port", "29533", str(SCRIPT), tiny_ckpts["llada"],
+    subprocess.run([torchrun, "--nproc_per_node", "2", "--master_port", str(free_port()), str(SCRIPT), tiny_ckpts["llada"],
                     str(tiny_tasks), str(tmp_path / "two.json")], check=True, env=env, capture_output=True, timeout=600)
     one, two = (json.loads((tmp_path / f).read_text()) for f in ("one.json", "two.json"))
     assert (one["world_size"], two["world_size"]) == (1, 2)
