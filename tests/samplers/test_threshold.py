@@ -129,7 +129,7 @@ def test_eos_suppression_options():
 
 
 def test_samplers_dict_and_unknown_name():
-    assert set(SAMPLERS) == {"semi_ar", "dream", "threshold"}
+    assert set(SAMPLERS) == {"semi_ar", "dream", "threshold", "block"}
     assert get_sampler("dream") is SAMPLERS["dream"]
-    with pytest.raises(MasktaxError, match="semi_ar, dream, threshold"):
+    with pytest.raises(MasktaxError, match="semi_ar, dream, threshold, block"):
         get_sampler("beam")

@@ -3,6 +3,11 @@
 
     masktax generate --model GSAI-ML/LLaDA-8B-Instruct --prompt "What is 7 * 8?" --format chat \\
         --sampler semi_ar --steps 64 --gen-length 64 --block-length 32
+    masktax generate --model inclusionAI/LLaDA2.0-mini --prompt "What is 7 * 8?" --format chat \
+        --sampler block --threshold 0.95 --steps-per-block 8 --cache prefix
+
+`--sampler auto` (the default) runs block diffusion (`block`) on a block-causal model (LLaDA2,
+SDAR/TraDo, Fast-dLLM v2) and semi_ar on any other MDLM.
 
 On a terminal the block being decoded is redrawn after every step (masks shown as `_`); when
 stdout is not a terminal only the final text is printed. Speed (tokens/s, forward passes per
@@ -25,14 +30,18 @@ def generate(
     prompt: str | None = typer.Option(None, "--prompt", help="The prompt text."),
     prompt_file: Path | None = typer.Option(None, "--prompt-file", help="Read the prompt from this file."),
     format: str | None = typer.Option(None, "--format", help="base or chat (default: chat for instruct models)."),
-    sampler: str = typer.Option("semi_ar", "--sampler", help="semi_ar (LLaDA), dream or threshold (Fast-dLLM)."),
+    sampler: str = typer.Option("auto", "--sampler", help="semi_ar (LLaDA), dream, threshold (Fast-dLLM), block "
+                                "(LLaDA2/SDAR block diffusion) or auto (block if block-causal, else semi_ar)."),
     steps: int | None = typer.Option(None, "--steps", help="Decoding steps for semi_ar / dream (default: gen length)."),
+    steps_per_block: int | None = typer.Option(None, "--steps-per-block", help="block: at most this many steps "
+                                               "per block (default: the block size)."),
     gen_length: int = typer.Option(128, "--gen-length", help="Tokens to generate."),
     block_length: int | None = typer.Option(None, "--block-length", help="Block size, semi_ar / threshold (default 32)."),
     temperature: float = typer.Option(0.0, "--temperature", help="0 = greedy."),
     remasking: str = typer.Option("low_confidence", "--remasking", help="semi_ar: low_confidence or random."),
     alg: str = typer.Option("maskgit_plus", "--alg", help="dream: maskgit_plus, topk_margin, entropy or origin."),
-    threshold: float = typer.Option(0.9, "--threshold", help="threshold: commit every position this confident."),
+    threshold: float | None = typer.Option(None, "--threshold", help="threshold / block: commit every position "
+                                           "this confident (default 0.9 / 0.95)."),
     cfg_scale: float = typer.Option(0.0, "--cfg-scale", help="semi_ar: classifier-free guidance scale."),
     soft_mask: bool = typer.Option(False, "--soft-mask", help="Soft-masking [P2] with --omega-* values."),
     omega_s: float | None = typer.Option(None, "--omega-s", help="Soft-masking scale in [0, 1]."),
@@ -48,16 +57,16 @@ def generate(
     mask_token_id: int | None = typer.Option(None, "--mask-token-id", help="Mask id when the tokenizer has none."),
     stop_at_eos: bool = typer.Option(True, "--stop-at-eos/--keep-eos", help="Cut the text at the first EOS."),
     cache: str = typer.Option("none", "--cache", help="none, prefix or dual: Fast-dLLM's block KV caches "
-                              "(approximate for MDLMs; for AR models prefix is an exact KV cache)."),
+                              "(approximate for MDLMs; exact for AR models and --sampler block)."),
 ) -> None:
     """Generate text with a masked diffusion LM (LLaDA, Dream, ...), optionally with soft-masking."""
     text = read_prompt(prompt, prompt_file)
     sm = soft_mask_config(soft_mask, soft_mask_from, omega_s=omega_s, omega_a=omega_a, omega_b=omega_b, k=soft_k,
                           fraction=soft_fraction)
     cfg = GenerateConfig(
-        model=model, prompt=text, format=format, sampler=sampler, steps=steps, gen_length=gen_length,
-        block_length=block_length, temperature=temperature, remasking=remasking, alg=alg, threshold=threshold,
-        cfg_scale=cfg_scale, soft_mask=sm, seed=seed, device=device, dtype=dtype,
+        model=model, prompt=text, format=format, sampler=sampler, steps=steps, steps_per_block=steps_per_block,
+        gen_length=gen_length, block_length=block_length, temperature=temperature, remasking=remasking, alg=alg,
+        threshold=threshold, cfg_scale=cfg_scale, soft_mask=sm, seed=seed, device=device, dtype=dtype,
         trust_remote_code=trust_remote_code, mask_token_id=mask_token_id, stop_at_eos=stop_at_eos, cache=cache,
     )
     result = run(cfg, stream=sys.stdout if sys.stdout.isatty() else None)

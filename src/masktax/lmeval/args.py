@@ -58,6 +58,9 @@ class ModelArgs:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise MasktaxError(f"model_args {name} must be at least 1, got {value}")
+        if self.sampler == "block":
+            raise MasktaxError("model_args sampler 'block' is not supported by lm-eval yet (it needs equal-length "
+                               "rows); use semi_ar, dream or threshold")
         if self.sampler not in SAMPLERS:
             raise MasktaxError(f"model_args sampler '{self.sampler}' is unknown; choose one of {', '.join(SAMPLERS)}")
         if isinstance(self.batch_size, str) and not self.batch_size.startswith("auto"):

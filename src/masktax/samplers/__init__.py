@@ -1,7 +1,8 @@
 """Samplers for masked diffusion LMs, all with optional soft-masking [P2].
 
 `SAMPLERS` maps a name to its function: "semi_ar" (LLaDA's semi-autoregressive blocks),
-"dream" (Dream's timestep schedule) and "threshold" (Fast-dLLM confidence threshold). Each
+"dream" (Dream's timestep schedule), "threshold" (Fast-dLLM confidence threshold) and "block" (LLaDA2/SDAR
+block diffusion, block-causal models only, `block_diffusion.generate_block`). Each
 takes an `LoadedModel` (or a bare module plus `shift=`), prompt ids `[b, lp]` (left-padded, with
 `attention_mask`, when lengths differ) and returns `[b, lp + gen_length]`, plus a
 `DecodeHistory` with `return_history=True`. Each takes `cache` ("none", "prefix", "dual": Fast-dLLM's
@@ -15,6 +16,7 @@ from collections.abc import Callable
 
 from masktax.errors import MasktaxError
 from masktax.samplers.ar import generate_ar
+from masktax.samplers.block_diffusion import generate_block
 from masktax.samplers.common import CACHES, decode, left_pad, strip_after_eos
 from masktax.samplers.decode_state import DecodeHistory, StepEvent, StepRecord
 from masktax.samplers.dream import DREAM_ALGS, generate_dream
@@ -26,7 +28,9 @@ SAMPLERS: dict[str, Callable] = {
     "semi_ar": generate_semi_ar,
     "dream": generate_dream,
     "threshold": generate_threshold,
+    "block": generate_block,  # block-causal models (LLaDA2, SDAR/TraDo, Fast-dLLM v2); needs a LoadedModel
 }
+BLOCK_SAMPLER = "block"
 
 
 def get_sampler(name: str) -> Callable:
@@ -41,6 +45,7 @@ __all__ = [
     "CACHES",
     "DREAM_ALGS",
     "REMASKING",
+    "BLOCK_SAMPLER",
     "SAMPLERS",
     "DecodeHistory",
     "SoftMaskConfig",
@@ -48,6 +53,7 @@ __all__ = [
     "StepRecord",
     "decode",
     "generate_ar",
+    "generate_block",
     "generate_dream",
     "generate_semi_ar",
     "generate_threshold",

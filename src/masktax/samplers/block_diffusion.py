@@ -19,10 +19,15 @@ a blend of [MASK] and the step's top-k guesses ([P2], `samplers.soft_mask`). For
 
     out = generate_block_diffusion(lm, prompt_ids, gen_length=64, threshold=0.95)
     out.sequences  # [b, P + gen_length rounded up to whole blocks]
+
+`generate_block` is the same decode behind the interface of `SAMPLERS` ("block", what `masktax
+generate` runs): `[b, P + gen_length]`, a `DecodeHistory`, `on_step` and `cache` ("prefix" = the
+exact cache above, "none" = a full forward over [0, block end) every step).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -30,6 +35,7 @@ import torch
 from masktax.errors import MasktaxError
 from masktax.models.attention import BlockCache
 from masktax.models.loaded import LoadedModel
+from masktax.samplers.decode_state import DecodeHistory, StepEvent, StepRecord
 from masktax.samplers.soft_mask import SoftMaskConfig, soft_mask_embeddings
 
 
@@ -41,6 +47,8 @@ class BlockDecode:
     block_size: int
     prompt_length: int
     committed: list[torch.Tensor] = field(default_factory=list)  # per step [b, L] bool
+    confidence: list[torch.Tensor] = field(default_factory=list)  # per step [b, L] float: committed's score, nan
+    forward_passes: int = 0  # window steps plus stores of finished blocks
 
 
 def even_schedule(block: int, steps: int) -> list[int]:
@@ -70,6 +78,7 @@ def generate_block_diffusion(
     use_cache: bool = True,
     soft_mask: SoftMaskConfig | None = None,
     generator: torch.Generator | None = None,
+    on_step: Callable[[StepEvent], None] | None = None,
 ) -> BlockDecode:
     """Decode `gen_length` tokens after `prompt_ids [b, P]` (equal-length rows, as the published samplers)."""
     block = lm.extra.get("block_size")
@@ -88,6 +97,7 @@ def generate_block_diffusion(
     cache = BlockCache() if use_cache else None
     first = plen // block
     carry = _store(lm, cache, x[:, : first * block], None) if cache is not None and first else None  # [b, V] raw
+    out.forward_passes += carry is not None
     schedule = even_schedule(block, steps)
     with torch.no_grad():
         mask_row = lm.embed(torch.tensor([[mask_id]], device=lm.device))[0, 0]  # [d]
@@ -111,10 +121,63 @@ def generate_block_diffusion(
                 step = torch.zeros_like(x, dtype=torch.bool)
                 step[:, s:e] = commit
                 out.committed.append(step)
+                score = torch.full(x.shape, torch.nan, device=x.device)  # [b, L]
+                score[:, s:e] = torch.where(commit, conf, torch.nan)
+                out.confidence.append(score)
+                out.forward_passes += 1
+                if on_step is not None:
+                    on_step(StepEvent(step=len(out.committed) - 1, x=x, prompt_length=plen, block=(s, e),
+                                      forward_passes=out.forward_passes))
                 soft = _soft(lm, soft_mask, logits, x, s, e, mask_id, mask_row, plen, gen_length)
             if cache is not None:
                 carry = _store(lm, cache, x[:, s:e], carry)
+                out.forward_passes += 1
     return out
+
+
+def generate_block(
+    lm: LoadedModel,
+    prompt_ids: torch.Tensor,
+    *,
+    gen_length: int,
+    steps_per_block: int | None = None,
+    threshold: float = 0.95,
+    temperature: float = 0.0,
+    soft_mask: SoftMaskConfig | None = None,
+    cache: str = "none",
+    attention_mask: torch.Tensor | None = None,
+    mask_id: int | None = None,
+    generator: torch.Generator | None = None,
+    return_history: bool = False,
+    on_step: Callable[[StepEvent], None] | None = None,
+):
+    """`generate_block_diffusion` as a sampler of `SAMPLERS`: `[b, P + gen_length]` (cut from whole blocks),
+    plus a `DecodeHistory` with `return_history`. `cache` "prefix" is the exact cache of finished blocks."""
+    if not isinstance(lm, LoadedModel):
+        raise MasktaxError("the block sampler needs a LoadedModel (masktax.models.load): it reads the block size")
+    if cache not in ("none", "prefix"):
+        raise MasktaxError(f"the block sampler's cache is 'none' or 'prefix' (exact, finished blocks), not '{cache}'")
+    if attention_mask is not None and bool((attention_mask == 0).any()):
+        raise MasktaxError("the block sampler decodes rows of equal prompt length (no left padding)")
+    block = lm.extra.get("block_size")
+    if block and -(-(prompt_ids.shape[1] + gen_length) // block) * block > lm.max_length:
+        raise MasktaxError(f"prompt ({prompt_ids.shape[1]} tokens) plus {gen_length} generated, rounded up to whole "
+                           f"blocks of {block}, exceeds the model's context of {lm.max_length}")
+    out = generate_block_diffusion(lm, prompt_ids, gen_length=gen_length, steps_per_block=steps_per_block,
+                                   threshold=threshold, temperature=temperature, mask_id=mask_id,
+                                   use_cache=cache == "prefix", soft_mask=soft_mask, generator=generator,
+                                   on_step=on_step)
+    end = out.prompt_length + gen_length
+    seqs = out.sequences[:, :end]  # [b, P + gen_length]
+    if not return_history:
+        return seqs
+    history = DecodeHistory(prompt_length=out.prompt_length, forward_passes=out.forward_passes)
+    final = out.sequences[:, :end].cpu()  # committed tokens never change
+    for committed, score in zip(out.committed, out.confidence, strict=True):
+        committed = committed[:, :end].cpu()
+        history.steps.append(StepRecord(committed=committed, tokens=torch.where(committed, final, -1),
+                                        confidence=score[:, :end].float().cpu()))
+    return seqs, history
 
 
 def _raw(lm: LoadedModel, ids: torch.Tensor | None, embeds: torch.Tensor | None, cache: BlockCache | None):

@@ -7,12 +7,15 @@
 
 `run` loads the model, encodes the prompt (raw text, or the tokenizer's chat template), seeds the
 sampling noise and calls the sampler of `SAMPLERS` (a causal (AR) model: `generate_ar`, left to
-right; its `cache="prefix"` is an exact KV cache). With a `stream`, `BlockView` redraws the block
-being decoded on one line after every step (masks shown as `_`).
+right; its `cache="prefix"` is an exact KV cache). `sampler="auto"` (the default) picks "block"
+(block diffusion) for a block-causal model (LLaDA2, SDAR/TraDo, Fast-dLLM v2), else "semi_ar".
+With a `stream`, `BlockView` redraws the block being decoded on one line after every step (masks
+shown as `_`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from dataclasses import dataclass
@@ -24,9 +27,10 @@ import torch
 from masktax.errors import MasktaxError
 from masktax.models import load
 from masktax.prompts.render import FORMATS
-from masktax.samplers import CACHES, SAMPLERS, SoftMaskConfig, decode, generate_ar
+from masktax.samplers import BLOCK_SAMPLER, CACHES, SAMPLERS, SoftMaskConfig, decode, generate_ar
 
 MASK_PLACEHOLDER = "_"
+AUTO = "auto"  # block for a block-causal model, else semi_ar
 
 
 
@@ -37,14 +41,15 @@ class GenerateConfig:
     model: str  # card name, embedded name or checkpoint directory
     prompt: str  # the user text (read from --prompt-file by the CLI)
     format: str | None = None  # "base" or "chat"; None = chat for instruct cards, else base
-    sampler: str = "semi_ar"  # a key of masktax.samplers.SAMPLERS
+    sampler: str = AUTO  # a key of masktax.samplers.SAMPLERS, or "auto" (block if block-causal, else semi_ar)
     steps: int | None = None  # semi_ar / dream steps; None = gen_length
+    steps_per_block: int | None = None  # block only; None = the block size
     gen_length: int = 128  # tokens to generate
     block_length: int | None = None  # semi_ar / threshold block; None = min(32, gen_length)
     temperature: float = 0.0
     remasking: str = "low_confidence"  # semi_ar only
     alg: str = "maskgit_plus"  # dream only
-    threshold: float = 0.9  # threshold only
+    threshold: float | None = None  # threshold (None = 0.9) / block (None = 0.95)
     cfg_scale: float = 0.0  # semi_ar only
     soft_mask: SoftMaskConfig | None = None  # soft-masking [P2]; None = off
     seed: int = 0
@@ -58,18 +63,36 @@ class GenerateConfig:
     def __post_init__(self) -> None:
         if self.cache not in CACHES:
             raise MasktaxError(f"unknown --cache '{self.cache}'; choose one of {', '.join(CACHES)}")
-        if self.sampler not in SAMPLERS:
-            raise MasktaxError(f"unknown sampler '{self.sampler}'; choose one of {', '.join(SAMPLERS)}")
+        if self.sampler not in SAMPLERS and self.sampler != AUTO:
+            raise MasktaxError(f"unknown sampler '{self.sampler}'; choose one of {', '.join(SAMPLERS)} or {AUTO}")
         if self.format is not None and self.format not in FORMATS:
             raise MasktaxError(f"unknown format '{self.format}'; choose base or chat")
         if not self.prompt.strip():
             raise MasktaxError("the prompt is empty")
         if self.gen_length < 1:
             raise MasktaxError(f"--gen-length must be at least 1, got {self.gen_length}")
-        if self.cfg_scale > 0 and self.sampler != "semi_ar":
-            raise MasktaxError("--cfg-scale is only supported by the semi_ar sampler")
-        if self.remasking != "low_confidence" and self.sampler != "semi_ar":
-            raise MasktaxError("--remasking is only supported by the semi_ar sampler")
+        sampler = self.sampler if self.sampler != AUTO else None  # checked again once auto is resolved
+        if self.cfg_scale > 0 and sampler not in (None, "semi_ar"):
+            raise MasktaxError(f"--cfg-scale is only supported by the semi_ar sampler, not {sampler}")
+        if self.remasking != "low_confidence" and sampler not in (None, "semi_ar"):
+            raise MasktaxError(f"--remasking is only supported by the semi_ar sampler, not {sampler}")
+        if self.steps_per_block is not None and sampler not in (None, BLOCK_SAMPLER):
+            raise MasktaxError(f"--steps-per-block is only supported by the block sampler, not {sampler}")
+        if sampler == BLOCK_SAMPLER and self.steps is not None:
+            raise MasktaxError("the block sampler takes --steps-per-block, not --steps")
+
+    def resolved(self, block_size: int | None) -> GenerateConfig:
+        """This config with "auto" replaced by the sampler for a model with attention blocks of `block_size`
+        (None: bidirectional); the block sampler on a bidirectional model is a MasktaxError."""
+        if self.sampler == AUTO:
+            return dataclasses.replace(self, sampler=BLOCK_SAMPLER if block_size else "semi_ar")
+        if self.sampler == BLOCK_SAMPLER and not block_size:
+            raise MasktaxError(f"--sampler {BLOCK_SAMPLER} needs a block-causal model (LLaDA2, SDAR/TraDo, "
+                               f"Fast-dLLM v2); '{self.model}' attends bidirectionally: use semi_ar, dream or threshold")
+        if self.sampler == BLOCK_SAMPLER and self.block_length not in (None, block_size):
+            raise MasktaxError(f"the block sampler decodes the model's attention blocks of {block_size}; "
+                               f"drop --block-length {self.block_length}")
+        return self
 
     def sampler_kwargs(self) -> dict:
         """Keyword arguments of the chosen sampler function (beyond model and prompt ids)."""
@@ -82,7 +105,12 @@ class GenerateConfig:
                     "cfg_scale": self.cfg_scale}
         if self.sampler == "dream":
             return {**common, "steps": steps, "alg": self.alg}
-        return {**common, "block_length": block, "threshold": self.threshold}
+        if self.sampler == BLOCK_SAMPLER:
+            return {**common, "steps_per_block": self.steps_per_block,
+                    "threshold": 0.95 if self.threshold is None else self.threshold}
+        if self.sampler == AUTO:
+            raise MasktaxError("sampler 'auto' is resolved against the model first (GenerateConfig.resolved)")
+        return {**common, "block_length": block, "threshold": 0.9 if self.threshold is None else self.threshold}
 
 
 @dataclass(frozen=True)
@@ -168,6 +196,8 @@ def run(cfg: GenerateConfig, *, stream: TextIO | None = None) -> GenerateResult:
     lm = load(cfg.model, device=cfg.device, dtype=cfg.dtype, trust_remote_code=cfg.trust_remote_code,
               mask_token_id=cfg.mask_token_id)
     ar = lm.kind == "ar"
+    if not ar:
+        cfg = cfg.resolved(lm.extra.get("block_size"))
     if ar and cfg.soft_mask is not None:
         raise MasktaxError(f"soft-masking needs masks to feed back; '{lm.name}' is a causal (AR) model")
     mask_id = None if ar else lm.require_mask("masktax generate")
