@@ -49,7 +49,7 @@ def _child(layers: int, seq_len: int, batch: int) -> dict:
     from masktax.models.batching import backward_bytes_per_token
     from masktax.models.llada import LLaDAConfig, LLaDAModelLM
     from masktax.models.loaded import LoadedModel
-    from masktax.probes.attribution_core import embedding_gradients
+    from masktax.probes.gradients import embedding_gradients
 
     torch.manual_seed(0)
     cfg = LLaDAConfig(**{**SHAPES["8b"], "n_layers": layers})

@@ -17,20 +17,20 @@ import torch
 
 
 def build_items(lm, *, model: str, n_items: int, datasets: int, grid: tuple[int, ...], seed: int = 0) -> list:
+    from masktax.probes import masks
     from masktax.probes.items import encode_cell
-    from masktax.probes.masks import masks_cells
     from masktax.tasks.suite import build_suite
 
     suite = build_suite(seed=seed)[:datasets]
     items = []
-    for cell in masks_cells(grid, lm.kind):
+    for cell in masks.cells(masks.Options(grid=grid), lm.kind):
         for ds in suite:
             items += encode_cell(lm, ds, cell, model=model, probe="masks", seed=seed, fmt="base", n_items=n_items)
     return items
 
 
 def timed(lm, items, batch_size) -> tuple[float, list[dict]]:
-    from masktax.probes.base import score_items
+    from masktax.probes.engine import score_items
 
     start = time.perf_counter()
     records = [r for batch in score_items(lm, items, batch_size=batch_size) for r in batch]
