@@ -72,21 +72,16 @@ def merge_shards(root: str | os.PathLike, world: int, models: list[str]) -> int:
     root = Path(root)
     main = RunStore(root, read_config(root))
     files = [shard_file(root, r, world) for r in range(world)]
-    order = {m: i for i, m in enumerate(models)}
-    seen = [m for f in files for m in dict.fromkeys(r["model"] for r in read_records(f)) if m not in order]
+    by_model: dict[str, list[dict]] = {m: [] for m in models}  # each shard file read once
+    for path in files:
+        for record in read_records(path):
+            by_model.setdefault(record["model"], []).append(record)
     appended = 0
-    for model in [*models, *dict.fromkeys(seen)]:
-        chunk: list[dict] = []
-        for path in files:
-            for record in read_records(path):
-                if record["model"] == model and not main.is_done(item_key(record)):
-                    chunk.append(record)
-                if len(chunk) >= MERGE_CHUNK:
-                    main.append(chunk)
-                    appended += len(chunk)
-                    chunk = []
-        main.append(chunk)
-        appended += len(chunk)
+    for records in by_model.values():
+        fresh = [r for r in records if not main.is_done(item_key(r))]
+        for start in range(0, len(fresh), MERGE_CHUNK):
+            main.append(fresh[start:start + MERGE_CHUNK])
+        appended += len(fresh)
     for path in files:
         path.unlink(missing_ok=True)
     if (root / SHARDS).is_dir() and not any((root / SHARDS).iterdir()):
