@@ -60,7 +60,7 @@ def measure() -> dict:
     results = {}
     for family in FAMILIES:
         lm = load(FIXTURES / family)
-        block = lm.extra["block_size"]
+        block = lm.block_size
         prompts = torch.randint(3, 64, (PROMPTS, BASE + block), generator=g)
         offsets = sorted({0, block // 2, block - 1})
         xs = list(range(0, 3 * block + 1))

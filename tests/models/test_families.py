@@ -87,11 +87,27 @@ def test_save_pretrained_round_trip(family, tmp_path):
     assert {k: v for k, v in published.items() if k not in ("dtype", "torch_dtype")}.items() <= saved.items()
 
 
+BLOCKS = {"mmada": None, "lladamoe": None, "llada2_moe": 8, "sdar": 4, "fast_dllm_v2": 8}
+
+
+def test_block_size_is_an_attribute_of_the_loaded_model(family):
+    """`LoadedModel.block_size` (None: not block-causal), not an `extra` entry; env.json records it as before."""
+    from masktax.models.loaded import LoadedModel
+    from masktax.results.env import model_provenance
+
+    name, lm, _ = family
+    assert lm.block_size == BLOCKS[name] and "block_size" not in lm.extra
+    assert model_provenance(lm).get("block_size") == BLOCKS[name]
+    if BLOCKS[name]:
+        with pytest.raises(ValueError, match="block_size"):
+            LoadedModel(**{**lm.__dict__, "block_size": 0})
+
+
 @pytest.mark.parametrize(("name", "block"), [("llada2_moe", 8), ("sdar", 4), ("fast_dllm_v2", 8)])
 def test_block_causal_hides_later_blocks(name, block):
     """Changing tokens in a later block leaves earlier blocks' logits exactly as they were."""
     lm = load(FIXTURES / name)
-    assert lm.extra["block_size"] == block
+    assert lm.block_size == block
     ids = load_file(str(FIXTURES / name / "reference.safetensors"))["input_ids"][:1]
     other = ids.clone()
     other[0, 2 * block:] = 5  # blocks 2, 3, ...

@@ -19,7 +19,7 @@ MASK = 2  # a token of the fixtures' tiny vocabulary, used as the mask
 @pytest.mark.parametrize("name", ["llada2_moe", "sdar", "fast_dllm_v2"])
 def test_cached_window_equals_full_forward(name):
     lm = load(FIXTURES / name)
-    block = lm.extra["block_size"]
+    block = lm.block_size
     ids = torch.randint(3, 64, (2, 3 * block), generator=torch.Generator().manual_seed(0))
     cache = BlockCache()
     with torch.no_grad():
@@ -42,7 +42,7 @@ def test_decoding_with_cache_equals_without(name, soft):
     with_cache = generate_block_diffusion(lm, prompt, use_cache=True, **kw)
     without = generate_block_diffusion(lm, prompt, use_cache=False, **kw)
     assert torch.equal(with_cache.sequences, without.sequences)
-    seq, block = with_cache.sequences, lm.extra["block_size"]
+    seq, block = with_cache.sequences, lm.block_size
     assert seq.shape[1] % block == 0 and seq.shape[1] >= 24 and torch.equal(seq[:, :11], prompt)
     assert not (seq == MASK).any()
     committed = torch.stack(with_cache.committed).sum(0)  # every generated position exactly once

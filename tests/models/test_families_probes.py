@@ -135,7 +135,7 @@ def test_card_names_load_from_the_hub_cache_without_flags(checkpoints, tmp_path,
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     lm = load("JetLM/SDAR-4B-Chat")
-    assert (lm.name, lm.extra["family"], lm.mask_id, lm.extra["block_size"]) == ("JetLM/SDAR-4B-Chat", "sdar", 151669, 4)
+    assert (lm.name, lm.extra["family"], lm.mask_id, lm.block_size) == ("JetLM/SDAR-4B-Chat", "sdar", 151669, 4)
 
 
 def test_filler_probe_takes_block_offset_too(checkpoints, tmp_path):

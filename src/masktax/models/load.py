@@ -386,8 +386,8 @@ def load(
             **({} if card else {"format_reason": why}),
             "position_ids": family in ("ar", "masked_lm"),
             "position_offset": position_offset(model),
-            "block_size": getattr(model, "block_size", None),  # block-causal attention (LLaDA2), else None
         },
+        block_size=getattr(model, "block_size", None),  # block-causal attention (LLaDA2, SDAR, Fast-dLLM v2), else None
     )
 
 

@@ -31,6 +31,11 @@ class LoadedModel:
     shift: raw logits at position i predict token i+1 (Dream, AR); the lm undoes it.
     honours_attention_mask: False for models whose forward ignores padding (LLaDA's remote
     code); batching then groups equal lengths instead of padding.
+    block_size: B for a block-causal model (LLaDA2, SDAR/TraDo, Fast-dLLM v2): positions fall in
+    blocks of B counted from each row's first real token, and queries in block k see only the keys
+    of blocks <= k (their own block bidirectionally, earlier blocks whole, later blocks not at all);
+    what `load` reads from the native model's `block_size`. None: not block-causal (bidirectional
+    MDLMs, causal AR models, uniform-noise models).
     """
 
     name: str
@@ -44,6 +49,11 @@ class LoadedModel:
     pad_id: int | None = None
     eos_id: int | None = None
     extra: dict = field(default_factory=dict)
+    block_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.block_size is not None and self.block_size < 1:
+            raise ValueError(f"block_size must be positive or None (not block-causal), got {self.block_size!r}")
 
     @property
     def device(self) -> torch.device:

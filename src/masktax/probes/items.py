@@ -94,7 +94,7 @@ def place_in_block(lm: LoadedModel, ids: list[int], answer_pos: int, offset: int
     """(ids, answer_pos) with k newline tokens prepended, k the fewest (0 .. B-1) that put the scoring
     position at `offset` in its block of B (blocks count from the first token); unchanged when the
     model is not block-causal or no offset is asked for."""
-    block = lm.extra.get("block_size")
+    block = lm.block_size
     if offset is None or not block:
         return ids, answer_pos
     if offset >= block:

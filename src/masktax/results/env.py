@@ -41,8 +41,8 @@ def model_provenance(lm) -> dict:
         "revision": getattr(config, "_commit_hash", None) or lm.extra.get("revision"),
         "n_parameters": sum(p.numel() for p in lm.model.parameters()),
     }
-    if lm.extra.get("block_size"):  # block-causal: an item's answer sits at (answer_pos - shift) % block_size
-        info["block_size"] = lm.extra["block_size"]
+    if lm.block_size:  # block-causal: an item's answer sits at (answer_pos - shift) % block_size
+        info["block_size"] = lm.block_size
     return info
 
 

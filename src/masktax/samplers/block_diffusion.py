@@ -81,7 +81,7 @@ def generate_block_diffusion(
     on_step: Callable[[StepEvent], None] | None = None,
 ) -> BlockDecode:
     """Decode `gen_length` tokens after `prompt_ids [b, P]` (equal-length rows, as the published samplers)."""
-    block = lm.extra.get("block_size")
+    block = lm.block_size
     if not block:
         raise MasktaxError(f"model '{lm.name}' is not block-causal; block diffusion decoding needs one "
                            "(LLaDA2, SDAR/TraDo, Fast-dLLM v2)")
@@ -159,7 +159,7 @@ def generate_block(
         raise MasktaxError(f"the block sampler's cache is 'none' or 'prefix' (exact, finished blocks), not '{cache}'")
     if attention_mask is not None and bool((attention_mask == 0).any()):
         raise MasktaxError("the block sampler decodes rows of equal prompt length (no left padding)")
-    block = lm.extra.get("block_size")
+    block = lm.block_size
     if block and -(-(prompt_ids.shape[1] + gen_length) // block) * block > lm.max_length:
         raise MasktaxError(f"prompt ({prompt_ids.shape[1]} tokens) plus {gen_length} generated, rounded up to whole "
                            f"blocks of {block}, exceeds the model's context of {lm.max_length}")

@@ -197,7 +197,7 @@ def run(cfg: GenerateConfig, *, stream: TextIO | None = None) -> GenerateResult:
               mask_token_id=cfg.mask_token_id)
     ar = lm.kind == "ar"
     if not ar:
-        cfg = cfg.resolved(lm.extra.get("block_size"))
+        cfg = cfg.resolved(lm.block_size)
     if ar and cfg.soft_mask is not None:
         raise MasktaxError(f"soft-masking needs masks to feed back; '{lm.name}' is a causal (AR) model")
     mask_id = None if ar else lm.require_mask("masktax generate")
