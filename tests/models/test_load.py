@@ -214,3 +214,15 @@ def test_known_model_type_with_auto_map_loads_without_its_code(tmp_path):
     lm = load(path)
     assert (lm.kind, type(lm.model).__name__) == ("ar", "LlamaForCausalLM")
     assert not sentinel.exists()
+
+
+def test_peek_kind_tells_the_kind_without_loading(tmp_path, monkeypatch):
+    """From the card (no file read), a directory's config.json, else None (left to `load`)."""
+    peek_kind = load_module.peek_kind
+    monkeypatch.setattr(load_module, "build_model", lambda *a, **k: pytest.fail("peek_kind built a model"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert peek_kind("google/diffusiongemma-26B-A4B-it") == "uniform"
+    assert peek_kind("embedded-ar@main") == "ar"
+    assert peek_kind(tiny_checkpoint("dream", tmp_path / "dream")) == "mdlm"
+    assert peek_kind(tmp_path / "nothing-here") is None
+    assert peek_kind("no-such-org/no-such-model") is None

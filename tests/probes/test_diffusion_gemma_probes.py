@@ -138,3 +138,38 @@ def test_query_position_left_is_refused_in_one_line(gemma, tmp_path, capsys):
                  "--datasets", DATASET, "--no-progress", "--grid", "left,right"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "uniform-noise model whose canvas ends the prompt" in err and "--grid right" in err
+
+
+@pytest.mark.parametrize(("probe", "flags"), [("query-position", []), ("query-position", ["--grid", "right,middle"]),
+                                              ("unmask", ["--grid", "0"])])
+def test_a_uniform_model_is_refused_before_any_model_is_scored(gemma, tmp_path, capsys, monkeypatch, probe, flags):
+    """The DiffusionGemma comes second: the probe's `refuses` turns it down from its config.json before
+    the first model is loaded, in one line naming it; nothing is scored, no run dir is written."""
+    from tiny import tiny_checkpoint
+
+    import masktax.probes.loading as loading
+
+    _, path = gemma
+    first = tiny_checkpoint("llada", tmp_path / "llada")
+    monkeypatch.setattr(loading, "load", lambda *a, **k: pytest.fail("a model was loaded before the refusal"))
+    out = tmp_path / "run"
+    assert main(["probe", probe, "--model", str(first), "--model", path, "--out", str(out), "--n-items", "1",
+                 "--datasets", DATASET, "--no-progress", *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"masktax: error: the {probe} probe cannot score '{path}': ")
+    assert "uniform-noise model" in err and not out.exists()
+    if probe == "query-position":
+        assert "cannot sit at the " + ("middle" if flags else "left or middle") in err and "--grid right" in err
+
+
+def test_query_position_right_still_runs_a_uniform_model_after_others(gemma, tmp_path):
+    """`refuses` lets `--grid right` through: an MDLM and the DiffusionGemma are both scored."""
+    from tiny import tiny_checkpoint
+
+    _, path = gemma
+    first = str(tiny_checkpoint("llada", tmp_path / "llada"))
+    out = tmp_path / "run"
+    assert main(["probe", "query-position", "--model", first, "--model", path, "--out", str(out), "--n-items", "1",
+                 "--datasets", DATASET, "--no-progress", "--grid", "right"]) == 0
+    items = [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines()]
+    assert sorted({it["model"] for it in items}) == sorted([first, path])

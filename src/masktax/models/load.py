@@ -308,6 +308,22 @@ def config_max_length(config: dict, family: str) -> int | None:
     return value
 
 
+def peek_kind(name_or_path: str | Path) -> Kind | None:
+    """The kind `load` gives `name_or_path` ("mdlm", "ar" or "uniform"), told without loading it: from
+    its model card, else its config.json (a local directory's, or the Hub's config.json alone, from
+    the cache first); None when that cannot be told (`load` then says why it cannot load it)."""
+    name, revision = split_revision(str(name_or_path))
+    card = card_for(name)
+    if card is not None:
+        return KIND_SHIFT[card.family][0]
+    try:
+        local = Path(name).expanduser()
+        path = local if local.is_dir() else hub_snapshot(name, None, [ckpt.CONFIG_NAME], revision)
+        return KIND_SHIFT[detect_family(ckpt.read_config(path))][0]
+    except MasktaxError:
+        return None
+
+
 def load(
     name_or_path: str | Path,
     *,

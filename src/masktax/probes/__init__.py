@@ -13,6 +13,9 @@ A probe module holds, top to bottom in reading order:
     plot(summary, plots_dir) -> [(file, caption)]
     render(config, env, summary, plots, *, level, prefix, notice) -> str   report.md
     glance(summary, models) -> [(row, cells)]  its rows of the demo's At-a-glance table ([] for none)
+    refuses(options, kind) -> str | None     optional: why it cannot score a model of that kind
+                                             ("mdlm", "ar", "uniform") with these options; run_probe
+                                             asks for every model before any is scored
 
 `run_probe(probe, cfg, options)` (masktax.probes.run) drives every probe the same way. Adding a
 probe = one new module + one line in PROBES (docs/probes.md walks through an example).

@@ -31,6 +31,16 @@ class Options:
         object.__setattr__(self, "grid", name_grid(self.grid, NAME, POSITIONS))
 
 
+def refuses(options: Options, kind: str) -> str | None:
+    """Why a model of `kind` cannot be scored with `options` (None: it can); run_probe asks before any
+    model is scored. A uniform-noise model's canvas ends the prompt: its test question sits at the right only."""
+    away = [x for x in options.grid if x != "right"]
+    if kind == "uniform" and away:
+        return (f"it is a uniform-noise model whose canvas ends the prompt, so the test question "
+                f"cannot sit at the {' or '.join(away)}; use --grid right")
+    return None
+
+
 def cells(options: Options, kind: str) -> list[Cell]:
     return [Cell(series="query", x=x, query_position=x) for x in options.grid]
 

@@ -23,6 +23,7 @@ from types import ModuleType
 
 from masktax.errors import MasktaxError
 from masktax.models.finetuned import finetune_dir
+from masktax.models.load import peek_kind
 from masktax.models.loaded import LoadedModel
 from masktax.probes.engine import check_lengths, score_items
 from masktax.probes.items import Cell, answer_slot_id, encode_cell
@@ -295,6 +296,20 @@ def score_cells(run: ProbeRun, name: str, lm: LoadedModel, cells: list[Cell], *,
                 bar.update(len(records))
 
 
+def refuse_models(probe: ModuleType, cfg: RunConfig, options: object, loaded: dict[str, LoadedModel] | None) -> None:
+    """Before any model is loaded or scored: the first model of cfg that the probe's optional
+    `refuses(options, kind)` turns down is an error naming it and why. Kinds come from the given
+    models, else from each model's card or config.json (`peek_kind`); an unknown kind is left to `load`."""
+    refuses = getattr(probe, "refuses", None)
+    if refuses is None:
+        return
+    for name in cfg.models:
+        kind = loaded[name].kind if loaded is not None and name in loaded else peek_kind(name)
+        why = refuses(options, kind) if kind is not None else None
+        if why:
+            raise MasktaxError(f"the {probe.NAME} probe cannot score '{name}': {why}")
+
+
 def run_probe(
     probe: ModuleType,
     cfg: RunConfig,
@@ -314,6 +329,7 @@ def run_probe(
     if not isinstance(options, probe.Options):
         got = f"{type(options).__module__}.{type(options).__qualname__}"
         raise MasktaxError(f"the {probe.NAME} probe takes {probe.Options.__module__}.Options, got {got}")
+    refuse_models(probe, cfg, options, loaded)
     datasets = select_datasets(cfg, suite_choice(options))
     group = processes()  # torchrun / accelerate launch with WORLD_SIZE > 1: split the run
     if group is not None:

@@ -172,6 +172,11 @@ def batch_plan(lm: LoadedModel, items: list[ProbeItem], batch_size: int | str) -
     return plan_batches(lengths, max_rows=rows, max_tokens=tokens, pad=lm.honours_attention_mask)
 
 
+def refuses(options: Options, kind: str) -> str | None:
+    """Why a model of `kind` cannot be scored (None: it can); run_probe asks before any model is scored."""
+    return "it is a uniform-noise model, without masks to decode" if kind == "uniform" else None
+
+
 def score(run: ProbeRun, name: str, lm: LoadedModel) -> None:
     """Single-step scores, then every (order, steps) decode, of one model's pending items."""
     if lm.kind == "uniform":
