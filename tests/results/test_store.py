@@ -72,3 +72,17 @@ def test_atomic_write_leaves_no_temp(tmp_path):
     with pytest.raises(ValueError):
         atomic_write_json(tmp_path / "s.json", {"a": float("nan")})
     assert json.loads((tmp_path / "s.json").read_text()) == {"a": 2}
+
+
+def test_atomic_write_gives_the_mode_open_would(tmp_path):
+    """mkstemp creates 0600 files; results must be readable as any file the user writes (umask)."""
+    import os
+    import stat
+
+    atomic_write_json(tmp_path / "new.json", {"a": 1})
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    assert stat.S_IMODE((tmp_path / "new.json").stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
+    os.chmod(tmp_path / "new.json", 0o640)
+    atomic_write_json(tmp_path / "new.json", {"a": 2})  # replacing keeps the file's mode
+    assert stat.S_IMODE((tmp_path / "new.json").stat().st_mode) == 0o640
