@@ -3,9 +3,19 @@
 [P1] fine-tunes with LoRA rank 64, alpha 128, dropout 0; the target modules are not stated. Ours
 are every linear layer of every block (attention and MLP), per family:
 
-    llada (native names): q_proj k_proj v_proj attn_out ff_proj up_proj ff_out (inside blocks
+    llada, mmada (native names): q_proj k_proj v_proj attn_out ff_proj up_proj ff_out (inside blocks
                           only: the top-level `ff_out` is LLaDA's output head and stays frozen)
-    dream / Qwen2, Llama: q_proj k_proj v_proj o_proj gate_proj up_proj down_proj
+    dream / Qwen2, Llama, sdar, fast_dllm_v2: q_proj k_proj v_proj o_proj gate_proj up_proj down_proj
+    lladamoe:             q_proj k_proj v_proj o_proj, the dense layers' and the shared expert's
+                          gate_proj up_proj down_proj
+    llada2_moe:           query_key_value (the fused q/k/v projection) dense (its output projection),
+                          the dense layers' and the shared experts' gate_proj up_proj down_proj
+
+In the MoE families the router (`mlp.gate`) and the routed experts (`mlp.experts.N.*`) stay frozen
+by default: the router picks experts, and an adapter per routed expert would multiply the adapter's
+size by the number of experts (256 per layer in LLaDA2-mini) while each sees only its share of the
+tokens. Names given with `--lora-targets` match as suffixes anywhere (routed experts included),
+except in the LLaDA layout (llada, mmada), where they match inside the blocks only.
 
 [P2] trains soft-masking with DoRA (`use_dora`: W = m * (W0 + B A) / ||W0 + B A||_c, a trained
 magnitude m per output column) of r = 16 on q, k, v, o; `present_targets` keeps the names a model has.
@@ -21,21 +31,34 @@ from torch import nn
 from masktax.errors import MasktaxError
 
 _LLADA_BLOCK = r".*\.blocks\.\d+\.({})"
+# a MoE layer's attention, dense MLP and shared expert(s); not the router `mlp.gate`, not `mlp.experts.N`
+_MOE_LAYER = r".*\.layers\.\d+\.(?:self_attn|attention|mlp|mlp\.shared_experts|shared_expert)\.({})"
+_LLADA_NAMES = ("q_proj", "k_proj", "v_proj", "attn_out", "ff_proj", "up_proj", "ff_out")
+_QWEN_NAMES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 LORA_TARGETS: dict[str, tuple[str, ...]] = {
-    "llada": ("q_proj", "k_proj", "v_proj", "attn_out", "ff_proj", "up_proj", "ff_out"),
-    "dream": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
-    "ar": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+    "llada": _LLADA_NAMES,
+    "mmada": _LLADA_NAMES,
+    "dream": _QWEN_NAMES,
+    "ar": _QWEN_NAMES,
+    "sdar": _QWEN_NAMES,
+    "fast_dllm_v2": _QWEN_NAMES,
+    "lladamoe": _QWEN_NAMES,
+    "llada2_moe": ("query_key_value", "dense", "gate_proj", "up_proj", "down_proj"),
 }
+BLOCK_REGEX = {"llada": _LLADA_BLOCK, "mmada": _LLADA_BLOCK}  # any targets: inside the blocks only
+DEFAULT_REGEX = {"lladamoe": _MOE_LAYER, "llada2_moe": _MOE_LAYER}  # the default targets: not router, not experts
 
 
 def peft_targets(family: str, targets: tuple[str, ...] | None) -> str | list[str]:
-    """peft's `target_modules`: a regex restricted to LLaDA's blocks, else a list of name suffixes."""
+    """peft's `target_modules`: a regex restricted to LLaDA's blocks (llada, mmada) or, for the MoE
+    families' default targets, to attention, dense MLPs and shared experts; else a list of name suffixes."""
+    regex = BLOCK_REGEX.get(family)
     if targets is None:
         if family not in LORA_TARGETS:
             raise MasktaxError(f"no default LoRA targets for family '{family}'; pass --lora-targets")
-        targets = LORA_TARGETS[family]
-    if family == "llada":
-        return _LLADA_BLOCK.format("|".join(targets))
+        targets, regex = LORA_TARGETS[family], regex or DEFAULT_REGEX.get(family)
+    if regex is not None:
+        return regex.format("|".join(targets))
     return list(targets)
 
 

@@ -1,0 +1,92 @@
+"""LoRA fine-tuning of the newer native families (MMaDA, LLaDA-MoE, LLaDA2, SDAR, Fast-dLLM v2):
+the default targets per family (attention incl. LLaDA2's fused `query_key_value`; never the MoE router,
+the routed experts or the output head), a 2-step `masktax finetune`, `finetune merge`, and the merged
+checkpoint's logits against the base model with the adapter on (unmerged, through peft).
+
+The models are the architectures of tests/models/fixtures/<family> (their config.json, made by the
+published code) with the tests' word-level tokenizer's vocabulary, random weights, 2 layers of width 32.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from tiny import tiny_tokenizer
+
+from masktax.cli.main import main
+from masktax.models import load
+from masktax.models.load import native_class
+
+FIXTURES = Path(__file__).parents[2] / "models" / "fixtures"
+FAMILIES = ("mmada", "lladamoe", "llada2_moe", "sdar", "fast_dllm_v2")
+# family -> (module names every default adapter set must hold, suffixes no adapter may sit on)
+ADAPTED = {
+    "mmada": ({"transformer.blocks.0.q_proj", "transformer.blocks.1.attn_out", "transformer.blocks.0.ff_proj",
+               "transformer.blocks.1.ff_out"}, ("transformer.ff_out",)),
+    "lladamoe": ({"layers.0.self_attn.q_proj", "layers.1.self_attn.o_proj", "layers.0.mlp.gate_proj",
+                  "layers.1.shared_expert.down_proj"}, ("mlp.gate",)),
+    "llada2_moe": ({"layers.0.attention.query_key_value", "layers.1.attention.query_key_value",
+                    "layers.1.attention.dense", "layers.0.mlp.up_proj", "layers.1.mlp.shared_experts.gate_proj"},
+                   ("mlp.gate",)),
+    "sdar": ({"layers.0.self_attn.q_proj", "layers.1.self_attn.v_proj", "layers.1.mlp.down_proj"}, ()),
+    "fast_dllm_v2": ({"layers.0.self_attn.k_proj", "layers.1.self_attn.o_proj", "layers.0.mlp.gate_proj"}, ()),
+}
+
+
+def checkpoint(family: str, root: Path) -> Path:
+    """The fixture's architecture over the tiny tokenizer (its vocabulary, mask, EOS and pad ids), saved."""
+    tok = tiny_tokenizer()
+    cfg = json.loads((FIXTURES / family / "config.json").read_text())
+    for key in ("vocab_size", "embedding_size", "new_vocab_size", "llm_vocab_size"):
+        if key in cfg:
+            cfg[key] = len(tok)
+    cfg.update(mask_token_id=tok.mask_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    model = native_class(family).from_config_dict(cfg)
+    model.reset_parameters(seed=1)
+    model.save_pretrained(root / family)
+    tok.save_pretrained(root / family)
+    return root / family
+
+
+def adapted_modules(run_dir: Path) -> set[str]:
+    """The module names (after `base_model.model.model.`) the saved adapter has LoRA weights for."""
+    keys = load_file(str(run_dir / "final" / "adapter_model.safetensors"))
+    return {k.split(".lora_", 1)[0].removeprefix("base_model.model.").removeprefix("model.") for k in keys}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_lora_finetune_merge_and_load(family: str, tmp_path: Path, one_thread) -> None:
+    from peft import PeftModel
+
+    base_dir = checkpoint(family, tmp_path)
+    run_dir, merged_dir = tmp_path / "run", tmp_path / "merged"
+    assert main(["finetune", "--model", str(base_dir), "--data", "synthetic", "--out", str(run_dir),
+                 "--max-steps", "2", "--batch-size", "2", "--grad-accum", "1", "--max-context", "64",
+                 "--min-masks", "4", "--max-masks", "12", "--lora-rank", "4", "--lr", "1e-2", "--no-progress",
+                 "--device", "cpu"]) == 0
+    adapted = adapted_modules(run_dir)
+    want, never = ADAPTED[family]
+    assert want <= adapted, sorted(adapted)
+    assert not [m for m in adapted if m.endswith(never) or ".experts." in m or "lm_head" in m], sorted(adapted)
+
+    assert main(["finetune", "merge", str(run_dir), str(merged_dir)]) == 0
+    merged = load(str(merged_dir), device="cpu")
+    base = load(str(base_dir), device="cpu")
+    assert (merged.extra["family"], merged.block_size, merged.mask_id) == (family, base.block_size, base.mask_id)
+
+    ids = torch.randint(4, len(tiny_tokenizer()), (2, 19), generator=torch.Generator().manual_seed(0))  # [b, l]
+    ids[:, 5::3] = base.mask_id
+    am = torch.ones_like(ids)
+    am[1, :4] = 0  # a left-padded row
+    with torch.no_grad():
+        before = base.logits(ids, am)  # [b, l, V]
+        base.model = PeftModel.from_pretrained(base.model, str(run_dir / "final")).eval()
+        with_adapter = base.logits(ids, am)  # [b, l, V] base + adapter, unmerged
+        after = merged.logits(ids, am)  # [b, l, V]
+    rows = am.bool()
+    torch.testing.assert_close(after[rows], with_adapter[rows], atol=1e-5, rtol=1e-4)
+    assert (after[rows] - before[rows]).abs().max() > 1e-4  # the two steps changed the model
