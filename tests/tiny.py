@@ -12,7 +12,7 @@ from masktax.models import tiny as builders
 from masktax.models.tiny import save_checkpoint as save_tiny_checkpoint
 
 __all__ = ["TINY_CONTEXT", "TINY_WORDS", "save_tiny_checkpoint", "tiny_checkpoint", "tiny_diffusion_gemma",
-           "tiny_dream", "tiny_llada", "tiny_llama_ar", "tiny_mask_id", "tiny_tokenizer"]
+           "tiny_dream", "tiny_family_checkpoint", "tiny_llada", "tiny_llama_ar", "tiny_mask_id", "tiny_tokenizer"]
 
 # A few real words per probe category; anything else maps to [UNK] (fine for random models).
 TINY_WORDS = (
@@ -57,3 +57,26 @@ def tiny_checkpoint(family: str, path, seed: int = 0, with_tokenizer: bool = Tru
     """A `masktax.models.load`-able directory for family "llada", "dream" or "ar"."""
     by_family = {"llada": tiny_llada, "dream": tiny_dream, "ar": tiny_llama_ar}
     return save_tiny_checkpoint(by_family[family](seed), tiny_tokenizer() if with_tokenizer else None, path)
+
+
+def tiny_family_checkpoint(family: str, path, seed: int = 1):
+    """A `load`-able directory of a newer native family ("mmada", "lladamoe", "llada2_moe", "sdar",
+    "fast_dllm_v2"): the architecture of tests/models/fixtures/<family>/config.json (made by the
+    published code; 2 layers, hidden 32, its block size) over the tiny tokenizer's vocabulary and
+    mask, EOS and pad ids, with random weights, and the tokenizer."""
+    import json
+    from pathlib import Path
+
+    from masktax.models.load import native_class
+
+    tok = tiny_tokenizer()
+    cfg = json.loads((Path(__file__).parent / "models" / "fixtures" / family / "config.json").read_text())
+    for key in ("vocab_size", "embedding_size", "new_vocab_size", "llm_vocab_size"):
+        if key in cfg:
+            cfg[key] = len(tok)
+    cfg.update(mask_token_id=tok.mask_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    model = native_class(family).from_config_dict(cfg)
+    model.reset_parameters(seed=seed)
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return Path(path)

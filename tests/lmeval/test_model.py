@@ -123,7 +123,7 @@ def test_chat_template_and_tokenizer_name(llada_lm):
     ("model=embedded-mdlm,mc_num=0", "mc_num must be at least 1"),
     ("model=embedded-mdlm,mc_num=many", "mc_num='many' is not a valid int"),
     ("model=embedded-mdlm,sampler=beam", "sampler 'beam' is unknown"),
-    ("model=embedded-mdlm,sampler=block", "sampler 'block' is not supported by lm-eval"),
+    ("model=embedded-mdlm,sampler=block,steps=8", "give steps_per_block, not steps"),
     ("model=embedded-mdlm,greedy=maybe", "greedy='maybe' is not a valid bool"),
     ("model=embedded-mdlm,extra_masks=-1", "extra_masks must be >= 0"),
     ("model=/no/such/dir", "/no/such/dir"),

@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass, fields
 
 from masktax.errors import MasktaxError
-from masktax.samplers import SAMPLERS
+from masktax.samplers import BLOCK_SAMPLER, SAMPLERS
 
 LM_EVAL_KEYS = ("batch_size", "max_batch_size", "device")  # what lm-eval passes besides model_args
 
@@ -32,13 +32,14 @@ class ModelArgs:
     dtype: str | None = None  # float32, bfloat16, float16 (default bf16 on CUDA, fp32 on CPU)
     trust_remote_code: bool = False  # allow the checkpoint's own code (never implied)
     mask_token_id: int | None = None  # for an MDLM whose tokenizer declares no mask token
-    sampler: str = "semi_ar"  # generate_until: semi_ar (LLaDA), dream or threshold (Fast-dLLM)
+    sampler: str = "semi_ar"  # generate_until: semi_ar (LLaDA), dream, threshold (Fast-dLLM) or block (block-causal)
     gen_length: int | None = None  # tokens to generate; None = the task's max_gen_toks (else 256)
     steps: int | None = None  # semi_ar / dream steps; None = one token per step
+    steps_per_block: int | None = None  # block: steps per attention block; None = the block size
     block_length: int | None = None  # semi_ar / threshold block; None = one block over the whole canvas
     remasking: str = "low_confidence"  # semi_ar: low_confidence or random
     alg: str = "maskgit_plus"  # dream: maskgit_plus, topk_margin, entropy or origin
-    threshold: float = 0.9  # threshold sampler: commit every position at least this confident
+    threshold: float | None = None  # threshold (None: 0.9) / block (None: 0.95) sampler: commit positions this confident
     cfg_scale: float = 0.0  # semi_ar: classifier-free guidance (prompt masked for the unconditional pass)
     cfg: float = 0.0  # loglikelihood of an MDLM: LLaDA's guidance (its ARC-C, HellaSwag, PIQA runs use 0.5)
     soft_mask: bool = False  # soft-masking [P2] in generate_until (weights from soft_mask_from or defaults)
@@ -54,15 +55,17 @@ class ModelArgs:
             raise MasktaxError("model_args cfg and cfg_scale must be >= 0")
         if self.extra_masks < 0:
             raise MasktaxError(f"model_args extra_masks must be >= 0, got {self.extra_masks}")
-        for name in ("gen_length", "steps", "block_length"):
+        for name in ("gen_length", "steps", "steps_per_block", "block_length"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise MasktaxError(f"model_args {name} must be at least 1, got {value}")
-        if self.sampler == "block":
-            raise MasktaxError("model_args sampler 'block' is not supported by lm-eval yet (it needs equal-length "
-                               "rows); use semi_ar, dream or threshold")
         if self.sampler not in SAMPLERS:
             raise MasktaxError(f"model_args sampler '{self.sampler}' is unknown; choose one of {', '.join(SAMPLERS)}")
+        if self.sampler == BLOCK_SAMPLER and (self.steps is not None or self.block_length is not None):
+            raise MasktaxError("model_args sampler=block decodes the model's own attention blocks: give "
+                               "steps_per_block, not steps or block_length")
+        if self.steps_per_block is not None and self.sampler != BLOCK_SAMPLER:
+            raise MasktaxError(f"model_args steps_per_block is for sampler=block, not {self.sampler}")
         if isinstance(self.batch_size, str) and not self.batch_size.startswith("auto"):
             raise MasktaxError(f"batch_size must be a positive integer or 'auto', got '{self.batch_size}'")
         if isinstance(self.batch_size, int) and self.batch_size < 1:

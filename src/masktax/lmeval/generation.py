@@ -7,6 +7,12 @@ a model that ignores attention masks only batches equal lengths). An MDLM decode
 the model see N more masks while it decodes; the canvas is one block unless `block_length` is given
 (then it must divide the canvas). Causal models decode greedily with transformers' `generate`
 (extra_masks must be 0). The text is cut at the first EOS, then at the first stop sequence.
+
+`sampler=block` (block-causal models: LLaDA2, SDAR/TraDo, Fast-dLLM v2; `samplers.block_diffusion`)
+lays blocks out from position 0 and so decodes rows of equal prompt length only, as the published
+samplers do: its batches hold prompts of one length, never padded (a prompt of a length of its own
+is decoded alone), so each text equals the block sampler's on that prompt by itself. Its canvas is
+`gen_length + extra_masks` too, but masks past the block being decoded are invisible to the model.
 """
 
 from __future__ import annotations
@@ -20,15 +26,22 @@ from masktax.errors import MasktaxError
 from masktax.lmeval.args import ModelArgs
 from masktax.models.loaded import LoadedModel
 from masktax.probes.engine import plan_batches
-from masktax.samplers import SAMPLERS, decode, left_pad
+from masktax.samplers import BLOCK_SAMPLER, SAMPLERS, decode, left_pad
 from masktax.samplers.generate import GenerateConfig, soft_mask_config
 
 DEFAULT_GEN_LENGTH = 256  # when neither model_args gen_length nor the task's max_gen_toks says
 
 
-def sampler_kwargs(args: ModelArgs, gen_length: int, temperature: float) -> dict:
-    """The sampler's keyword arguments for a canvas of gen_length + extra_masks positions."""
+def sampler_kwargs(args: ModelArgs, gen_length: int, temperature: float, block_size: int | None = None) -> dict:
+    """The sampler's keyword arguments for a canvas of gen_length + extra_masks positions (`block_size`:
+    the model's attention blocks, which the block sampler needs)."""
     canvas = gen_length + args.extra_masks
+    sm = soft_mask_config(args.soft_mask, None if args.soft_mask_from is None else Path(args.soft_mask_from))
+    if args.sampler == BLOCK_SAMPLER:
+        cfg = GenerateConfig(model=args.model, prompt="-", sampler=args.sampler, gen_length=canvas,
+                             steps_per_block=args.steps_per_block, temperature=temperature, threshold=args.threshold,
+                             remasking=args.remasking, cfg_scale=args.cfg_scale, soft_mask=sm)
+        return cfg.resolved(block_size).sampler_kwargs()
     block = args.block_length or canvas
     if canvas % block:
         raise MasktaxError(f"the generation canvas ({gen_length} + {args.extra_masks} extra masks = {canvas}) is not a "
@@ -36,7 +49,6 @@ def sampler_kwargs(args: ModelArgs, gen_length: int, temperature: float) -> dict
     steps = args.steps or canvas
     if args.sampler == "semi_ar" and steps % (canvas // block):
         raise MasktaxError(f"steps {steps} must be a multiple of the number of blocks ({canvas // block})")
-    sm = soft_mask_config(args.soft_mask, None if args.soft_mask_from is None else Path(args.soft_mask_from))
     cfg = GenerateConfig(model=args.model, prompt="-", sampler=args.sampler, steps=steps, gen_length=canvas,
                          block_length=block, temperature=temperature, remasking=args.remasking, alg=args.alg,
                          threshold=args.threshold, cfg_scale=args.cfg_scale, soft_mask=sm)
@@ -76,10 +88,11 @@ def generate_texts(lm: LoadedModel, requests: Sequence[tuple[str, dict]], args: 
     out = [""] * len(requests)
     rows = args.batch_size if isinstance(args.batch_size, int) else (args.max_batch_size or 8)
     for (until, gen_length, temperature), members in groups.items():
-        kwargs = None if lm.kind == "ar" else sampler_kwargs(args, gen_length, temperature)
+        kwargs = None if lm.kind == "ar" else sampler_kwargs(args, gen_length, temperature, lm.block_size)
         budget = lm.max_length - (gen_length + args.extra_masks)
         lengths = [len(prompts[i]) for i in members]
-        for batch in plan_batches(lengths, max_rows=rows, max_tokens=None, pad=lm.honours_attention_mask):
+        pad = lm.honours_attention_mask and (lm.kind == "ar" or args.sampler != BLOCK_SAMPLER)
+        for batch in plan_batches(lengths, max_rows=rows, max_tokens=None, pad=pad):
             idx = [members[b] for b in batch]
             batch_prompts = [prompts[i][-budget:] if budget > 0 else prompts[i] for i in idx]
             if budget <= 0:

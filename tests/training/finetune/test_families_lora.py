@@ -4,24 +4,21 @@ the routed experts or the output head), a 2-step `masktax finetune`, `finetune m
 checkpoint's logits against the base model with the adapter on (unmerged, through peft).
 
 The models are the architectures of tests/models/fixtures/<family> (their config.json, made by the
-published code) with the tests' word-level tokenizer's vocabulary, random weights, 2 layers of width 32.
+published code) over the tests' word-level tokenizer, random weights (tests/tiny.py: tiny_family_checkpoint).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
-from tiny import tiny_tokenizer
+from tiny import tiny_family_checkpoint, tiny_tokenizer
 
 from masktax.cli.main import main
 from masktax.models import load
-from masktax.models.load import native_class
 
-FIXTURES = Path(__file__).parents[2] / "models" / "fixtures"
 FAMILIES = ("mmada", "lladamoe", "llada2_moe", "sdar", "fast_dllm_v2")
 # family -> (module names every default adapter set must hold, suffixes no adapter may sit on)
 ADAPTED = {
@@ -37,21 +34,6 @@ ADAPTED = {
 }
 
 
-def checkpoint(family: str, root: Path) -> Path:
-    """The fixture's architecture over the tiny tokenizer (its vocabulary, mask, EOS and pad ids), saved."""
-    tok = tiny_tokenizer()
-    cfg = json.loads((FIXTURES / family / "config.json").read_text())
-    for key in ("vocab_size", "embedding_size", "new_vocab_size", "llm_vocab_size"):
-        if key in cfg:
-            cfg[key] = len(tok)
-    cfg.update(mask_token_id=tok.mask_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    model = native_class(family).from_config_dict(cfg)
-    model.reset_parameters(seed=1)
-    model.save_pretrained(root / family)
-    tok.save_pretrained(root / family)
-    return root / family
-
-
 def adapted_modules(run_dir: Path) -> set[str]:
     """The module names (after `base_model.model.model.`) the saved adapter has LoRA weights for."""
     keys = load_file(str(run_dir / "final" / "adapter_model.safetensors"))
@@ -62,7 +44,7 @@ def adapted_modules(run_dir: Path) -> set[str]:
 def test_lora_finetune_merge_and_load(family: str, tmp_path: Path, one_thread) -> None:
     from peft import PeftModel
 
-    base_dir = checkpoint(family, tmp_path)
+    base_dir = tiny_family_checkpoint(family, tmp_path / family)
     run_dir, merged_dir = tmp_path / "run", tmp_path / "merged"
     assert main(["finetune", "--model", str(base_dir), "--data", "synthetic", "--out", str(run_dir),
                  "--max-steps", "2", "--batch-size", "2", "--grad-accum", "1", "--max-context", "64",
