@@ -18,8 +18,11 @@ snapshots of the public repositories (no model hub is contacted):
                   (a copy of the Hub repository Efficient-Large-Model/Fast_dLLM_v2_7B; NVlabs/Fast-dLLM's
                   own v2/ is not in the snapshot available when this was written; the copy's later
                   commits change only `generate`, so the first one is used)
+    sdar_moe    Xenearkr/DARE @ fd704cf  models/SDAR-30B-A3B-Chat/{configuration,modeling}_sdar_moe.py
+                  (a copy of the Hub repository JetLM/SDAR-30B-A3B-Chat, whose code is not in JetAstra/SDAR;
+                  the copy makes `LossKwargs` optional and adds nothing to the forward pass)
 
-Two shims let SDAR's file import on a CPU machine with transformers 4.57, neither touching the
+Two shims let SDAR's (and SDAR-MoE's) file import on a CPU machine with transformers 4.57, neither touching the
 arithmetic: `flash_attn.ops.triton.layer_norm.rms_norm_fn` (a CUDA Triton kernel it imports at the
 top) is replaced by the plain-PyTorch RMSNorm the same file keeps commented out below its call
 (identical in fp32), and `transformers.utils.LossKwargs` (a typing-only base of its kwargs, renamed
@@ -33,12 +36,13 @@ The commands that made the committed fixtures (2 CPU cores, under a minute):
     git clone https://github.com/Gen-Verse/MMaDA /tmp/MMaDA
     git clone https://github.com/Gen-Verse/dLLM-RL /tmp/dLLM-RL
     git clone https://github.com/Satgoy152/DualDiffusion /tmp/DualDiffusion
+    git clone https://github.com/Xenearkr/DARE /tmp/DARE
     /tmp/refvenv/bin/pip install -c constraints.txt einops    # imported by the Fast-dLLM v2 file
     /tmp/refvenv/bin/python scripts/make_family_fixtures.py --dllm /tmp/dllm --mmada /tmp/MMaDA \
-        --dllm-rl /tmp/dLLM-RL --dualdiffusion /tmp/DualDiffusion
+        --dllm-rl /tmp/dLLM-RL --dualdiffusion /tmp/DualDiffusion --dare /tmp/DARE
 
-`--dllm` / `--mmada` / `--dllm-rl` / `--dualdiffusion` take a work tree or a bare git directory (files are read with `git show
-REV:path`, REV from `--rev`, default HEAD, and d3a3470 for DualDiffusion); the commit of each source is written to
+`--dllm` / `--mmada` / `--dllm-rl` / `--dualdiffusion` / `--dare` take a work tree or a bare git directory (files are read with `git show
+REV:path`, REV from `--rev`, default HEAD, d3a3470 for DualDiffusion and fd704cf for DARE); the commit of each source is written to
 `tests/models/fixtures/SOURCES.json`.
 """
 
@@ -76,8 +80,14 @@ SOURCES = {
         "fastdllm": ["FastDLLM_inferencing/Fast_dLLM_v2_7B/configuration.py",
                      "FastDLLM_inferencing/Fast_dLLM_v2_7B/modeling.py"],
     },
+    "dare": {
+        "sdar_moe": ["models/SDAR-30B-A3B-Chat/configuration_sdar_moe.py",
+                     "models/SDAR-30B-A3B-Chat/modeling_sdar_moe.py"],
+    },
 }
 DUALDIFFUSION_REV = "d3a3470094c767d8b4d6fa92a2704a7feec4e64c"
+DARE_REV = "fd704cf94a3846025329898d41154b37ebfbb045"  # the commit that added the SDAR-30B-A3B-Chat files
+PINNED_REVS = {"dualdiffusion": DUALDIFFUSION_REV, "dare": DARE_REV}
 
 
 def shim_for_sdar(into: Path) -> None:
@@ -270,6 +280,27 @@ def fast_dllm_v2(pkgs: str) -> None:
     save("fast_dllm_v2", model, logits, ids, mask)
 
 
+def sdar_moe(pkgs: str) -> None:
+    from importlib import import_module
+
+    conf = import_module(f"{pkgs}.configuration_sdar_moe")
+    modeling = import_module(f"{pkgs}.modeling_sdar_moe")
+    config = conf.SDARMoeConfig(  # layer 0 dense (mlp_only_layers), layer 1 MoE; no block_size, as published
+        vocab_size=VOCAB, hidden_size=32, intermediate_size=48, moe_intermediate_size=16, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=12, rope_theta=10000.0, attention_bias=True,
+        rms_norm_eps=1e-6, num_experts=4, num_experts_per_tok=2, norm_topk_prob=True, decoder_sparse_step=1,
+        mlp_only_layers=[0], max_position_embeddings=256, pad_token_id=1, tie_word_embeddings=False,
+        architectures=["SDARMoeForCausalLM"], attn_implementation="sdpa",
+    )
+    torch.manual_seed(0)
+    model = modeling.SDARMoeForCausalLM(config).eval()
+    randomize(model, 16)
+    ids, mask = inputs()
+    with torch.no_grad():  # the sampler's block-causal 4-D mask (blocks of 4) with the padding folded in
+        logits = model(input_ids=ids, attention_mask=block_causal(mask, 4), use_cache=False).logits
+    save("sdar_moe", model, logits, ids, mask)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dllm", type=Path, required=True, help="checkout (or git dir) of ZHZisZZ/dllm")
@@ -277,13 +308,16 @@ def main() -> None:
     parser.add_argument("--dllm-rl", type=Path, required=True, help="checkout (or git dir) of Gen-Verse/dLLM-RL")
     parser.add_argument("--dualdiffusion", type=Path, required=True,
                         help="checkout (or git dir) of Satgoy152/DualDiffusion (Fast-dLLM v2's Hub files)")
+    parser.add_argument("--dare", type=Path, required=True,
+                        help="checkout (or git dir) of Xenearkr/DARE (SDAR-MoE's Hub files)")
     parser.add_argument("--rev", default="HEAD")
     args = parser.parse_args()
     torch.set_default_dtype(torch.float32)
     with tempfile.TemporaryDirectory() as tmp:
         sys.path.insert(0, tmp)
-        repos = {"dllm": args.dllm, "mmada": args.mmada, "dllm_rl": args.dllm_rl, "dualdiffusion": args.dualdiffusion}
-        revs = {key: DUALDIFFUSION_REV if key == "dualdiffusion" else args.rev for key in repos}
+        repos = {"dllm": args.dllm, "mmada": args.mmada, "dllm_rl": args.dllm_rl, "dualdiffusion": args.dualdiffusion,
+                 "dare": args.dare}
+        revs = {key: PINNED_REVS.get(key, args.rev) for key in repos}
         shim_for_sdar(Path(tmp))
         for repo_key, packages in SOURCES.items():
             for package, files in packages.items():
@@ -293,6 +327,7 @@ def main() -> None:
         mmada("ref_mmada")
         sdar("ref_sdar")
         fast_dllm_v2("ref_fastdllm")
+        sdar_moe("ref_sdar_moe")
     sources = {key: {"commit": git_commit(path, revs[key]), "files": SOURCES[key]} for key, path in repos.items()}
     (OUT / "SOURCES.json").write_text(json.dumps(sources, indent=2) + "\n")
 

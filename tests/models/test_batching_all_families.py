@@ -51,15 +51,29 @@ def hf_model(family: str, tok):
         return builds[family]().eval()
 
 
+def tiny_sdar_moe(tok):
+    """Native SDAR-MoE over the tiny tokenizer (seeded): a dense and a MoE layer, block-causal (blocks of 4)."""
+    from masktax.models.sdar_moe import SDARMoeForCausalLM
+
+    model = SDARMoeForCausalLM.from_config_dict(dict(
+        vocab_size=len(tok), hidden_size=32, intermediate_size=64, moe_intermediate_size=16, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, num_experts=4, num_experts_per_tok=2, norm_topk_prob=True,
+        mlp_only_layers=[0], max_position_embeddings=4096, mask_token_id=tok.mask_token_id))
+    model.reset_parameters(0)
+    return model.eval()
+
+
 NATIVE = {"llada": tiny_llada, "dream": tiny_dream, "diffusion_gemma": tiny_diffusion_gemma, "llama": tiny_llama_ar}
 
 
 def build(family: str, tok):
+    if family == "sdar_moe":
+        return tiny_sdar_moe(tok)
     return NATIVE[family](seed=0) if family in NATIVE else hf_model(family, tok)
 
 
 KINDS = {"llada": "mdlm", "dream": "mdlm", "diffusion_gemma": "uniform", "bert": "mdlm", "roberta": "mdlm",
-         "modernbert": "mdlm", "llama": "ar", "qwen2": "ar", "gpt2": "ar"}
+         "modernbert": "mdlm", "llama": "ar", "qwen2": "ar", "gpt2": "ar", "sdar_moe": "mdlm"}
 
 
 def items_for(lm, n: int = 8) -> list[ProbeItem]:

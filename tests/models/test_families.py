@@ -1,4 +1,4 @@
-"""The newer native families (MMaDA, LLaDA-MoE, LLaDA2, SDAR, Fast-dLLM v2) against logits of their PUBLISHED code.
+"""The newer native families (MMaDA, LLaDA-MoE, LLaDA2, SDAR, SDAR-MoE, Fast-dLLM v2) against their PUBLISHED code's logits.
 
 tests/models/fixtures/<family>/ holds a tiny random checkpoint that the family's published modeling
 code saved, and that code's logits for a fixed input (scripts/make_family_fixtures.py made them, in a
@@ -16,6 +16,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from masktax.errors import MasktaxError
 from masktax.models import load
 from masktax.models.fast_dllm_v2 import Fast_dLLM_QwenForCausalLM
 from masktax.models.llada2 import LLaDA2MoeModelLM
@@ -23,10 +24,11 @@ from masktax.models.llada_moe import LLaDAMoEModelLM
 from masktax.models.mmada import MMadaModelLM
 from masktax.models.moe import grouped_sigmoid_topk, run_experts, softmax_topk
 from masktax.models.sdar import SDARForCausalLM
+from masktax.models.sdar_moe import SDARMoeForCausalLM
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FAMILIES = {"mmada": MMadaModelLM, "lladamoe": LLaDAMoEModelLM, "llada2_moe": LLaDA2MoeModelLM,
-            "sdar": SDARForCausalLM, "fast_dllm_v2": Fast_dLLM_QwenForCausalLM}
+            "sdar": SDARForCausalLM, "sdar_moe": SDARMoeForCausalLM, "fast_dllm_v2": Fast_dLLM_QwenForCausalLM}
 SHIFTED = {"fast_dllm_v2"}
 
 
@@ -87,7 +89,7 @@ def test_save_pretrained_round_trip(family, tmp_path):
     assert {k: v for k, v in published.items() if k not in ("dtype", "torch_dtype")}.items() <= saved.items()
 
 
-BLOCKS = {"mmada": None, "lladamoe": None, "llada2_moe": 8, "sdar": 4, "fast_dllm_v2": 8}
+BLOCKS = {"mmada": None, "lladamoe": None, "llada2_moe": 8, "sdar": 4, "sdar_moe": 4, "fast_dllm_v2": 8}
 
 
 def test_block_size_is_an_attribute_of_the_loaded_model(family):
@@ -103,7 +105,7 @@ def test_block_size_is_an_attribute_of_the_loaded_model(family):
             LoadedModel(**{**lm.__dict__, "block_size": 0})
 
 
-@pytest.mark.parametrize(("name", "block"), [("llada2_moe", 8), ("sdar", 4), ("fast_dllm_v2", 8)])
+@pytest.mark.parametrize(("name", "block"), [("llada2_moe", 8), ("sdar", 4), ("sdar_moe", 4), ("fast_dllm_v2", 8)])
 def test_block_causal_hides_later_blocks(name, block):
     """Changing tokens in a later block leaves earlier blocks' logits exactly as they were."""
     lm = load(FIXTURES / name)
@@ -137,6 +139,10 @@ def test_routers_and_batched_experts_against_loops():
         torch.testing.assert_close(w[t].sum(), torch.tensor(2.5, dtype=w.dtype))
     w2, ids2 = softmax_topk(logits, 2, bias)
     torch.testing.assert_close(w2, torch.topk(torch.softmax(logits.float(), -1) + bias.float(), 2).values)
+    w3, ids3 = softmax_topk(logits, 2, None, norm=True)  # SDAR-MoE (Qwen3-MoE): renormalised, no bias
+    top = torch.topk(torch.softmax(logits.float(), -1), 2)
+    torch.testing.assert_close(w3, top.values / top.values.sum(-1, keepdim=True))
+    assert torch.equal(ids3, top.indices)
     y = run_experts(x, ids, w, experts)
     want = torch.stack([sum(w[t, j] * experts[int(ids[t, j])](x[t]) for j in range(3)) for t in range(7)])
     torch.testing.assert_close(y, want)
@@ -158,17 +164,19 @@ def test_cards_of_the_new_families():
     from masktax.models.cards import MODEL_CARDS
     from masktax.models.catalog import models_table
 
-    want = {"lladamoe": 156895, "llada2_moe": 156895, "mmada": 126336, "sdar": 151669, "fast_dllm_v2": 151665}
+    want = {"lladamoe": 156895, "llada2_moe": 156895, "mmada": 126336, "sdar": 151669, "sdar_moe": 151669,
+            "fast_dllm_v2": 151665}
     for family, mask in want.items():
         cards = [c for c in MODEL_CARDS.values() if c.family == family]
         assert cards and all(c.mask_id == mask and c.shift == (family in SHIFTED) and c.hf_id for c in cards)
     table = models_table()
     assert "inclusionAI/LLaDA2.0-mini" in table and "JetLM/SDAR-8B-Chat" in table and "Gen-Verse/MMaDA-8B-Base" in table
+    assert "JetLM/SDAR-30B-A3B-Chat" in table and "JetLM/SDAR-8B-Chat-b32" in table
 
 
 def test_published_4d_masks():
     """The published samplers' own 4-D masks: LLaDA2's additive log(tril) in bf16, SDAR's 0/1 floats."""
-    for name, block in (("llada2_moe", 8), ("sdar", 4)):
+    for name, block in (("llada2_moe", 8), ("sdar", 4), ("sdar_moe", 4)):
         lm = load(FIXTURES / name)
         ids = load_file(str(FIXTURES / name / "reference.safetensors"))["input_ids"][:1]
         blk = torch.arange(ids.shape[1]) // block
@@ -177,3 +185,39 @@ def test_published_4d_masks():
         with torch.no_grad():
             torch.testing.assert_close(lm.model(input_ids=ids, attention_mask=given).logits,
                                        lm.model(input_ids=ids).logits, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("card", "fixture", "block"), [
+    ("JetLM/SDAR-30B-A3B-Chat", "sdar_moe", 4), ("JetLM/SDAR-30B-A3B-Chat-b32", "sdar_moe", 32),
+    ("JetLM/SDAR-8B-Chat", "sdar", 4), ("JetLM/SDAR-8B-Chat-b64", "sdar", 64)])
+def test_card_block_size_reaches_the_loaded_model(card, fixture, block, monkeypatch):
+    """SDAR's -bN checkpoints state their block size only in their name: the card carries it to the model."""
+    import importlib
+
+    load_module = importlib.import_module("masktax.models.load")
+    monkeypatch.setattr(load_module, "resolve_path", lambda name, card, revision=None: FIXTURES / fixture)
+    lm = load(card, mask_token_id=2)  # the card's 151669 is outside the fixture's 64 tokens
+    assert lm.name == card and lm.extra["family"] == fixture
+    assert lm.block_size == lm.model.block_size == block
+    ids = load_file(str(FIXTURES / fixture / "reference.safetensors"))["input_ids"][:1]
+    blk = torch.arange(ids.shape[1]) // block
+    tril = (blk[None, :] <= blk[:, None])[None, None]  # [1, 1, L, L]
+    with torch.no_grad():
+        torch.testing.assert_close(lm.model(input_ids=ids).logits, lm.model(input_ids=ids, attention_mask=tril).logits,
+                                   atol=1e-5, rtol=1e-5)
+
+
+def test_sdar_moe_layers_as_the_published_config_chooses():
+    """Layer i is MoE iff i is not in mlp_only_layers and (i + 1) % decoder_sparse_step == 0; else a dense SwiGLU."""
+    from masktax.models.moe import SwiGLU
+    from masktax.models.sdar_moe import SDARMoeSparseMoeBlock
+
+    sizes = dict(vocab_size=64, hidden_size=16, intermediate_size=24, moe_intermediate_size=8, num_hidden_layers=6,
+                 num_attention_heads=2, num_key_value_heads=1, num_experts=4, num_experts_per_tok=2)
+    model = SDARMoeForCausalLM.from_config_dict({**sizes, "decoder_sparse_step": 2, "mlp_only_layers": [3]})
+    kinds = [isinstance(layer.mlp, SDARMoeSparseMoeBlock) for layer in model.model.layers]
+    assert kinds == [False, True, False, False, False, True]
+    assert all(isinstance(layer.mlp, SwiGLU) for layer, moe in zip(model.model.layers, kinds, strict=True) if not moe)
+    assert model.model.layers[0].self_attn.q_proj.out_features == 16  # head_dim absent: hidden / heads
+    with pytest.raises(MasktaxError, match="num_experts_per_tok"):
+        SDARMoeForCausalLM.from_config_dict({**sizes, "num_experts_per_tok": 5})

@@ -131,7 +131,7 @@ def test_model_cards():
     assert MODEL_CARDS["google/diffusiongemma-26B-A4B-it"].family == "diffusion_gemma"
     assert {"embedded-mdlm", "embedded-ar", "embedded-mdlm-dream"} <= MODEL_CARDS.keys()
     for card in MODEL_CARDS.values():
-        assert (card.mask_id is None) or card.family in ("llada", "dream", "mmada", "lladamoe", "llada2_moe", "sdar",
+        assert (card.mask_id is None) or card.family in ("llada", "dream", "mmada", "lladamoe", "llada2_moe", "sdar", "sdar_moe",
                                                              "fast_dllm_v2")
         assert card.shift == (card.family in ("dream", "ar", "fast_dllm_v2"))
 

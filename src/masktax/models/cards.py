@@ -16,9 +16,9 @@ from typing import Literal
 from masktax.errors import MasktaxError
 
 Family = Literal["llada", "dream", "ar", "masked_lm", "diffusion_gemma", "remote", "mmada", "lladamoe", "llada2_moe",
-                 "sdar", "fast_dllm_v2"]
+                 "sdar", "sdar_moe", "fast_dllm_v2"]
 FAMILIES: tuple[str, ...] = ("llada", "dream", "ar", "masked_lm", "diffusion_gemma", "remote", "mmada", "lladamoe",
-                             "llada2_moe", "sdar", "fast_dllm_v2")
+                             "llada2_moe", "sdar", "sdar_moe", "fast_dllm_v2")
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,9 @@ class ModelCard:
     context_length: the longest input it was trained on (probes refuse longer prompts); None: what the
     checkpoint's config.json declares (`max_position_embeddings`), where no paper or card states it.
     hf_id: where to fetch it (None: shipped with masktax). notes: one line for `masktax models`.
+    block_size: attention blocks of a block-causal checkpoint whose config.json does not state them
+    (SDAR's `-b16`/`-b32`/`-b64` variants: the size is only in the name); `load` sets it on the model.
+    None: the family's default (or the config's own field).
     """
 
     family: Family
@@ -44,12 +47,15 @@ class ModelCard:
     hf_id: str | None
     notes: str
     eos_id: int | None = None
+    block_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
             raise MasktaxError(f"unknown model family '{self.family}'; choose one of {', '.join(FAMILIES)}")
         if self.context_length is not None and self.context_length <= 0:
             raise MasktaxError(f"context_length must be positive, got {self.context_length}")
+        if self.block_size is not None and self.block_size <= 0:
+            raise MasktaxError(f"block_size must be positive, got {self.block_size}")
 
 
 MODEL_CARDS: dict[str, ModelCard] = {
@@ -119,6 +125,38 @@ MODEL_CARDS: dict[str, ModelCard] = {
     "JetLM/SDAR-8B-Chat": ModelCard(
         "sdar", 151669, False, True, "bfloat16", None, "JetLM/SDAR-8B-Chat",
         "SDAR 8B (from Qwen3), block-causal (4), in-place logits", eos_id=151645),
+    # SDAR with larger blocks (JetAstra/SDAR README: continued pretraining with blocks of 4, SFT at 8 to 64;
+    # the block size is only in the name, so the card carries it).
+    "JetLM/SDAR-1.7B-Chat-b32": ModelCard(
+        "sdar", 151669, False, True, "bfloat16", None, "JetLM/SDAR-1.7B-Chat-b32",
+        "SDAR 1.7B, SFT with blocks of 32, block-causal (32), in-place logits", eos_id=151645, block_size=32),
+    "JetLM/SDAR-4B-Chat-b16": ModelCard(
+        "sdar", 151669, False, True, "bfloat16", None, "JetLM/SDAR-4B-Chat-b16",
+        "SDAR 4B, SFT with blocks of 16, block-causal (16), in-place logits", eos_id=151645, block_size=16),
+    "JetLM/SDAR-4B-Chat-b32": ModelCard(
+        "sdar", 151669, False, True, "bfloat16", None, "JetLM/SDAR-4B-Chat-b32",
+        "SDAR 4B, SFT with blocks of 32, block-causal (32), in-place logits", eos_id=151645, block_size=32),
+    "JetLM/SDAR-8B-Chat-b8": ModelCard(
+        "sdar", 151669, False, True, "bfloat16", None, "JetLM/SDAR-8B-Chat-b8",
+        "SDAR 8B, SFT with blocks of 8, block-causal (8), in-place logits", eos_id=151645, block_size=8),
+    "JetLM/SDAR-8B-Chat-b16": ModelCard(
+        "sdar", 151669, False, True, "bfloat16", None, "JetLM/SDAR-8B-Chat-b16",
+        "SDAR 8B, SFT with blocks of 16, block-causal (16), in-place logits", eos_id=151645, block_size=16),
+    "JetLM/SDAR-8B-Chat-b32": ModelCard(
+        "sdar", 151669, False, True, "bfloat16", None, "JetLM/SDAR-8B-Chat-b32",
+        "SDAR 8B, SFT with blocks of 32, block-causal (32), in-place logits", eos_id=151645, block_size=32),
+    "JetLM/SDAR-8B-Chat-b64": ModelCard(
+        "sdar", 151669, False, True, "bfloat16", None, "JetLM/SDAR-8B-Chat-b64",
+        "SDAR 8B, SFT with blocks of 64, block-causal (64), in-place logits", eos_id=151645, block_size=64),
+    "JetLM/SDAR-30B-A3B-Chat": ModelCard(
+        "sdar_moe", 151669, False, True, "bfloat16", None, "JetLM/SDAR-30B-A3B-Chat",
+        "SDAR 30B MoE (3B active, from Qwen3-30B-A3B), block-causal (4), in-place logits", eos_id=151645),
+    "JetLM/SDAR-30B-A3B-Sci": ModelCard(
+        "sdar_moe", 151669, False, True, "bfloat16", None, "JetLM/SDAR-30B-A3B-Sci",
+        "SDAR 30B MoE (3B active) science reasoning, long chain of thought, block-causal (4), in-place logits", eos_id=151645),
+    "JetLM/SDAR-30B-A3B-Chat-b32": ModelCard(
+        "sdar_moe", 151669, False, True, "bfloat16", None, "JetLM/SDAR-30B-A3B-Chat-b32",
+        "SDAR 30B MoE (3B active), SFT with blocks of 32, block-causal (32), in-place logits", eos_id=151645, block_size=32),
     "Gen-Verse/TraDo-4B-Instruct": ModelCard(
         "sdar", 151669, False, True, "bfloat16", None, "Gen-Verse/TraDo-4B-Instruct",
         "TraDo 4B (SDAR after TraceRL), block-causal (4), in-place logits", eos_id=151645),

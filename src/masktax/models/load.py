@@ -10,6 +10,7 @@ config.json's `model_type` / `architectures`:
     lladamoe         -> native LLaDA-MoE      kind "mdlm", in place
     llada2_moe       -> native LLaDA2         kind "mdlm", in place, block-causal (LoadedModel.block_size)
     sdar             -> native SDAR / TraDo   kind "mdlm", in place, block-causal
+    sdar_moe         -> native SDAR-MoE       kind "mdlm", in place, block-causal (card: its block size)
     Fast_dLLM_Qwen   -> native Fast-dLLM v2   kind "mdlm", shifted, block-causal
     Dream            -> native Dream          kind "mdlm", shifted
     diffusion_gemma  -> transformers' DiffusionGemma, kind "uniform"
@@ -47,6 +48,7 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model",
 KIND_SHIFT: dict[str, tuple[Kind, bool]] = {
     "llada": ("mdlm", False), "dream": ("mdlm", True), "ar": ("ar", True),
     "mmada": ("mdlm", False), "lladamoe": ("mdlm", False), "llada2_moe": ("mdlm", False), "sdar": ("mdlm", False),
+    "sdar_moe": ("mdlm", False),
     "fast_dllm_v2": ("mdlm", True),
     "masked_lm": ("mdlm", False), "diffusion_gemma": ("uniform", False), "remote": ("mdlm", False),
 }
@@ -91,6 +93,7 @@ MODEL_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"]
 # The newer native families: family -> (published model_type, published architecture); either identifies it.
 NATIVE_ARCHITECTURES = {"mmada": ("mmada", "MMadaModelLM"), "lladamoe": ("lladamoe", "LLaDAMoEModelLM"),
                         "llada2_moe": ("llada2_moe", "LLaDA2MoeModelLM"), "sdar": ("sdar", "SDARForCausalLM"),
+                        "sdar_moe": ("sdar_moe", "SDARMoeForCausalLM"),
                         "fast_dllm_v2": ("Fast_dLLM_Qwen", "Fast_dLLM_QwenForCausalLM")}
 # LLaDA-MoE's published config.json says model_type "llada" (dllm's README asks users to edit it to
 # "lladamoe"); its MoE fields tell it apart from LLaDA-8B's, whose sizes are d_model / n_layers.
@@ -274,6 +277,10 @@ def native_class(family: str) -> type:
         from masktax.models.llada_moe import LLaDAMoEModelLM
 
         return LLaDAMoEModelLM
+    if family == "sdar_moe":
+        from masktax.models.sdar_moe import SDARMoeForCausalLM
+
+        return SDARMoeForCausalLM
     if family == "sdar":
         from masktax.models.sdar import SDARForCausalLM
 
@@ -361,6 +368,8 @@ def load(
         remote.require_trust(name, config, trust_remote_code)  # before any import from the checkpoint
     model = build_model(family, path, config, device=dev, dtype=dt, trust_remote_code=trust_remote_code)
     model.eval()
+    if card is not None and card.block_size is not None and card.family == family:
+        model.config.block_size = card.block_size  # a checkpoint whose block size is only in its name (SDAR -b32)
     tokenizer = load_tokenizer(path, trust_remote_code)
     kind, shift = KIND_SHIFT[family]
     if card is not None and card.family == family:

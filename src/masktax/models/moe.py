@@ -1,4 +1,4 @@
-"""Mixture-of-experts MLPs of LLaDA-MoE and LLaDA2: the routers as published, and one batched expert pass.
+"""Mixture-of-experts MLPs of LLaDA-MoE, LLaDA2 and SDAR-MoE: the routers as published, and one batched expert pass.
 
 A MoE layer replaces the SwiGLU MLP by E experts (each a SwiGLU MLP, parameters `experts.N.{gate,up,
 down}_proj`); a router picks k of them per token and the output is their weighted sum,
@@ -8,6 +8,8 @@ down}_proj`); a router picks k of them per token and the output is their weighte
   expert bias when the config enables it (added to the probabilities, and kept in the weights),
   then the k largest. The published block never renormalises them (`norm_topk_prob` is set to False
   whatever the config says) and ignores `moe_router_score_function` and `routed_scaling_factor`.
+  SDAR-MoE (Qwen3-MoE's router, `modeling_sdar_moe.py`) is the same without a bias, and with
+  `norm_topk_prob` the k chosen probabilities are renormalised to sum to 1 (in fp32, `norm=True`).
 - `grouped_sigmoid_topk` (LLaDA2, dllm `modeling_llada2_moe.py`, DeepSeek-V3 style): scores
   `s = sigmoid(x W^T)` in fp32; for choosing only, `s + expert_bias`; the experts are split into
   `n_group` groups, each group scored by the sum of its two best, the best `topk_group` groups kept,
@@ -45,12 +47,18 @@ def expert_bias(n_experts: int) -> nn.Parameter:
     return nn.Parameter(torch.zeros(n_experts), requires_grad=False)
 
 
-def softmax_topk(logits: torch.Tensor, k: int, bias: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """LLaDA-MoE's router: weights `[T, k]` (fp32) and expert ids `[T, k]` from router logits `[T, E]`."""
+def softmax_topk(
+    logits: torch.Tensor, k: int, bias: torch.Tensor | None, *, norm: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """LLaDA-MoE's router (SDAR-MoE's with `norm`): weights `[T, k]` (fp32) and expert ids `[T, k]` from
+    router logits `[T, E]`; `norm` renormalises the k weights to sum to 1."""
     probs = F.softmax(logits.float(), dim=-1)  # [T, E]
     if bias is not None:
         probs = probs + bias.float()  # [T, E] the bias shifts the weights too, as published
-    return torch.topk(probs, k, dim=-1)  # 2 x [T, k]
+    weights, ids = torch.topk(probs, k, dim=-1)  # 2 x [T, k]
+    if norm:
+        weights = weights / weights.sum(dim=-1, keepdim=True)
+    return weights, ids
 
 
 def grouped_sigmoid_topk(
