@@ -221,3 +221,26 @@ def test_sdar_moe_layers_as_the_published_config_chooses():
     assert model.model.layers[0].self_attn.q_proj.out_features == 16  # head_dim absent: hidden / heads
     with pytest.raises(MasktaxError, match="num_experts_per_tok"):
         SDARMoeForCausalLM.from_config_dict({**sizes, "num_experts_per_tok": 5})
+
+
+def test_sdar_moe_reads_the_published_shard_layout(tmp_path):
+    """SDAR-30B-A3B-Chat's index maps each layer to `layer-N-ep-0-of-1.safetensors` and the rest to
+    `others.safetensors`; the loader follows the index whatever the shards are called."""
+    import shutil
+
+    from safetensors.torch import save_file
+
+    src = FIXTURES / "sdar_moe"
+    tensors = load_file(str(src / "model.safetensors"))
+    shard = {k: (f"layer-{k.split('.')[2]}-ep-0-of-1.safetensors" if k.startswith("model.layers.") else "others.safetensors")
+             for k in tensors}
+    (tmp_path / "m").mkdir()
+    for name in set(shard.values()):
+        save_file({k: v for k, v in tensors.items() if shard[k] == name}, str(tmp_path / "m" / name))
+    (tmp_path / "m" / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": shard}))
+    shutil.copy(src / "config.json", tmp_path / "m" / "config.json")
+    ref = load_file(str(src / "reference.safetensors"))
+    with torch.no_grad():
+        got = load(tmp_path / "m").model(input_ids=ref["input_ids"], attention_mask=ref["attention_mask"]).logits
+    real = ref["attention_mask"].bool()
+    torch.testing.assert_close(got[real], ref["logits"][real], atol=0, rtol=0)
