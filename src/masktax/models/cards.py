@@ -36,6 +36,10 @@ class ModelCard:
     block_size: attention blocks of a block-causal checkpoint whose config.json does not state them
     (SDAR's `-b16`/`-b32`/`-b64` variants: the size is only in the name); `load` sets it on the model.
     None: the family's default (or the config's own field).
+    block_threshold, edit_threshold, sub_block_size: the block sampler's defaults where the published
+    generate of a block-causal checkpoint has its own (docs/samplers.md): LLaDA2.1's token editing
+    (editing threshold 0.9 beside the threshold 0.95 of its `generate`), Fast-dLLM v2's sub-blocks
+    of 8 with threshold 0.9 (its model card's example). None: the sampler's default.
     """
 
     family: Family
@@ -48,6 +52,9 @@ class ModelCard:
     notes: str
     eos_id: int | None = None
     block_size: int | None = None
+    block_threshold: float | None = None
+    edit_threshold: float | None = None
+    sub_block_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -105,11 +112,11 @@ MODEL_CARDS: dict[str, ModelCard] = {
     "inclusionAI/LLaDA2.1-mini": ModelCard(
         "llada2_moe", 156895, False, True, "bfloat16", None, "inclusionAI/LLaDA2.1-mini",
         "LLaDA2.1 mini (16B MoE), block-causal (32), in-place logits (its sampler also edits tokens)",
-        eos_id=156892),
+        eos_id=156892, edit_threshold=0.9),
     "inclusionAI/LLaDA2.1-flash": ModelCard(
         "llada2_moe", 156895, False, True, "bfloat16", None, "inclusionAI/LLaDA2.1-flash",
         "LLaDA2.1 flash (100B MoE), block-causal (32), in-place logits (its sampler also edits tokens)",
-        eos_id=156892),
+        eos_id=156892, edit_threshold=0.9),
     "Gen-Verse/MMaDA-8B-Base": ModelCard(
         "mmada", 126336, False, False, "bfloat16", None, "Gen-Verse/MMaDA-8B-Base",
         "MMaDA 8B base (LLaDA-8B + image tokens), text forward, in-place logits", eos_id=126081),
@@ -168,10 +175,12 @@ MODEL_CARDS: dict[str, ModelCard] = {
         "TraDo 8B thinking (long chain of thought), block-causal (4), in-place logits", eos_id=151645),
     "Efficient-Large-Model/Fast_dLLM_v2_7B": ModelCard(
         "fast_dllm_v2", 151665, True, True, "bfloat16", 32768, "Efficient-Large-Model/Fast_dLLM_v2_7B",
-        "Fast-dLLM v2 7B (from Qwen2.5-7B-Instruct), block-causal (32), shifted logits", eos_id=151645),
+        "Fast-dLLM v2 7B (from Qwen2.5-7B-Instruct), block-causal (32), shifted logits", eos_id=151645,
+        block_threshold=0.9, sub_block_size=8),
     "Efficient-Large-Model/Fast_dLLM_v2_1.5B": ModelCard(
         "fast_dllm_v2", 151665, True, True, "bfloat16", None, "Efficient-Large-Model/Fast_dLLM_v2_1.5B",
-        "Fast-dLLM v2 1.5B (from Qwen2.5-1.5B-Instruct), block-causal (32), shifted logits", eos_id=151645),
+        "Fast-dLLM v2 1.5B (from Qwen2.5-1.5B-Instruct), block-causal (32), shifted logits", eos_id=151645,
+        block_threshold=0.9, sub_block_size=8),
     "embedded-mdlm": ModelCard(
         "llada", None, False, False, "float32", 2048, None,
         "masktax's small MDLM on the suite's vocabulary (LLaDA layout), in place; mask from tokenizer"),
