@@ -5,6 +5,7 @@
         --sampler semi_ar --steps 64 --gen-length 64 --block-length 32
     masktax generate --model inclusionAI/LLaDA2.0-mini --prompt "What is 7 * 8?" --format chat \
         --sampler block --threshold 0.95 --steps-per-block 8 --cache prefix
+    masktax generate --model inclusionAI/LLaDA2.1-mini --prompt "What is 7 * 8?" --threshold 0.7 --edit-threshold 0.5
 
 `--sampler auto` (the default) runs block diffusion (`block`) on a block-causal model (LLaDA2,
 SDAR/TraDo, Fast-dLLM v2) and semi_ar on any other MDLM.
@@ -42,6 +43,13 @@ def generate(
     alg: str = typer.Option("maskgit_plus", "--alg", help="dream: maskgit_plus, topk_margin, entropy or origin."),
     threshold: float | None = typer.Option(None, "--threshold", help="threshold / block: commit every position "
                                            "this confident (default 0.9 / 0.95)."),
+    edit_threshold: float | None = typer.Option(None, "--edit-threshold", help="block: LLaDA2.1 token editing, "
+                                                "rewrite decoded tokens guessed anew above this (default: the "
+                                                "card's, LLaDA2.1 0.9; 1 = off)."),
+    max_post_steps: int | None = typer.Option(None, "--max-post-steps", help="block with editing: editing-only "
+                                              "steps after a block's last mask (default 16)."),
+    sub_block_size: int | None = typer.Option(None, "--sub-block-size", help="block: Fast-dLLM v2 sub-blocks of "
+                                              "this size (default: the card's, Fast-dLLM v2 8; 0 = off)."),
     cfg_scale: float = typer.Option(0.0, "--cfg-scale", help="semi_ar: classifier-free guidance scale."),
     soft_mask: bool = typer.Option(False, "--soft-mask", help="Soft-masking [P2] with --omega-* values."),
     omega_s: float | None = typer.Option(None, "--omega-s", help="Soft-masking scale in [0, 1]."),
@@ -66,7 +74,8 @@ def generate(
     cfg = GenerateConfig(
         model=model, prompt=text, format=format, sampler=sampler, steps=steps, steps_per_block=steps_per_block,
         gen_length=gen_length, block_length=block_length, temperature=temperature, remasking=remasking, alg=alg,
-        threshold=threshold, cfg_scale=cfg_scale, soft_mask=sm, seed=seed, device=device, dtype=dtype,
+        threshold=threshold, edit_threshold=edit_threshold, max_post_steps=max_post_steps,
+        sub_block_size=sub_block_size, cfg_scale=cfg_scale, soft_mask=sm, seed=seed, device=device, dtype=dtype,
         trust_remote_code=trust_remote_code, mask_token_id=mask_token_id, stop_at_eos=stop_at_eos, cache=cache,
     )
     result = run(cfg, stream=sys.stdout if sys.stdout.isatty() else None)

@@ -8,7 +8,9 @@
 `run` loads the model, encodes the prompt (raw text, or the tokenizer's chat template), seeds the
 sampling noise and calls the sampler of `SAMPLERS` (a causal (AR) model: `generate_ar`, left to
 right; its `cache="prefix"` is an exact KV cache). `sampler="auto"` (the default) picks "block"
-(block diffusion) for a block-causal model (LLaDA2, SDAR/TraDo, Fast-dLLM v2), else "semi_ar".
+(block diffusion) for a block-causal model (LLaDA2, SDAR/TraDo, Fast-dLLM v2), else "semi_ar"; the
+block sampler takes the model card's rule where its published generate has one (LLaDA2.1's token
+editing, Fast-dLLM v2's sub-blocks; `GenerateConfig.block_defaults`).
 With a `stream`, `BlockView` redraws the block being decoded on one line after every step (masks
 shown as `_`).
 """
@@ -26,6 +28,8 @@ import torch
 
 from masktax.errors import MasktaxError
 from masktax.models import load
+from masktax.models.cards import card_for
+from masktax.models.load import split_revision
 from masktax.prompts.render import FORMATS
 from masktax.samplers import BLOCK_SAMPLER, CACHES, SAMPLERS, SoftMaskConfig, decode, generate_ar
 
@@ -49,7 +53,10 @@ class GenerateConfig:
     temperature: float = 0.0
     remasking: str = "low_confidence"  # semi_ar only
     alg: str = "maskgit_plus"  # dream only
-    threshold: float | None = None  # threshold (None = 0.9) / block (None = 0.95)
+    threshold: float | None = None  # threshold (None = 0.9) / block (None = the card's, else 0.95)
+    edit_threshold: float | None = None  # block: LLaDA2.1 token editing; None = the card's rule; 1 = off
+    max_post_steps: int | None = None  # block with editing: edit-only steps after a block's masks; None = 16
+    sub_block_size: int | None = None  # block: Fast-dLLM v2 sub-blocks; None = the card's rule; 0 = off
     cfg_scale: float = 0.0  # semi_ar only
     soft_mask: SoftMaskConfig | None = None  # soft-masking [P2]; None = off
     seed: int = 0
@@ -80,19 +87,44 @@ class GenerateConfig:
             raise MasktaxError(f"--steps-per-block is only supported by the block sampler, not {sampler}")
         if sampler == BLOCK_SAMPLER and self.steps is not None:
             raise MasktaxError("the block sampler takes --steps-per-block, not --steps")
+        for flag, value in (("--edit-threshold", self.edit_threshold), ("--max-post-steps", self.max_post_steps),
+                            ("--sub-block-size", self.sub_block_size)):
+            if value is not None and sampler not in (None, BLOCK_SAMPLER):
+                raise MasktaxError(f"{flag} is only supported by the block sampler, not {sampler}")
+        if self.edit_threshold is not None and not 0 <= self.edit_threshold <= 1:
+            raise MasktaxError(f"--edit-threshold must be in [0, 1] (1 = no editing), got {self.edit_threshold}")
+        if (self.sub_block_size or 0) < 0 or (self.max_post_steps or 0) < 0:
+            raise MasktaxError("--sub-block-size (0 = off) and --max-post-steps must be >= 0")
 
     def resolved(self, block_size: int | None) -> GenerateConfig:
         """This config with "auto" replaced by the sampler for a model with attention blocks of `block_size`
-        (None: bidirectional); the block sampler on a bidirectional model is a MasktaxError."""
+        (None: bidirectional); the block sampler on a bidirectional model is a MasktaxError. For the block
+        sampler, the model card's defaults fill what is not set (`block_defaults`)."""
         if self.sampler == AUTO:
-            return dataclasses.replace(self, sampler=BLOCK_SAMPLER if block_size else "semi_ar")
+            cfg = dataclasses.replace(self, sampler=BLOCK_SAMPLER if block_size else "semi_ar")
+            return cfg.block_defaults() if block_size else cfg
         if self.sampler == BLOCK_SAMPLER and not block_size:
             raise MasktaxError(f"--sampler {BLOCK_SAMPLER} needs a block-causal model (LLaDA2, SDAR/TraDo, "
                                f"Fast-dLLM v2); '{self.model}' attends bidirectionally: use semi_ar, dream or threshold")
         if self.sampler == BLOCK_SAMPLER and self.block_length not in (None, block_size):
             raise MasktaxError(f"the block sampler decodes the model's attention blocks of {block_size}; "
                                f"drop --block-length {self.block_length}")
+        if self.sampler == BLOCK_SAMPLER:
+            return self.block_defaults()
         return self
+
+    def block_defaults(self) -> GenerateConfig:
+        """The block sampler's settings with the model card's defaults (docs/samplers.md): its threshold
+        unless --threshold is given; its rule (LLaDA2.1 editing, Fast-dLLM v2 sub-blocks) unless one of
+        --steps-per-block, --edit-threshold, --sub-block-size is."""
+        card = card_for(split_revision(self.model)[0])
+        if card is None:
+            return self
+        own_rule = any(v is not None for v in (self.steps_per_block, self.edit_threshold, self.sub_block_size))
+        return dataclasses.replace(
+            self, threshold=card.block_threshold if self.threshold is None else self.threshold,
+            edit_threshold=self.edit_threshold if own_rule else card.edit_threshold,
+            sub_block_size=self.sub_block_size if own_rule else card.sub_block_size)
 
     def sampler_kwargs(self) -> dict:
         """Keyword arguments of the chosen sampler function (beyond model and prompt ids)."""
@@ -106,8 +138,13 @@ class GenerateConfig:
         if self.sampler == "dream":
             return {**common, "steps": steps, "alg": self.alg}
         if self.sampler == BLOCK_SAMPLER:
+            edit = self.edit_threshold if self.edit_threshold is not None and self.edit_threshold < 1 else None
+            if self.max_post_steps is not None and edit is None:
+                raise MasktaxError("--max-post-steps needs token editing (--edit-threshold below 1)")
             return {**common, "steps_per_block": self.steps_per_block,
-                    "threshold": 0.95 if self.threshold is None else self.threshold}
+                    "threshold": 0.95 if self.threshold is None else self.threshold, "edit_threshold": edit,
+                    "max_post_steps": 16 if self.max_post_steps is None else self.max_post_steps,
+                    "sub_block_size": self.sub_block_size or None}
         if self.sampler == AUTO:
             raise MasktaxError("sampler 'auto' is resolved against the model first (GenerateConfig.resolved)")
         return {**common, "block_length": block, "threshold": 0.9 if self.threshold is None else self.threshold}
