@@ -27,8 +27,8 @@ def _id(case: dict) -> str:
 
 
 @pytest.fixture(scope="module")
-def models():
-    return {name: load(FIXTURES / name) for name in ("llada2_moe", "fast_dllm_v2")}
+def models():  # on the CPU, in fp32 as the references
+    return {name: load(FIXTURES / name, device="cpu") for name in ("llada2_moe", "fast_dllm_v2")}
 
 
 def _decoded(out, case: dict) -> list[int]:

@@ -18,8 +18,8 @@ RULES = {"edit": dict(threshold=0.3, edit_threshold=0.1), "sub": dict(threshold=
 
 
 @pytest.fixture(scope="module")
-def models():
-    return {name: load(FIXTURES / name) for name in ("llada2_moe", "sdar", "fast_dllm_v2")}
+def models():  # on the CPU, in fp32 as the references
+    return {name: load(FIXTURES / name, device="cpu") for name in ("llada2_moe", "sdar", "fast_dllm_v2")}
 
 
 def _prompt(rows: int, length: int = 11, seed: int = 5) -> torch.Tensor:
