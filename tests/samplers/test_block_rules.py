@@ -60,7 +60,10 @@ def test_history_records_edits_with_the_token_written(models):
 def test_sub_blocks_write_a_shifted_models_first_token_before_the_block(models):
     """Fast-dLLM v2: from the stored block's logits (no forward) with the cache, one extra forward without."""
     lm, prompt = models["fast_dllm_v2"], _prompt(1, 16)
-    with_cache = generate_block_diffusion(lm, prompt, gen_length=3, sub_block_size=8, threshold=1.0, mask_id=MASK)
+    blocks = []
+    with_cache = generate_block_diffusion(lm, prompt, gen_length=3, sub_block_size=8, threshold=1.0, mask_id=MASK,
+                                          on_step=lambda event: blocks.append(event.block))
+    assert set(blocks) == {(16, 24)}  # every step, the token's too, shows the whole block
     first = with_cache.committed[0][0]
     assert first[16] and int(first.sum()) == 1  # the first step writes only the block's first position
     without = generate_block_diffusion(lm, prompt, gen_length=3, sub_block_size=8, threshold=1.0, mask_id=MASK,

@@ -214,8 +214,8 @@ class _BlockRun:
 
     def write(self, s: int, where: torch.Tensor, tokens: torch.Tensor, conf: torch.Tensor,
               logits: torch.Tensor | None, edited: torch.Tensor | None = None) -> None:
-        """Write `tokens` at `where` (`[b, w]`, from column s), record the step; with `logits` (the whole block's)
-        prepare the next step's soft-masked inputs."""
+        """Write `tokens` at `where` (`[b, w]`, from column s, the block's start), record the step; with `logits`
+        (the whole block's) prepare the next step's soft-masked inputs."""
         x, out, e = self.x, self.out, s + where.shape[1]
         x[:, s:e] = torch.where(where, tokens, x[:, s:e])
         out.committed.append(_widen(where, x, s, False))
@@ -223,8 +223,8 @@ class _BlockRun:
         out.tokens.append(_widen(torch.where(where, tokens, -1), x, s, -1))
         out.edited.append(_widen(torch.zeros_like(where) if edited is None else edited, x, s, False))
         if self.on_step is not None:
-            self.on_step(StepEvent(step=len(out.committed) - 1, x=x, prompt_length=out.prompt_length, block=(s, e),
-                                   forward_passes=out.forward_passes))
+            self.on_step(StepEvent(step=len(out.committed) - 1, x=x, prompt_length=out.prompt_length,
+                                   block=(s, s + out.block_size), forward_passes=out.forward_passes))
         if logits is not None:
             logits = logits.index_fill(-1, torch.tensor([self.mask_id], device=logits.device), -torch.inf)
             self.soft = _soft(self.lm, self.soft_mask, logits, x, s, e, self.mask_id, self.mask_row,
