@@ -9,7 +9,7 @@ import torch
 
 from masktax.errors import MasktaxError
 from masktax.models import load
-from masktax.samplers.block_diffusion import generate_block, generate_block_diffusion
+from masktax.samplers.block_diffusion import choose, generate_block, generate_block_diffusion
 from masktax.samplers.soft_mask import SoftMaskConfig
 
 FIXTURES = Path(__file__).parents[1] / "models" / "fixtures"
@@ -84,3 +84,11 @@ def test_sub_blocks_write_a_shifted_models_first_token_before_the_block(models):
 def test_bad_rule_options_are_one_line_errors(models, kw, match):
     with pytest.raises(MasktaxError, match=match):
         generate_block_diffusion(models["sdar"], _prompt(1), gen_length=4, mask_id=MASK, **kw)
+
+
+def test_equal_confidences_commit_the_leftmost_first():
+    """As the published code's argmax / topk: of tied guesses the leftmost position goes first."""
+    conf = torch.tensor([[0.2, 0.5, 0.5, 0.5, 0.1]])
+    active = torch.ones_like(conf, dtype=torch.bool)
+    assert choose(conf, active, 1, 0.9).tolist() == [[False, True, False, False, False]]
+    assert choose(conf, active, 2, 0.9).tolist() == [[False, True, True, False, False]]

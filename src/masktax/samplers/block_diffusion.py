@@ -88,10 +88,11 @@ def even_schedule(block: int, steps: int) -> list[int]:
 
 
 def choose(conf: torch.Tensor, active: torch.Tensor, n: int, threshold: float) -> torch.Tensor:
-    """Positions `[b, B]` to commit: those above `threshold` when there are >= n of them, else the top n."""
+    """Positions `[b, B]` to commit: those above `threshold` when there are >= n of them, else the top n (of equal
+    confidences the leftmost first, as the published code's argmax)."""
     high = (conf > threshold) & active  # [b, B]
     k = torch.clamp(active.sum(-1), max=n)  # [b]
-    ranks = conf.masked_fill(~active, -torch.inf).argsort(-1, descending=True).argsort(-1)  # [b, B]
+    ranks = conf.masked_fill(~active, -torch.inf).argsort(dim=-1, descending=True, stable=True).argsort(-1)  # [b, B]
     top = (ranks < k[:, None]) & active  # [b, B]
     return torch.where((high.sum(-1) >= n)[:, None], high, top)  # [b, B]
 
