@@ -10,6 +10,9 @@ from a seeded default generator):
                   loaded into the 2.1 class (same architecture; the script checks the logits), with eager
                   attention: the generate builds its additive block mask in bf16, which SDPA refuses for an
                   fp32 model; eager attention adds it (0 / -inf, exact in bf16) to fp32 scores
+    llada20       `LLaDA2MoeModelLM.generate` of dllm/pipelines/llada2/models/modeling_llada2_moe.py (LLaDA2.0: the
+                  plain threshold rule with the even schedule, masktax's default), as a function on that same
+                  2.1 model (see `llada20`)
     fast_dllm_v2  `Fast_dLLM_QwenForCausalLM.generate` of Satgoy152/DualDiffusion @ d3a3470
                   FastDLLM_inferencing/Fast_dLLM_v2_7B/modeling.py (the Hub repository's file: sub-blocks,
                   threshold parallel decoding, the block KV cache), on the fast_dllm_v2 fixture
@@ -50,7 +53,9 @@ OUT = fam.ROOT / "tests" / "samplers" / "fixtures" / "decode_reference.json"
 MASK, EOS = 2, 1  # the fixtures' mask (a token of the tiny vocabulary) and EOS/pad
 SOURCES = {
     "dllm": ["dllm/pipelines/llada21/models/configuration_llada21_moe.py",
-             "dllm/pipelines/llada21/models/modeling_llada21_moe.py"],
+             "dllm/pipelines/llada21/models/modeling_llada21_moe.py",
+             "dllm/pipelines/llada2/models/configuration_llada2_moe.py",
+             "dllm/pipelines/llada2/models/modeling_llada2_moe.py"],
     "dualdiffusion": ["FastDLLM_inferencing/Fast_dLLM_v2_7B/configuration.py",
                       "FastDLLM_inferencing/Fast_dLLM_v2_7B/modeling.py"],
 }
@@ -62,6 +67,8 @@ LLADA21_CASES = [(5, 0, 20, 0.5, 0.08, 16, 0.0, 0), (21, 5, 20, 0.5, 0.08, 16, 0
                  (16, 2, 20, 0.16, 0.15, 16, 0.0, 0), (21, 5, 20, 0.3, 0.1, 2, 0.0, 0),
                  (13, 3, 24, 0.95, 0.9, 16, 0.0, 0), (11, 6, 20, 0.3, 0.1, 16, 0.7, 100),
                  (16, 7, 16, 0.2, 0.12, 16, 0.5, 101)]
+# (prompt length, prompt seed, generated tokens, steps per block, threshold): LLaDA2.0's plain rule (even schedule).
+LLADA20_CASES = [(5, 20, 19, 4, 0.16), (16, 21, 16, 8, 0.15), (13, 22, 24, 3, 0.95), (21, 23, 19, 8, 0.17)]
 # (prompt length, prompt seed, max_new_tokens, threshold, small_block_size, stop token); blocks of 8, greedy. A
 # prompt of exactly one block is left out: the published generate then decodes the first block without the prompt
 # in context. The stop token 1 ends the first case early; 63 never appears.
@@ -110,7 +117,8 @@ def load_weights(model: torch.nn.Module, fixture: Path) -> torch.nn.Module:
     return model.eval()
 
 
-def llada21(pkg: str) -> list[dict]:
+def llada21(pkg: str) -> tuple[list[dict], list[dict]]:
+    """The LLaDA2.1 cases, and the LLaDA2.0 cases (see `llada20`) on the same model."""
     conf = import_module(f"{pkg}.configuration_llada21_moe")
     modeling = import_module(f"{pkg}.modeling_llada21_moe")
     fixture = fam.OUT / "llada2_moe"
@@ -140,6 +148,25 @@ def llada21(pkg: str) -> list[dict]:
                       "temperature": temperature, "seed": sample_seed, "eos_id": EOS, "mask_id": MASK,
                       "forwards": len(hits), "output": out[0].tolist()})
         print(f"llada21 P={plen}: {len(hits)} forwards, {len(out[0])} tokens")
+    return cases, llada20(import_module(f"{pkg}.modeling_llada2_moe"), model, hits)
+
+
+def llada20(modeling, model: torch.nn.Module, hits: list[int]) -> list[dict]:
+    """LLaDA2.0's published `generate` (the plain rule), run as a function on the 2.1 model: the 2.0 file's own
+    forward cannot take the bf16 additive mask its generate builds in fp32 (SDPA refuses the dtype; its eager
+    path reads a 4-D mask as 0/1 and would mask everything); the 2.1 forward, the same architecture, adds it."""
+    cases = []
+    for plen, seed, gen, steps, threshold in LLADA20_CASES:
+        prompt = prompt_ids(plen, seed)
+        hits.clear()
+        out = modeling.LLaDA2MoeModelLM.generate(model, inputs=prompt, temperature=0.0, block_length=8, steps=steps,
+                                                 gen_length=gen, threshold=threshold, eos_id=EOS, mask_id=MASK)
+        if any(hits):
+            raise SystemExit(f"llada20 case {plen, seed}: a forward predicted [MASK]; pick another prompt seed")
+        cases.append({"fixture": "llada2_moe", "prompt": prompt[0].tolist(), "gen_length": gen,
+                      "steps_per_block": steps, "threshold": threshold, "eos_id": EOS, "mask_id": MASK,
+                      "forwards": len(hits), "output": out[0].tolist()})
+        print(f"llada20 P={plen}: {len(hits)} forwards, {len(out[0])} tokens")
     return cases
 
 
@@ -178,10 +205,12 @@ def main() -> None:
         sys.path.insert(0, tmp)
         for key, (repo, rev) in repos.items():
             fam.materialise(repo, rev, f"ref_{key}", SOURCES[key], Path(tmp))
+        llada21_cases, llada20_cases = llada21("ref_dllm")
         result = {
             "sources": {key: {"commit": fam.git_commit(repo, rev), "files": SOURCES[key]}
                         for key, (repo, rev) in repos.items()},
-            "llada21": llada21("ref_dllm"),
+            "llada21": llada21_cases,
+            "llada20": llada20_cases,
             "fast_dllm_v2": fast_dllm_v2("ref_dualdiffusion"),
         }
     OUT.parent.mkdir(parents=True, exist_ok=True)

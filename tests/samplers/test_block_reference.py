@@ -4,7 +4,8 @@ tests/samplers/fixtures/decode_reference.json holds the token ids that the publi
 on the tiny block-causal fixtures (fp32; greedy, and LLaDA2.1 also sampled; scripts/make_decode_fixtures.py,
 run in a throwaway transformers-4.57 environment). The published functions stop at the first EOS (and
 Fast-dLLM v2 decodes whole blocks plus the next block's first token), so the comparison is over the
-tokens they returned; masktax decodes at least as many.
+tokens they returned; masktax decodes at least as many. LLaDA2.0's `generate` checks the default
+(plain) rule too.
 """
 
 from __future__ import annotations
@@ -55,6 +56,17 @@ def test_llada21_token_editing_reproduces_the_published_generate(models, case, u
     """Greedy and sampled (the published code draws from the default generator seeded with `seed`)."""
     assert _decoded(_llada21(models, case, use_cache), case) == case["output"]
     assert len(case["output"]) == case["gen_length"] or case["output"][-1] == case["eos_id"]
+
+
+@pytest.mark.parametrize("use_cache", [True, False], ids=["cache", "no-cache"])
+@pytest.mark.parametrize("case", REFERENCE["llada20"], ids=_id)
+def test_the_plain_rule_reproduces_llada20s_published_generate(models, case, use_cache):
+    """The default rule (even schedule, threshold; greedy confidence softmax(logits)) against LLaDA2.0's loop."""
+    out = generate_block_diffusion(
+        models[case["fixture"]], torch.tensor([case["prompt"]]), gen_length=case["gen_length"],
+        steps_per_block=case["steps_per_block"], threshold=case["threshold"], mask_id=case["mask_id"],
+        use_cache=use_cache)
+    assert _decoded(out, case) == case["output"]
 
 
 @pytest.mark.parametrize("use_cache", [True, False], ids=["cache", "no-cache"])
