@@ -1,7 +1,7 @@
 """Write tests/samplers/fixtures/decode_reference.json: token ids decoded by the PUBLISHED generate functions.
 
-Two decoders that masktax's block sampler re-implements (`edit_threshold`, `sub_block_size`), each run on
-a tiny fixture of tests/models/fixtures (made by scripts/make_family_fixtures.py from the published
+The decoders that masktax's block sampler re-implements (`edit_threshold`, `sub_block_size`, and its
+default rule), each run on a tiny fixture of tests/models/fixtures (made by scripts/make_family_fixtures.py from the published
 modeling code) for a few seeded random prompts, in fp32 on the CPU (greedy; LLaDA2.1 also sampled,
 from a seeded default generator):
 
@@ -21,12 +21,14 @@ The fixtures' mask is token 2 (a real token of the tiny vocabulary). masktax nev
 (docs/samplers.md); the published code can, so a forward hook (it only reads the logits) checks
 that no logit row of any forward the published generate makes has [MASK] as its argmax: on such a
 run the two decoders would differ by design, and the script stops (for a sampled case: when
-`torch.multinomial` drew [MASK] anywhere). `tests/samplers/
-test_block_reference.py` asserts masktax reproduces every stored output exactly.
+`torch.multinomial` drew [MASK] anywhere). tests/samplers/test_block_reference.py asserts that
+masktax reproduces every stored output exactly. The same inputs give the same file, byte for byte.
 
 It runs in the throwaway transformers-4.57 environment of make_family_fixtures.py (nothing here is
 imported by masktax):
 
+    python -m venv /tmp/refvenv
+    /tmp/refvenv/bin/pip install -c constraints.txt torch==2.13.0 'transformers==4.57.*' safetensors numpy einops
     /tmp/refvenv/bin/python scripts/make_decode_fixtures.py --dllm DLLM --dualdiffusion DUALDIFFUSION
 
 (`--dllm` / `--dualdiffusion`: a work tree or bare git directory of each repository.)
