@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from masktax.cli import demo
 from masktax.errors import MasktaxError
 from masktax.probes import PROBES
@@ -36,6 +38,8 @@ def test_every_step_is_a_probe_and_its_quick_options_are_valid_options():
         probe = PROBES[step.probe]
         quick = probe.Options(**dict(step.quick_options))  # a TypeError for a field the probe lacks
         assert all(getattr(quick, k) == v for k, v in step.quick_options)
+    grids = {s.probe: dict(s.quick_options).get("grid") for s in demo.DEMO_STEPS}
+    assert grids["masks"] == grids["filler"] == grids["uncertainty"]  # uncertainty reuses both runs' passes
     unmask = next(s for s in demo.DEMO_STEPS if s.probe == "unmask")
     assert dict(unmask.quick_options)["grid"] == (0, 10, 50) and unmask.quick_items == 2
 
@@ -56,3 +60,5 @@ def test_demo_end_to_end_on_stand_ins_writes_one_report(monkeypatch, tmp_path):
     assert "| mask tax: format part; comprehension part (A/B/C choice)" in report  # the decomposition, at a glance
     assert "| format probe: closure `].` after the answer - none" in report and "## Format and comprehension" in report
     assert "Untrained stand-ins" in report
+    reused = json.loads((out / "uncertainty" / "summary.json").read_text())["reused_items"]
+    assert all(n > 0 for n in reused.values()) and len(reused) == 3  # no forward pass of its own

@@ -59,6 +59,16 @@ def test_random_order_is_seeded(llada):
     assert len(patterns) > 1  # other seeds, other orders
 
 
+def test_random_order_draws_do_not_depend_on_the_batch(llada):
+    """Every item draws from its own generator: its commit order is the same alone or among others
+    (before, one generator per batch made a row's draws depend on its batch mates and batch size)."""
+    batch = items(6, lengths=(20, 20, 20))  # equal lengths: no padding, so the logits agree too
+    together = decode_batch(llada, batch, steps=6, order="random", soft_mask=None, seed=3)
+    alone = [decode_batch(llada, [it], steps=6, order="random", soft_mask=None, seed=3)[0] for it in batch]
+    assert [r["answer_step"] for r in together] == [r["answer_step"] for r in alone]
+    assert [r["pred_id"] for r in together] == [r["pred_id"] for r in alone]
+
+
 def test_confidence_order_commits_the_most_confident_mask_first(llada):
     batch = items(5)
     records = decode_batch(llada, batch, steps=5, order="confidence", soft_mask=None, seed=0)

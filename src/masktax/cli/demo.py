@@ -28,16 +28,18 @@ class DemoStep:
     quick_items: int | None = None  # test points per dataset, if fewer than the demo's
 
 
+# The quick demo's sweeps keep each curve's ends and its bend (the --full demo: every probe's own grid).
+QUICK_MASKS_GRID = (0, 2, 10, 50, 200)  # the baseline x = 2 and the last x give the headline change
 DEMO_STEPS = (
     DemoStep("accuracy"),
-    DemoStep("masks"),
-    DemoStep("filler"),
+    DemoStep("masks", (("grid", QUICK_MASKS_GRID),)),
+    DemoStep("filler", (("grid", QUICK_MASKS_GRID),)),  # the same x as masks: paired per x
     DemoStep("format", (("grid", (0, 200)), ("kinds", ("masks", "text")), ("closures", ("none", "after-answer"))),
-             quick_items=2),  # 6 distinct prompts per item (n = 0 shared): about the masks step's cost
-    DemoStep("uncertainty"),  # reuses the masks and filler runs' forward passes
-    DemoStep("locality"),
+             quick_items=2),  # 6 distinct prompts per item (n = 0 shared)
+    DemoStep("uncertainty", (("grid", QUICK_MASKS_GRID),)),  # reuses the masks and filler runs' forward passes
+    DemoStep("locality", (("grid", (0, 20, 40)),)),  # block far, middle, next to the masks
     DemoStep("query-position"),
-    DemoStep("context-length"),
+    DemoStep("context-length", (("grid", (0, 10, 20, 30)),)),
     DemoStep("unmask", (("steps", (8,)), ("grid", (0, 10, 50))), quick_items=2),
     DemoStep("attribution", (("orderings", 3), ("questions", 1))),
 )

@@ -18,8 +18,11 @@ every process agrees on it whatever each has done. The groups:
 - `score_cells` (every single-pass probe) declares its chunks with `plan`: chunk j, whose middle
   is item m of the model's n, goes to process floor(m * W / n): contiguous stretches of the
   one-process order, so concatenating the processes' records restores that order exactly.
-- a probe with its own loop (unmask, attribution, uncertainty, format) batches within a dataset:
+- a probe with its own loop (unmask, attribution, uncertainty, format) owns items by dataset:
   the d-th of the run's D datasets goes to process floor(d * W / D) (at most D processes busy).
+  unmask batches a cell's items over all datasets (in dataset order): a batch that straddles two
+  processes' datasets is computed by both, each keeping its own items (same numbers: every item
+  draws from its own generator).
   Concatenation restores the one-process order where the loop runs dataset by dataset
   (attribution, format); where it runs cell by cell over the datasets (unmask, uncertainty) the
   merged records are the same records in another order (summary and report are equal).

@@ -30,8 +30,8 @@ step runs the whole prompt and caches its keys and values, every later step runs
 masks. For a bidirectional model that is an approximation (the prompt's keys saw the masks as they
 were at the first step): the first step, and so every single-step answer, is unchanged.
 
-Random order is seeded per batch (from the run seed and the batch's first item): the same seed
-and `--batch-size` give identical results; another batch size gives another, equally valid draw.
+Random order is seeded per item (from the run seed and the item's key), so its draws do not depend
+on which items share a batch: the same seed gives the same choices at any `--batch-size`.
 AR models get the one-mask reference (the sweep appends tokens a causal model never sees).
 
     masktax probe unmask --model embedded-mdlm --steps 2,4,6 --order random --grid 0,10,50 --out runs/unmask
@@ -145,11 +145,11 @@ def decode_batch(
     ids, attention = left_pad([it.ids[: it.answer_pos] for it in items], pad_id)  # [b, lp], [b, lp]
     mask = None if bool(attention.all()) else attention
     s_eff = min(steps, gen_length)
-    generator = torch.Generator(device=lm.device).manual_seed(item_seed(seed, "unmask", items[0].key))
+    generators = [torch.Generator(device=lm.device).manual_seed(item_seed(seed, "unmask", it.key)) for it in items]
     out, history = generate_semi_ar(
         lm, ids.to(lm.device), steps=s_eff, gen_length=gen_length, block_length=gen_length,
         remasking=ORDERS[order], mask_id=lm.mask_id, attention_mask=None if mask is None else mask.to(lm.device),
-        soft_mask=soft_mask, generator=generator, return_history=True, cache=cache,
+        soft_mask=soft_mask, generator=generators, return_history=True, cache=cache,
     )  # [b, lp + gen_length]
     lp = ids.shape[1]
     answer = out[:, lp].tolist()  # [b] the token committed at the answer position
@@ -195,17 +195,16 @@ def score(run: ProbeRun, name: str, lm: LoadedModel) -> None:
         "soft_mask": None if sm is None else asdict(sm),
     }, expected_items=total)
     with run.bar(name, len(the_cells) * len(run.datasets) * run.cfg.n_items * (1 + len(decoded))) as bar:
-        for cell in the_cells:
-            for dataset in run.datasets:
-                items = run.encode(lm, name, fmt, dataset, cell)
-                bar.update(sum(run.is_done(it.key) for it in items))
-                for records in score_items(lm, items, batch_size=run.cfg.batch_size, skip=lambda it: run.is_done(it.key)):
-                    run.store_records(name, [{**r, "steps": 1, "forward_passes": 1} for r in records])
-                    bar.update(len(records))
-                for order in opts.order if decoded else ():
-                    for steps in opts.steps:
-                        renamed = [replace(it, series=series_name(order, steps)) for it in items]
-                        decode_items(run, name, lm, renamed, order, steps, sm, bar)
+        for cell in the_cells:  # a cell's items over every dataset: equal suffixes, so large decode batches
+            items = [it for dataset in run.datasets for it in run.encode(lm, name, fmt, dataset, cell)]
+            bar.update(sum(run.is_done(it.key) for it in items))
+            for records in score_items(lm, items, batch_size=run.cfg.batch_size, skip=lambda it: run.is_done(it.key)):
+                run.store_records(name, [{**r, "steps": 1, "forward_passes": 1} for r in records])
+                bar.update(len(records))
+            for order in opts.order if decoded else ():
+                for steps in opts.steps:
+                    renamed = [replace(it, series=series_name(order, steps)) for it in items]
+                    decode_items(run, name, lm, renamed, order, steps, sm, bar)
 
 
 def decode_items(run: ProbeRun, name: str, lm: LoadedModel, items: list[ProbeItem], order: str, steps: int,

@@ -157,7 +157,21 @@ def left_pad(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tenso
     return ids, mask
 
 
-def gumbel_argmax(logits: torch.Tensor, temperature: float, generator: torch.Generator | None) -> torch.Tensor:
+Generators = torch.Generator | Sequence[torch.Generator] | None  # a sequence: one generator per row
+
+
+def uniform(shape: Sequence[int], generator: Generators, device: torch.device) -> torch.Tensor:
+    """U(0, 1) draws `shape` in float64; with one generator per row (a sequence), row r comes from
+    generator r alone, so a row's draws do not depend on the other rows of its batch."""
+    if generator is None or isinstance(generator, torch.Generator):
+        return torch.rand(tuple(shape), dtype=torch.float64, device=device, generator=generator)
+    if len(generator) != shape[0]:
+        raise ValueError(f"{len(generator)} generators for {shape[0]} rows")
+    return torch.stack([torch.rand(tuple(shape[1:]), dtype=torch.float64, device=device, generator=g)
+                        for g in generator])  # [b, ...]
+
+
+def gumbel_argmax(logits: torch.Tensor, temperature: float, generator: Generators) -> torch.Tensor:
     """Token choice `[...]` from logits `[..., V]`: argmax at temperature 0, else Gumbel-max in float64.
 
     LLaDA's `add_gumbel_noise`: argmax of exp(logits) / (-log u)^temperature, u ~ U(0, 1), float64
@@ -166,7 +180,7 @@ def gumbel_argmax(logits: torch.Tensor, temperature: float, generator: torch.Gen
     if temperature == 0.0:
         return logits.argmax(dim=-1)
     l64 = logits.to(torch.float64)  # [..., V]
-    noise = torch.rand(l64.shape, dtype=torch.float64, device=l64.device, generator=generator)
+    noise = uniform(l64.shape, generator, l64.device)  # [..., V]
     return (l64.exp() / (-torch.log(noise)) ** temperature).argmax(dim=-1)
 
 

@@ -26,6 +26,7 @@ from torch import nn
 from masktax.errors import MasktaxError
 from masktax.models.loaded import LoadedModel
 from masktax.samplers.common import (
+    Generators,
     ModelRunner,
     check_positive,
     check_prompt,
@@ -36,6 +37,7 @@ from masktax.samplers.common import (
     select_top,
     suppress_eos,
     token_confidence,
+    uniform,
 )
 from masktax.samplers.decode_state import DecodeHistory, DecodeState, OnStep
 from masktax.samplers.soft_mask import SoftMaskConfig
@@ -57,7 +59,7 @@ def generate_semi_ar(
     mask_id: int | None = None,
     attention_mask: torch.Tensor | None = None,
     soft_mask: SoftMaskConfig | None = None,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
     return_history: bool = False,
     shift: bool | None = None,
     logits_eos_inf: bool = False,
@@ -105,7 +107,7 @@ def generate_semi_ar(
             if remasking == "low_confidence":
                 conf = token_confidence(block_logits, x0)  # [b, B]
             else:
-                conf = torch.rand(x0.shape, dtype=torch.float64, device=x0.device, generator=generator)
+                conf = uniform(x0.shape, generator, x0.device)  # [b, B]
             rank_conf = demote_eos(conf, x0, eos) if confidence_eos_inf else conf  # [b, B]
             chosen = select_top(rank_conf, state.masked()[:, start:end], schedule[:, i])  # [b, B]
             transfer = torch.zeros_like(state.x, dtype=torch.bool)  # [b, l]
