@@ -72,6 +72,45 @@ def record_flops(probe: str, r: dict, dims: dict) -> float:
     return forward + 2 * d * V
 
 
+def kernel_bound(lm: LoadedModel, dims: dict, *, length: int, rows: int) -> dict:
+    """What the model's own kernels reach at a probe's shape, and the MFU bound that follows.
+
+    Times (best of 5, same process) the attention kernel (SDPA, bidirectional, `rows` x heads x
+    `length` x head_dim) and one linear of the model's width over rows*length tokens, each as GFLOP/s.
+    A forward spends its FLOPs in those two, so even with every other op (norms, RoPE, SiLU, residual
+    adds) free its MFU cannot exceed  total / (attention / attention speed + linear / linear speed).
+    """
+    import torch.nn.functional as F
+
+    cfg = lm.model.config
+    heads = next(int(getattr(cfg, n)) for n in ("n_heads", "num_attention_heads") if getattr(cfg, n, None))
+    d, dev, dtype = dims["d"], lm.device, lm.dtype
+    hd = d // heads
+    q, k, v = (torch.randn(rows, heads, length, hd, device=dev, dtype=dtype) for _ in range(3))
+    x = torch.randn(rows * length, d, device=dev, dtype=dtype)
+    w = torch.randn(3 * d, d, device=dev, dtype=dtype)
+
+    def best(fn) -> float:
+        fn()
+        times = []
+        for _ in range(5):
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            t = time.perf_counter()
+            fn()
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            times.append(time.perf_counter() - t)
+        return min(times)
+
+    with torch.inference_mode():
+        attn = 4 * rows * heads * length * length * hd / best(lambda: F.scaled_dot_product_attention(q, k, v)) / 1e9
+        lin = 2 * rows * length * d * 3 * d / best(lambda: F.linear(x, w)) / 1e9
+    attn_flops, lin_flops = 4 * dims["L"] * length * d, 2 * dims["P"]  # per token
+    bound = (attn_flops + lin_flops) / (attn_flops / attn + lin_flops / lin)  # GFLOP/s with free elementwise ops
+    return {"attention_gflops": attn, "linear_gflops": lin, "bound_gflops": bound}
+
+
 def bench_probe(probe: str, lm: LoadedModel, options: dict, *, n_items: int, datasets: str | None,
                 batch_size: str) -> dict:
     """Run `probe` on one loaded model into a temporary dir; items/s, tokens/s, model GFLOP/s."""
@@ -180,7 +219,7 @@ def main() -> None:
         from torch.nn.attention import SDPBackend, sdpa_kernel
 
         sdpa = sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION])
-    rows = []
+    rows, bounds = [], {}
     with sdpa:
         for lm in lms:
             for probe in probes:
@@ -192,6 +231,7 @@ def main() -> None:
                 print(f"{r['model']:22s} {probe:12s} {r['items']:5d} items {r['seconds']:7.1f} s "
                       f"{r['items_per_s']:7.2f} items/s {r['tokens_per_s']:9.0f} tok/s {r['gflops']:7.1f} GFLOP/s",
                       flush=True)
+            bounds[lm.name] = kernel_bound(lm, model_dims(lm), length=1223, rows=12)
             if args.profile and dev.type == "cpu":
                 print(profile_batch(lm, rows=13))
     after = ceiling(dev, dtype, sizes)
@@ -204,8 +244,14 @@ def main() -> None:
         r["mfu"] = r["gflops"] / best
         print(f"| {r['model']} | {r['probe']} | {r['items']} | {r['items_per_s']:.2f} | {r['tokens_per_s']:,.0f} "
               f"| {r['gflops']:.1f} | {100 * r['mfu']:.1f}% |")
+    print(f"\nThe model's own kernels at the suite's shape (12 rows x 1,223 tokens), vs {best:.0f} GFLOP/s:")
+    print("| model | attention (SDPA) | linear (width -> 3 x width) | MFU bound with free elementwise ops |")
+    print("|---|---|---|---|")
+    for name, b in bounds.items():
+        print(f"| {name} | {100 * b['attention_gflops'] / best:.1f}% | {100 * b['linear_gflops'] / best:.1f}% "
+              f"| {100 * b['bound_gflops'] / best:.1f}% |")
     if args.json:
-        Path(args.json).write_text(json.dumps({"machine": machine(dev), "ceiling_gflops": best, "before": {
+        Path(args.json).write_text(json.dumps({"machine": machine(dev), "ceiling_gflops": best, "kernel_bounds": bounds, "before": {
             k: {str(n): g for n, g in v.items()} for k, v in before.items()}, "rows": rows}, indent=1))
 
 
