@@ -1,9 +1,10 @@
 """The newer families through masktax's probe path: tiny random checkpoints over the tests' tokenizer.
 
-Each family (MMaDA, LLaDA-MoE, LLaDA2, SDAR, Fast-dLLM v2) is built natively with random weights
+Each family (MMaDA, LLaDA-MoE, LLaDA2, SDAR, SDAR-MoE, Fast-dLLM v2) is built natively with random weights
 (2 layers, hidden 32, a few experts), saved with the tiny word-level tokenizer and read back by
-`masktax.models.load`. The probes' engine must score padded batches exactly as single items, and
-`masktax probe masks` must run end to end on a block-causal model.
+`masktax.models.load`. The probes' engine must score padded batches exactly as single items, every
+probe must run end to end on every family (one run per probe, all families in it), and every
+sampler that applies must decode on each from the command line.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from masktax.models.llada2 import LLaDA2MoeConfig, LLaDA2MoeModelLM
 from masktax.models.llada_moe import LLaDAMoEConfig, LLaDAMoEModelLM
 from masktax.models.mmada import MMadaModelLM
 from masktax.models.sdar import SDARConfig, SDARForCausalLM
+from masktax.models.sdar_moe import SDARMoeConfig, SDARMoeForCausalLM
 from masktax.probes.engine import ProbeItem, score_items
 
 SIZES = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
@@ -45,11 +47,16 @@ def build(family: str, vocab: int, mask: int):
     if family == "sdar":
         return SDARForCausalLM(SDARConfig(**SIZES, vocab_size=vocab, intermediate_size=48, head_dim=8,
                                           block_size=4, mask_token_id=mask))
+    if family == "sdar_moe":
+        return SDARMoeForCausalLM(SDARMoeConfig(**SIZES, vocab_size=vocab, intermediate_size=48, head_dim=8,
+                                                moe_intermediate_size=16, num_experts=4, num_experts_per_tok=2,
+                                                norm_topk_prob=True, mlp_only_layers=[0], block_size=4,
+                                                mask_token_id=mask))
     return Fast_dLLM_QwenForCausalLM(FastDLLMQwenConfig(**SIZES, vocab_size=vocab, intermediate_size=48,
                                                         bd_size=8, mask_token_id=mask))
 
 
-FAMILIES = ("mmada", "lladamoe", "llada2_moe", "sdar", "fast_dllm_v2")
+FAMILIES = ("mmada", "lladamoe", "llada2_moe", "sdar", "sdar_moe", "fast_dllm_v2")
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +153,42 @@ def test_filler_probe_takes_block_offset_too(checkpoints, tmp_path):
     items = [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines()]
     assert all(it["answer_pos"] % 8 == 7 for it in items)
     assert items[0]["p_answer"] == pytest.approx(items[1]["p_answer"], abs=1e-6)  # no filler is visible
+
+
+# probe -> flags that keep its run small (tiny models, one test point of one dataset)
+SMALL = {
+    "accuracy": (), "masks": ("--grid", "0,2"), "filler": ("--grid", "0,2"), "uncertainty": ("--grid", "0,2"),
+    "format": ("--grid", "0,10", "--kinds", "masks", "--closures", "none"), "locality": ("--grid", "0,40"),
+    "query-position": (), "context-length": ("--grid", "0,10"), "unmask": ("--grid", "0,3", "--steps", "2"),
+    "attribution": ("--n-masks", "3", "--orderings", "1", "--questions", "1"),
+}
+
+
+@pytest.mark.parametrize("probe", list(SMALL))
+def test_every_probe_runs_on_every_family(probe, checkpoints, tmp_path):
+    from masktax.probes import PROBES
+
+    assert set(SMALL) == set(PROBES)  # a new probe gets a row here
+    out = tmp_path / probe
+    models = [a for family in FAMILIES for a in ("--model", str(checkpoints[family]))]
+    assert main(["probe", probe, "--out", str(out), "--n-items", "1", "--datasets", "country__smallest",
+                 "--no-progress", *models, *SMALL[probe]]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["run"]["state"] == "complete"
+    assert (out / "report.md").read_text().count("\n") > 5
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_sampler_decodes_every_family(family, checkpoints, capsys):
+    from masktax.samplers import BLOCK_SAMPLER, SAMPLERS
+
+    lm = load(checkpoints[family])
+    samplers = [s for s in SAMPLERS if s != BLOCK_SAMPLER or lm.block_size is not None]
+    for sampler in ["auto", *samplers]:
+        block = sampler == BLOCK_SAMPLER or (sampler == "auto" and lm.block_size is not None)
+        steps = ["--steps-per-block", "2"] if block else ["--steps", "4", "--block-length", "4"]
+        code = main(["generate", "--model", str(checkpoints[family]), "--prompt", "Options: (A) cat",
+                     "--sampler", sampler, "--gen-length", "8", *steps])
+        out, err = capsys.readouterr()
+        assert code == 0, (sampler, err)
+        assert "tokens/s" in err

@@ -19,7 +19,7 @@ from tiny import tiny_family_checkpoint, tiny_tokenizer
 from masktax.cli.main import main
 from masktax.models import load
 
-FAMILIES = ("mmada", "lladamoe", "llada2_moe", "sdar", "fast_dllm_v2")
+FAMILIES = ("mmada", "lladamoe", "llada2_moe", "sdar", "sdar_moe", "fast_dllm_v2")
 # family -> (module names every default adapter set must hold, suffixes no adapter may sit on)
 ADAPTED = {
     "mmada": ({"transformer.blocks.0.q_proj", "transformer.blocks.1.attn_out", "transformer.blocks.0.ff_proj",
@@ -30,6 +30,8 @@ ADAPTED = {
                     "layers.1.attention.dense", "layers.0.mlp.up_proj", "layers.1.mlp.shared_experts.gate_proj"},
                    ("mlp.gate",)),
     "sdar": ({"layers.0.self_attn.q_proj", "layers.1.self_attn.v_proj", "layers.1.mlp.down_proj"}, ()),
+    "sdar_moe": ({"layers.0.self_attn.q_proj", "layers.1.self_attn.o_proj", "layers.0.mlp.gate_proj"},
+                 ("mlp.gate",)),  # layer 0 dense (mlp_only_layers), layer 1 routed experts: frozen
     "fast_dllm_v2": ({"layers.0.self_attn.k_proj", "layers.1.self_attn.o_proj", "layers.0.mlp.gate_proj"}, ()),
 }
 

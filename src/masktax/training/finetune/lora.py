@@ -41,12 +41,13 @@ LORA_TARGETS: dict[str, tuple[str, ...]] = {
     "dream": _QWEN_NAMES,
     "ar": _QWEN_NAMES,
     "sdar": _QWEN_NAMES,
+    "sdar_moe": _QWEN_NAMES,
     "fast_dllm_v2": _QWEN_NAMES,
     "lladamoe": _QWEN_NAMES,
     "llada2_moe": ("query_key_value", "dense", "gate_proj", "up_proj", "down_proj"),
 }
 BLOCK_REGEX = {"llada": _LLADA_BLOCK, "mmada": _LLADA_BLOCK}  # any targets: inside the blocks only
-DEFAULT_REGEX = {"lladamoe": _MOE_LAYER, "llada2_moe": _MOE_LAYER}  # the default targets: not router, not experts
+DEFAULT_REGEX = {"lladamoe": _MOE_LAYER, "llada2_moe": _MOE_LAYER, "sdar_moe": _MOE_LAYER}  # the default targets: not router, not experts
 
 
 def peft_targets(family: str, targets: tuple[str, ...] | None) -> str | list[str]:
