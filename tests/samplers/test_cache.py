@@ -75,8 +75,14 @@ def test_each_blocks_first_step_is_the_no_cache_step(family, cache):
 @pytest.mark.parametrize("cache", ["prefix", "dual"])
 def test_later_steps_run_only_the_window(family, shift, cache):
     lm, (ids, am) = _lm(family), _prompts()
-    lengths: list[int] = []
-    hook = lm.model.register_forward_hook(lambda m, a, kw, out: lengths.append(out.logits.shape[1]), with_kwargs=True)
+    lengths: list[int] = []  # positions each forward runs
+    heads: list[int] = []  # rows of its vocabulary head
+
+    def seen(m, a, kw, out):
+        lengths.append((kw["input_ids"] if kw.get("input_ids") is not None else kw["inputs_embeds"]).shape[1])
+        heads.append(out.logits.shape[1])
+
+    hook = lm.model.register_forward_hook(seen, with_kwargs=True)
     try:
         generate_semi_ar(lm, ids, steps=6, gen_length=12, block_length=6, attention_mask=am, cache=cache)
     finally:
@@ -87,6 +93,7 @@ def test_later_steps_run_only_the_window(family, shift, cache):
     else:
         want = [total] + [6 + shift] * 2 + [total] + [6 + shift] * 2
     assert lengths == want, (lp, lengths)
+    assert heads == [12 if n == total else n for n in want], heads  # a full forward's head: the generated region
 
 
 @pytest.mark.parametrize("cache", ["prefix", "dual"])

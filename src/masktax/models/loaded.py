@@ -22,6 +22,20 @@ def shift_logits(raw: torch.Tensor) -> torch.Tensor:
     return torch.cat([raw[:, :1], raw[:, :-1]], dim=1)  # [b, l, V]
 
 
+def region_rows(b: int, length: int, start: int, shift: bool, device: torch.device) -> torch.Tensor:
+    """The raw rows `[b, length - start]` (a 2-D `logits_to_keep`) whose logits are the aligned positions
+    `start`..length-1: the same positions in place, one earlier when shifted (position 0 repeats raw 0)."""
+    rows = (torch.arange(start, length, device=device) - int(shift)).clamp_min(0)  # [length - start]
+    return rows.expand(b, -1)  # [b, length - start]
+
+
+def kept_logits(out, keep: torch.Tensor) -> torch.Tensor | None:
+    """The logits `[b, k, V]` of a forward given `logits_to_keep=keep` `[b, k]`, or None when the model
+    ignored the 2-D form (full logits `[b, l, V]`) or misread it (indexing with it: `[b, b, k, V]`)."""
+    z = out.logits if hasattr(out, "logits") else out[0]
+    return z if z.dim() == 3 and tuple(z.shape[:2]) == tuple(keep.shape) else None
+
+
 @dataclass
 class LoadedModel:
     """A loaded model plus what masktax needs to know about it.
@@ -121,6 +135,38 @@ class LoadedModel:
                 self.extra["logits_to_keep"] = False  # it ignored the 2-D form: do not trust it again
         full = self.logits(ids, attention_mask) if embeds is None else self.logits_from_embeds(embeds, attention_mask)
         return full[rows, positions]  # [b, V]
+
+    def logits_from(
+        self,
+        ids: torch.Tensor | None,
+        start: int,
+        attention_mask: torch.Tensor | None = None,
+        *,
+        embeds: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Aligned logits of positions `start`..l-1, `[b, l - start, V]`, equal to
+        `logits(ids, attention_mask)[:, start:]` (or `logits_from_embeds(embeds, ...)[:, start:]`).
+
+        The vocabulary head runs only at those rows (the 2-D `logits_to_keep` of `logits_at`; a shifted
+        model's raw rows start - 1 .. l - 2): the samplers read only the generated region, so a long
+        prompt costs no `[b, l, V]` tensor. Models without it (or uniform-noise ones) fall back to the
+        full logits, sliced.
+        """
+        ref = ids if embeds is None else embeds
+        keep = region_rows(ref.shape[0], ref.shape[1], start, self.shift, ref.device)  # [b, l - start]
+        if self.extra.get("logits_to_keep", True) and self.kind != "uniform":
+            try:
+                out = self.model(input_ids=ids, inputs_embeds=embeds, attention_mask=attention_mask,
+                                 logits_to_keep=keep, **self._position_kwargs(attention_mask))
+            except TypeError:  # a forward without logits_to_keep
+                self.extra["logits_to_keep"] = False
+            else:
+                z = kept_logits(out, keep)
+                if z is not None:
+                    return z  # [b, l - start, V]
+                self.extra["logits_to_keep"] = False  # it ignored the 2-D form: do not trust it again
+        full = self.logits(ids, attention_mask) if embeds is None else self.logits_from_embeds(embeds, attention_mask)
+        return full[:, start:]  # [b, l - start, V]
 
     def embedding_weight(self) -> torch.Tensor:
         """The input embedding matrix `[V, d]`."""

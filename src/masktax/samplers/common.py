@@ -19,7 +19,7 @@ from torch import nn
 
 from masktax.errors import MasktaxError
 from masktax.models.blocks import KVCache
-from masktax.models.loaded import LoadedModel, shift_logits
+from masktax.models.loaded import LoadedModel, kept_logits, region_rows, shift_logits
 from masktax.models.native import NativeModel
 
 NEG_INF = float("-inf")
@@ -48,6 +48,7 @@ class ModelRunner:
             self.honours_attention_mask = True
             self.eos_id = None
             self.default_mask_id = None
+            self.keeps = True  # until the module refuses or ignores the 2-D logits_to_keep
         else:
             raise MasktaxError(f"a sampler needs a LoadedModel or a torch module, got {type(model).__name__}")
         self.forward_passes = 0
@@ -77,15 +78,53 @@ class ModelRunner:
             return self.lm.logits_from_embeds(embeds, attention_mask=attention_mask)
         return self._raw(inputs_embeds=embeds, attention_mask=attention_mask)
 
+    @property
+    def keeps_rows(self) -> bool:
+        """Whether the vocabulary head may run on chosen rows only (the 2-D `logits_to_keep`); False once
+        the model refused or ignored it (then the full logits are computed and sliced)."""
+        if self.lm is not None:
+            return bool(self.lm.extra.get("logits_to_keep", True)) and self.lm.kind != "uniform"
+        return self.keeps
+
+    def logits_from(
+        self, ids: torch.Tensor | None, embeds: torch.Tensor | None, attention_mask: torch.Tensor | None,
+        start: int, *, passes: int = 1,
+    ) -> torch.Tensor:
+        """Aligned logits `[b, l - start, V]` of positions `start`..l-1 from ids `[b, l]` or embeds
+        `[b, l, d]`, equal to `logits(...)[:, start:]`; the head runs only there when the model allows it."""
+        if self.lm is not None:
+            self.forward_passes += passes
+            return self.lm.logits_from(ids, start, attention_mask, embeds=embeds)
+        if self.keeps:
+            ref = ids if embeds is None else embeds
+            keep = region_rows(ref.shape[0], ref.shape[1], start, self.shift, ref.device)  # [b, l - start]
+            try:
+                out = self.module(input_ids=ids, inputs_embeds=embeds, attention_mask=attention_mask,
+                                  logits_to_keep=keep)
+            except TypeError:  # a forward without logits_to_keep
+                self.keeps = False
+            else:
+                z = kept_logits(out, keep)
+                if z is not None:
+                    self.forward_passes += passes
+                    return z  # [b, l - start, V]
+                self.keeps = False
+        if embeds is None:
+            return self.logits(ids, attention_mask, passes=passes)[:, start:]
+        return self.logits_from_embeds(embeds, attention_mask, passes=passes)[:, start:]
+
     def window_logits(
         self, ids: torch.Tensor | None, embeds: torch.Tensor | None, attention_mask: torch.Tensor | None,
-        kv_cache: KVCache, *, passes: int = 1,
+        kv_cache: KVCache, *, passes: int = 1, logits_to_keep: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """RAW logits `[b, w, V]` of the cache's window (ids `[b, w]` or embeds `[b, w, d]`);
-        `attention_mask` `[b, L]` covers every position the keys hold. Unshifted: the caller aligns."""
+        """RAW logits `[b, w, V]` of the cache's window (ids `[b, w]` or embeds `[b, w, d]`), or `[b, k, V]`
+        at the window's rows `logits_to_keep` `[b, k]`; `attention_mask` `[b, L]` covers every position the
+        keys hold. Unshifted: the caller aligns."""
         self.forward_passes += passes
-        out = self.module(input_ids=ids, inputs_embeds=embeds, attention_mask=attention_mask, kv_cache=kv_cache)
-        return out.logits if hasattr(out, "logits") else out[0]  # [b, w, V]
+        keep = {} if logits_to_keep is None else {"logits_to_keep": logits_to_keep}
+        out = self.module(input_ids=ids, inputs_embeds=embeds, attention_mask=attention_mask, kv_cache=kv_cache,
+                          **keep)
+        return out.logits if hasattr(out, "logits") else out[0]  # [b, w or k, V]
 
     def check_cache(self, cache: str) -> None:
         """A MasktaxError unless `cache` is known and, when not "none", the model has the KV-cache path."""

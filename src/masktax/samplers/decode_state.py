@@ -1,7 +1,9 @@
 """The decoding state every sampler shares: the sequence, soft-masked inputs, history, callbacks.
 
-A sampler asks the decode state for this step's aligned logits, picks which masked positions to
-commit and with which tokens, and hands them back to `commit`. The state guarantees that only
+A sampler asks the decode state for this step's aligned logits of the generated region (positions
+lp..l-1, `[b, gen_length, V]`: the prompt never holds masks, so nothing reads its logits and the
+vocabulary head runs only on the region, see `LoadedModel.logits_from`), picks which masked
+positions to commit and with which tokens, and hands them back to `commit`. The state guarantees that only
 masked positions of the generated region ever change (committed tokens and the prompt stay
 fixed), records the decoding history, and prepares the soft-masked inputs of the next step.
 
@@ -10,8 +12,8 @@ the block's first step is one full forward that fills a KV cache (so that step e
 exactly), and every later step of the block runs only a window: from the block's start to the end
 of the sequence ("prefix": the keys of the prompt and finished blocks come from the cache), or the
 block alone ("dual": the suffix's keys too). For a shifted model (Dream) the window starts one
-position earlier, since token i is predicted at position i - 1. Positions outside the window keep
-the logits of the block's full forward. For a bidirectional model this is an approximation: the
+position earlier, since token i is predicted at position i - 1. Positions of the region outside the
+window keep the logits of the block's full forward (whose head, too, runs on the region only). For a bidirectional model this is an approximation: the
 cached keys saw the block as it was at its first step. Soft-masked inputs feed the window; with
 "dual" the suffix's soft masks enter through the block's full forward only.
 
@@ -30,7 +32,7 @@ import torch
 
 from masktax.errors import MasktaxError
 from masktax.models.blocks import KVCache
-from masktax.models.loaded import shift_logits
+from masktax.models.loaded import region_rows, shift_logits
 from masktax.samplers.common import NEG_INF, ModelRunner
 from masktax.samplers.soft_mask import SoftMaskConfig, soft_mask_embeddings
 
@@ -123,7 +125,7 @@ class DecodeState:
         self.block: tuple[int, int] | None = None  # [start, end) of the block being decoded
         self.kv: KVCache | None = None
         self.refresh = False  # the next forward is the block's full one
-        self.cached_logits: torch.Tensor | None = None  # [B, l, V] aligned, the window's rows fresh
+        self.cached_logits: torch.Tensor | None = None  # [B, g, V] aligned region, the window's rows fresh
 
     def begin_block(self, start: int, end: int) -> None:
         """The block `[start, end)` is decoded next: with a cache, its first forward refreshes it."""
@@ -142,7 +144,8 @@ class DecodeState:
         return embeds
 
     def logits(self, cfg_scale: float = 0.0) -> torch.Tensor:
-        """This step's aligned logits `[b, l, V]`, the mask token's own logit at -inf.
+        """This step's aligned logits of the generated region `[b, g, V]` (g = gen_length: index j is
+        position prompt_length + j), the mask token's own logit at -inf.
 
         With `cfg_scale > 0` (classifier-free guidance, LLaDA), a second copy of the sequence
         with the prompt masked is run in the same batch: logits = un + (cfg + 1) * (cond - un).
@@ -155,19 +158,19 @@ class DecodeState:
             both_am = None if am is None else torch.cat([am, am], dim=0)  # [2b, l]
             embeds = self._inputs(x)
             if embeds is None:
-                out = self._forward(both, None, both_am, passes=2)  # [2b, l, V]
+                out = self._forward(both, None, both_am, passes=2)  # [2b, g, V]
             else:
                 un_embeds = runner.embed(un_x).clone()  # [b, l, d]
                 un_embeds[self.soft_positions] = self.soft_vectors.to(un_embeds.dtype)
                 out = self._forward(None, torch.cat([embeds, un_embeds]), both_am, passes=2)
-            cond, un = out.chunk(2, dim=0)  # [b, l, V] each
-            logits = un + (cfg_scale + 1.0) * (cond - un)  # [b, l, V]
+            cond, un = out.chunk(2, dim=0)  # [b, g, V] each
+            logits = un + (cfg_scale + 1.0) * (cond - un)  # [b, g, V]
         else:
             embeds = self._inputs(x)
             if embeds is None:
-                logits = self._forward(x, None, am)  # [b, l, V]
+                logits = self._forward(x, None, am)  # [b, g, V]
             else:
-                logits = self._forward(None, embeds, am)  # [b, l, V]
+                logits = self._forward(None, embeds, am)  # [b, g, V]
         if not 0 <= self.mask_id < logits.shape[-1]:
             raise MasktaxError(f"mask id {self.mask_id} is outside the model's vocabulary of {logits.shape[-1]}")
         logits[..., self.mask_id] = NEG_INF
@@ -176,17 +179,23 @@ class DecodeState:
     def _forward(
         self, ids: torch.Tensor | None, embeds: torch.Tensor | None, am: torch.Tensor | None, passes: int = 1
     ) -> torch.Tensor:
-        """Aligned logits `[B, l, V]` of the whole sequence from ids `[B, l]` or embeds `[B, l, d]`."""
+        """Aligned logits `[B, g, V]` of the generated region from ids `[B, l]` or embeds `[B, l, d]`."""
+        lp = self.prompt_length
         if self.cache == "none" or self.block is None:
-            if embeds is None:
-                return self.runner.logits(ids, am, passes=passes)
-            return self.runner.logits_from_embeds(embeds, am, passes=passes)
+            return self.runner.logits_from(ids, embeds, am, lp, passes=passes)  # [B, g, V]
         runner, (start, end) = self.runner, self.block
         shift = int(runner.raw_shift)
         if self.refresh or self.kv is None:
             self.kv = KVCache()
-            raw = runner.window_logits(ids, embeds, am, self.kv.window(0, write=True), passes=passes)  # [B, l, V]
-            self.cached_logits = shift_logits(raw) if shift else raw  # [B, l, V]
+            window = self.kv.window(0, write=True)
+            if runner.keeps_rows:  # the head on the region's raw rows only (shifted: lp - 1 .. l - 2)
+                ref = ids if embeds is None else embeds
+                keep = region_rows(ref.shape[0], ref.shape[1], lp, bool(shift), ref.device)  # [B, g]
+                self.cached_logits = runner.window_logits(ids, embeds, am, window, passes=passes,
+                                                          logits_to_keep=keep)  # [B, g, V]
+            else:
+                raw = runner.window_logits(ids, embeds, am, window, passes=passes)  # [B, l, V]
+                self.cached_logits = (shift_logits(raw) if shift else raw)[:, lp:]  # [B, g, V]
             if self.cache == "prefix":
                 self.kv.truncate(start - shift)
             self.refresh = False
@@ -200,7 +209,7 @@ class DecodeState:
             None if ids is None else ids[:, first:last], None if embeds is None else embeds[:, first:last], am,
             window, passes=passes,
         )  # [B, last - first, V]
-        self.cached_logits[:, start:last] = raw[:, : last - start]
+        self.cached_logits[:, start - lp:last - lp] = raw[:, : last - start]
         return self.cached_logits
 
     def commit(
@@ -212,7 +221,8 @@ class DecodeState:
         block: tuple[int, int],
     ) -> None:
         """Write `tokens` `[b, l]` at `transfer` `[b, l]` (masked positions only), then record,
-        prepare the next step's soft-masked inputs from `logits` `[b, l, V]`, and call back."""
+        prepare the next step's soft-masked inputs from `logits` `[b, g, V]` (the generated region's,
+        as `logits` returns them), and call back."""
         transfer = transfer & self.masked()  # [b, l] never touch the prompt or committed tokens
         self.x = torch.where(transfer, tokens, self.x)  # [b, l]
         if self.history is not None:
@@ -234,7 +244,8 @@ class DecodeState:
 
     def _prepare_soft(self, logits: torch.Tensor) -> None:
         """After a step, the still-masked positions of rows still early enough in the decode get
-        the soft embedding of [P2], computed from this step's logits (only at those positions)."""
+        the soft embedding of [P2], computed from this step's region logits `[b, g, V]` (only at
+        those positions)."""
         self.soft_positions = self.soft_vectors = None
         cfg = self.soft_mask
         if cfg is None:
@@ -247,7 +258,7 @@ class DecodeState:
         weight = self.runner.embedding_weight()  # [V, d]
         self.soft_positions = still
         self.soft_vectors = soft_mask_embeddings(
-            logits[still], weight, weight[self.mask_id],
+            logits[still[:, self.prompt_length:]], weight, weight[self.mask_id],
             k=cfg.k, omega_s=cfg.omega_s, omega_a=cfg.omega_a, omega_b=cfg.omega_b,
         )  # [n, d]
 

@@ -122,8 +122,8 @@ def generate_dream(
         masked = state.masked()  # [b, l]
         if not bool(masked.any()):
             break
-        logits = state.logits()  # [b, l, V]
-        mask_logits = logits[masked]  # [n, V]
+        logits = state.logits()  # [b, g, V] the generated region, from column lp
+        mask_logits = logits[masked[:, state.prompt_length:]]  # [n, V] (the prompt holds no masks)
         t, s = timesteps[i], timesteps[i + 1]
         last = i == steps - 1
         tokens = state.x.clone()  # [b, l]

@@ -99,10 +99,10 @@ def generate_semi_ar(
         state.begin_block(start, end)
         schedule = num_transfer_tokens(state.masked()[:, start:end].sum(dim=-1), steps_per_block)  # [b, s]
         for i in range(steps_per_block):
-            logits = state.logits(cfg_scale)  # [b, l, V]
+            logits = state.logits(cfg_scale)  # [b, g, V] the generated region, from column lp
             if logits_eos_inf:
                 suppress_eos(logits, eos)
-            block_logits = logits[:, start:end]  # [b, B, V]
+            block_logits = logits[:, start - lp:end - lp]  # [b, B, V]
             x0 = gumbel_argmax(block_logits, temperature, generator)  # [b, B]
             if remasking == "low_confidence":
                 conf = token_confidence(block_logits, x0)  # [b, B]

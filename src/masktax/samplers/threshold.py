@@ -88,10 +88,10 @@ def generate_threshold(
         state.begin_block(start, end)
         n_steps = 0
         while bool(state.masked()[:, start:end].any()):
-            logits = state.logits()  # [b, l, V]
+            logits = state.logits()  # [b, g, V] the generated region, from column lp
             if logits_eos_inf:
                 suppress_eos(logits, eos)
-            block_logits = logits[:, start:end]  # [b, B, V]
+            block_logits = logits[:, start - lp:end - lp]  # [b, B, V]
             x0 = gumbel_argmax(block_logits, temperature, generator)  # [b, B]
             conf = token_confidence(block_logits, x0)  # [b, B]
             rank_conf = demote_eos(conf, x0, eos) if confidence_eos_inf else conf  # [b, B]
