@@ -74,3 +74,20 @@ def test_lora_finetune_merge_and_load(family: str, tmp_path: Path, one_thread) -
     rows = am.bool()
     torch.testing.assert_close(after[rows], with_adapter[rows], atol=1e-5, rtol=1e-4)
     assert (after[rows] - before[rows]).abs().max() > 1e-4  # the two steps changed the model
+
+
+def test_soft_masking_training_targets_llada2s_fused_attention(tmp_path: Path, one_thread) -> None:
+    """train-sm's default DoRA targets name q/k/v/o; LLaDA2 fuses them (query_key_value, dense)."""
+    import json
+
+    from masktax.training.finetune.lora import present_targets
+    from masktax.training.soft_masking.config import SMConfig
+
+    base_dir = tiny_family_checkpoint("llada2_moe", tmp_path / "base")
+    assert present_targets(load(base_dir).model, SMConfig().lora_targets) == ("query_key_value", "dense")
+    cfg_file = tmp_path / "sm.json"
+    cfg_file.write_text(json.dumps({"init_from": str(base_dir), "stage": "S0", "batch_size": 2, "warmup_steps": 1,
+                                    "log_every": 1, "answer_focus_share": 0.5, "tuning": "dora"}))
+    assert main(["train-sm", "--config", str(cfg_file), "--out", str(tmp_path / "sm"), "--max-steps", "2",
+                 "--p-sm", "1.0", "--device", "cpu", "--no-progress"]) == 0
+    assert (tmp_path / "sm" / "final" / "soft_mask.json").is_file()

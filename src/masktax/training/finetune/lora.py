@@ -63,10 +63,17 @@ def peft_targets(family: str, targets: tuple[str, ...] | None) -> str | list[str
     return list(targets)
 
 
+# a separate attention projection's name -> the fused one that holds it (LLaDA2: query_key_value, dense)
+FUSED_ATTENTION = {"q_proj": "query_key_value", "k_proj": "query_key_value", "v_proj": "query_key_value",
+                   "o_proj": "dense", "attn_out": "dense"}
+
+
 def present_targets(model: nn.Module, targets: tuple[str, ...]) -> tuple[str, ...]:
-    """The names in `targets` that are module names of `model` (last dotted part); error if none is."""
+    """The names in `targets` that are module names of `model` (last dotted part), an absent attention
+    projection standing for the fused module that holds it (LLaDA2); error if none is present."""
     present = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
-    kept = tuple(t for t in targets if t in present)
+    named = (t if t in present else FUSED_ATTENTION.get(t) for t in targets)
+    kept = tuple(dict.fromkeys(t for t in named if t in present))
     if not kept:
         raise MasktaxError(f"none of the LoRA targets {list(targets)} is a module of this model")
     return kept
