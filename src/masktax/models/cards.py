@@ -65,6 +65,13 @@ class ModelCard:
             raise MasktaxError(f"block_size must be positive, got {self.block_size}")
 
 
+def _sdar(hub_id: str, summary: str, *, family: str = "sdar", block_size: int | None = None) -> ModelCard:
+    """An SDAR / TraDo card (Qwen3 vocabulary: mask 151669, EOS <|im_end|>; blocks of 4 unless named)."""
+    return ModelCard(family, 151669, False, True, "bfloat16", None, hub_id,
+                     f"{summary}, block-causal ({block_size or 4}), in-place logits", eos_id=151645,
+                     block_size=block_size)
+
+
 MODEL_CARDS: dict[str, ModelCard] = {
     "GSAI-ML/LLaDA-8B-Base": ModelCard(
         "llada", 126336, False, False, "bfloat16", 4096, "GSAI-ML/LLaDA-8B-Base",
@@ -123,56 +130,28 @@ MODEL_CARDS: dict[str, ModelCard] = {
     "Gen-Verse/MMaDA-8B-MixCoT": ModelCard(
         "mmada", 126336, False, True, "bfloat16", None, "Gen-Verse/MMaDA-8B-MixCoT",
         "MMaDA 8B MixCoT (chat template), text forward, in-place logits", eos_id=126081),
-    "JetLM/SDAR-1.7B-Chat": ModelCard(
-        "sdar", 151669, False, True, "bfloat16", None, "JetLM/SDAR-1.7B-Chat",
-        "SDAR 1.7B (from Qwen3), block-causal (4), in-place logits", eos_id=151645),
-    "JetLM/SDAR-4B-Chat": ModelCard(
-        "sdar", 151669, False, True, "bfloat16", None, "JetLM/SDAR-4B-Chat",
-        "SDAR 4B (from Qwen3), block-causal (4), in-place logits", eos_id=151645),
-    "JetLM/SDAR-8B-Chat": ModelCard(
-        "sdar", 151669, False, True, "bfloat16", None, "JetLM/SDAR-8B-Chat",
-        "SDAR 8B (from Qwen3), block-causal (4), in-place logits", eos_id=151645),
+    **{hub_id: _sdar(hub_id, summary) for hub_id, summary in (
+        ("JetLM/SDAR-1.7B-Chat", "SDAR 1.7B (from Qwen3)"),
+        ("JetLM/SDAR-4B-Chat", "SDAR 4B (from Qwen3)"),
+        ("JetLM/SDAR-8B-Chat", "SDAR 8B (from Qwen3)"),
+    )},
     # SDAR with larger blocks (JetAstra/SDAR README: continued pretraining with blocks of 4, SFT at 8 to 64;
     # the block size is only in the name, so the card carries it).
-    "JetLM/SDAR-1.7B-Chat-b32": ModelCard(
-        "sdar", 151669, False, True, "bfloat16", None, "JetLM/SDAR-1.7B-Chat-b32",
-        "SDAR 1.7B, SFT with blocks of 32, block-causal (32), in-place logits", eos_id=151645, block_size=32),
-    "JetLM/SDAR-4B-Chat-b16": ModelCard(
-        "sdar", 151669, False, True, "bfloat16", None, "JetLM/SDAR-4B-Chat-b16",
-        "SDAR 4B, SFT with blocks of 16, block-causal (16), in-place logits", eos_id=151645, block_size=16),
-    "JetLM/SDAR-4B-Chat-b32": ModelCard(
-        "sdar", 151669, False, True, "bfloat16", None, "JetLM/SDAR-4B-Chat-b32",
-        "SDAR 4B, SFT with blocks of 32, block-causal (32), in-place logits", eos_id=151645, block_size=32),
-    "JetLM/SDAR-8B-Chat-b8": ModelCard(
-        "sdar", 151669, False, True, "bfloat16", None, "JetLM/SDAR-8B-Chat-b8",
-        "SDAR 8B, SFT with blocks of 8, block-causal (8), in-place logits", eos_id=151645, block_size=8),
-    "JetLM/SDAR-8B-Chat-b16": ModelCard(
-        "sdar", 151669, False, True, "bfloat16", None, "JetLM/SDAR-8B-Chat-b16",
-        "SDAR 8B, SFT with blocks of 16, block-causal (16), in-place logits", eos_id=151645, block_size=16),
-    "JetLM/SDAR-8B-Chat-b32": ModelCard(
-        "sdar", 151669, False, True, "bfloat16", None, "JetLM/SDAR-8B-Chat-b32",
-        "SDAR 8B, SFT with blocks of 32, block-causal (32), in-place logits", eos_id=151645, block_size=32),
-    "JetLM/SDAR-8B-Chat-b64": ModelCard(
-        "sdar", 151669, False, True, "bfloat16", None, "JetLM/SDAR-8B-Chat-b64",
-        "SDAR 8B, SFT with blocks of 64, block-causal (64), in-place logits", eos_id=151645, block_size=64),
-    "JetLM/SDAR-30B-A3B-Chat": ModelCard(
-        "sdar_moe", 151669, False, True, "bfloat16", None, "JetLM/SDAR-30B-A3B-Chat",
-        "SDAR 30B MoE (3B active, from Qwen3-30B-A3B), block-causal (4), in-place logits", eos_id=151645),
-    "JetLM/SDAR-30B-A3B-Sci": ModelCard(
-        "sdar_moe", 151669, False, True, "bfloat16", None, "JetLM/SDAR-30B-A3B-Sci",
-        "SDAR 30B MoE (3B active) science reasoning, long chain of thought, block-causal (4), in-place logits", eos_id=151645),
-    "JetLM/SDAR-30B-A3B-Chat-b32": ModelCard(
-        "sdar_moe", 151669, False, True, "bfloat16", None, "JetLM/SDAR-30B-A3B-Chat-b32",
-        "SDAR 30B MoE (3B active), SFT with blocks of 32, block-causal (32), in-place logits", eos_id=151645, block_size=32),
-    "Gen-Verse/TraDo-4B-Instruct": ModelCard(
-        "sdar", 151669, False, True, "bfloat16", None, "Gen-Verse/TraDo-4B-Instruct",
-        "TraDo 4B (SDAR after TraceRL), block-causal (4), in-place logits", eos_id=151645),
-    "Gen-Verse/TraDo-8B-Instruct": ModelCard(
-        "sdar", 151669, False, True, "bfloat16", None, "Gen-Verse/TraDo-8B-Instruct",
-        "TraDo 8B (SDAR after TraceRL), block-causal (4), in-place logits", eos_id=151645),
-    "Gen-Verse/TraDo-8B-Thinking": ModelCard(
-        "sdar", 151669, False, True, "bfloat16", None, "Gen-Verse/TraDo-8B-Thinking",
-        "TraDo 8B thinking (long chain of thought), block-causal (4), in-place logits", eos_id=151645),
+    **{f"JetLM/SDAR-{size}-Chat-b{block}": _sdar(f"JetLM/SDAR-{size}-Chat-b{block}",
+                                                  f"SDAR {size}, SFT with blocks of {block}", block_size=block)
+       for size, blocks in (("1.7B", (32,)), ("4B", (16, 32)), ("8B", (8, 16, 32, 64))) for block in blocks},
+    "JetLM/SDAR-30B-A3B-Chat": _sdar("JetLM/SDAR-30B-A3B-Chat", "SDAR 30B MoE (3B active, from Qwen3-30B-A3B)",
+                                     family="sdar_moe"),
+    "JetLM/SDAR-30B-A3B-Sci": _sdar("JetLM/SDAR-30B-A3B-Sci",
+                                    "SDAR 30B MoE (3B active) science reasoning, long chain of thought", family="sdar_moe"),
+    "JetLM/SDAR-30B-A3B-Chat-b32": _sdar("JetLM/SDAR-30B-A3B-Chat-b32",
+                                         "SDAR 30B MoE (3B active), SFT with blocks of 32", family="sdar_moe",
+                                         block_size=32),
+    **{hub_id: _sdar(hub_id, summary) for hub_id, summary in (
+        ("Gen-Verse/TraDo-4B-Instruct", "TraDo 4B (SDAR after TraceRL)"),
+        ("Gen-Verse/TraDo-8B-Instruct", "TraDo 8B (SDAR after TraceRL)"),
+        ("Gen-Verse/TraDo-8B-Thinking", "TraDo 8B thinking (long chain of thought)"),
+    )},
     "Efficient-Large-Model/Fast_dLLM_v2_7B": ModelCard(
         "fast_dllm_v2", 151665, True, True, "bfloat16", 32768, "Efficient-Large-Model/Fast_dLLM_v2_7B",
         "Fast-dLLM v2 7B (from Qwen2.5-7B-Instruct), block-causal (32), shifted logits", eos_id=151645,
