@@ -250,13 +250,7 @@ def sdar(pkgs: str) -> None:
         max_position_embeddings=256, pad_token_id=1, tie_word_embeddings=False, fuse_cross_entropy=False,
         block_size=4, attn_implementation="sdpa",
     )
-    torch.manual_seed(0)
-    model = modeling.SDARForCausalLM(config).eval()
-    randomize(model, 14)
-    ids, mask = inputs()
-    with torch.no_grad():  # the sampler's block-causal 4-D mask (blocks of 4) with the padding folded in
-        logits = model(input_ids=ids, attention_mask=block_causal(mask, 4), use_cache=False).logits
-    save("sdar", model, logits, ids, mask)
+    save_block_causal("sdar", modeling.SDARForCausalLM, config, seed=14)
 
 
 def fast_dllm_v2(pkgs: str) -> None:
@@ -292,13 +286,19 @@ def sdar_moe(pkgs: str) -> None:
         mlp_only_layers=[0], max_position_embeddings=256, pad_token_id=1, tie_word_embeddings=False,
         architectures=["SDARMoeForCausalLM"], attn_implementation="sdpa",
     )
+    save_block_causal("sdar_moe", modeling.SDARMoeForCausalLM, config, seed=16)
+
+
+def save_block_causal(name: str, model_class, config, *, seed: int) -> None:
+    """Build an SDAR-style model (torch seed 0), randomize it with `seed`, and save it with the logits
+    of its forward under the sampler's block-causal 4-D mask (blocks of 4) with the padding folded in."""
     torch.manual_seed(0)
-    model = modeling.SDARMoeForCausalLM(config).eval()
-    randomize(model, 16)
+    model = model_class(config).eval()
+    randomize(model, seed)
     ids, mask = inputs()
-    with torch.no_grad():  # the sampler's block-causal 4-D mask (blocks of 4) with the padding folded in
+    with torch.no_grad():
         logits = model(input_ids=ids, attention_mask=block_causal(mask, 4), use_cache=False).logits
-    save("sdar_moe", model, logits, ids, mask)
+    save(name, model, logits, ids, mask)
 
 
 def main() -> None:
