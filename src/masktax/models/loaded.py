@@ -150,7 +150,8 @@ class LoadedModel:
         The vocabulary head runs only at those rows (the 2-D `logits_to_keep` of `logits_at`; a shifted
         model's raw rows start - 1 .. l - 2): the samplers read only the generated region, so a long
         prompt costs no `[b, l, V]` tensor. Models without it (or uniform-noise ones) fall back to the
-        full logits, sliced.
+        full logits, sliced. Equal bit for bit unless the rows are very few (on a CPU, a matmul of a
+        handful of rows can take another kernel and round differently in the last bits, ~1e-7 relative).
         """
         ref = ids if embeds is None else embeds
         keep = region_rows(ref.shape[0], ref.shape[1], start, self.shift, ref.device)  # [b, l - start]

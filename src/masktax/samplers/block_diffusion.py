@@ -358,12 +358,13 @@ def _store(lm: LoadedModel, cache: BlockCache, ids: torch.Tensor, carry: torch.T
 
 def _window_logits(lm: LoadedModel, x: torch.Tensor, s: int, e: int, cache: BlockCache | None,
                    carry: torch.Tensor | None, soft: torch.Tensor | None) -> torch.Tensor:
-    """Aligned logits `[b, B, V]` of the window [s, e): from the cache, or a forward over [0, e)."""
-    if cache is None:
+    """Aligned logits `[b, B, V]` of the window [s, e): from the cache, or a forward over [0, e) (its head on the
+    window only)."""
+    if cache is None:  # the head only on the window's rows
         if soft is None:
-            return lm.logits(x[:, :e])[:, s:e]
+            return lm.logits_from(x[:, :e], s)
         embeds = torch.cat([lm.embed(x[:, :s]), soft], dim=1)  # [b, e, d]
-        return lm.logits_from_embeds(embeds)[:, s:e]
+        return lm.logits_from(None, s, embeds=embeds)
     raw = _raw(lm, x[:, s:e], soft, cache)  # [b, B, V]
     if not lm.shift:
         return raw
