@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from masktax.cli import demo
 from masktax.errors import MasktaxError
 from masktax.probes import PROBES
+from masktax.report import demo
 
 
 def fake_load(installed):
@@ -41,13 +41,13 @@ def test_every_step_is_a_probe_and_its_quick_options_are_valid_options():
     grids = {s.probe: dict(s.quick_options).get("grid") for s in demo.DEMO_STEPS}
     assert grids["masks"] == grids["filler"] == grids["uncertainty"]  # uncertainty reuses both runs' passes
     unmask = next(s for s in demo.DEMO_STEPS if s.probe == "unmask")
-    assert dict(unmask.quick_options)["grid"] == (0, 10, 50) and unmask.quick_items == 2
+    assert dict(unmask.quick_options)["grid"] == (0, 50) and unmask.quick_items == 2
 
 
 def test_demo_end_to_end_on_stand_ins_writes_one_report(monkeypatch, tmp_path):
     monkeypatch.setattr(demo, "EMBEDDED", ("no-such-embedded-model",))  # as if none were installed
-    steps = tuple(s for s in demo.DEMO_STEPS if s.probe in ("accuracy", "masks", "format", "uncertainty"))
-    monkeypatch.setattr(demo, "DEMO_STEPS", steps)
+    chosen = ("accuracy", "masks", "filler", "format", "uncertainty")
+    monkeypatch.setattr(demo, "DEMO_STEPS", tuple(s for s in demo.DEMO_STEPS if s.probe in chosen))
     from masktax.cli.main import main
 
     out = tmp_path / "demo"
@@ -60,5 +60,7 @@ def test_demo_end_to_end_on_stand_ins_writes_one_report(monkeypatch, tmp_path):
     assert "| mask tax: format part; comprehension part (A/B/C choice)" in report  # the decomposition, at a glance
     assert "| format probe: closure `].` after the answer - none" in report and "## Format and comprehension" in report
     assert "Untrained stand-ins" in report
-    reused = json.loads((out / "uncertainty" / "summary.json").read_text())["reused_items"]
-    assert all(n > 0 for n in reused.values()) and len(reused) == 3  # no forward pass of its own
+    summary = json.loads((out / "uncertainty" / "summary.json").read_text())
+    expected = {m: info["expected_items"] for m, info in json.loads((out / "uncertainty" / "env.json").read_text())["models"].items()}
+    assert summary["reused_items"] == expected  # every record reused: no forward pass of its own
+

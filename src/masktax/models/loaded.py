@@ -123,18 +123,26 @@ class LoadedModel:
         raw = (positions - 1).clamp_min(0) if self.shift else positions  # [b] raw positions
         canvas = {"canvas_start": positions} if self.kind == "uniform" else {}
         if self.extra.get("logits_to_keep", True) or canvas:
-            try:
-                out = self.model(input_ids=ids, inputs_embeds=embeds, attention_mask=attention_mask,
-                                 logits_to_keep=raw[:, None], **self._position_kwargs(attention_mask), **canvas)
-            except TypeError:  # a forward without logits_to_keep
-                self.extra["logits_to_keep"] = False
-            else:
-                z = out.logits if hasattr(out, "logits") else out[0]
-                if z.shape[:2] == (ref.shape[0], 1):
-                    return z[:, 0]  # [b, V]
-                self.extra["logits_to_keep"] = False  # it ignored the 2-D form: do not trust it again
+            z = self._kept(ids, embeds, attention_mask, raw[:, None], **canvas)  # [b, 1, V] or None
+            if z is not None:
+                return z[:, 0]  # [b, V]
         full = self.logits(ids, attention_mask) if embeds is None else self.logits_from_embeds(embeds, attention_mask)
         return full[rows, positions]  # [b, V]
+
+    def _kept(self, ids: torch.Tensor | None, embeds: torch.Tensor | None, attention_mask: torch.Tensor | None,
+              keep: torch.Tensor, **kwargs) -> torch.Tensor | None:
+        """The logits `[b, k, V]` at the raw rows `keep` `[b, k]` (the 2-D `logits_to_keep`), or None
+        when the model's forward lacks it, ignores it or misreads it (then remembered: never asked again)."""
+        try:
+            out = self.model(input_ids=ids, inputs_embeds=embeds, attention_mask=attention_mask,
+                             logits_to_keep=keep, **self._position_kwargs(attention_mask), **kwargs)
+        except TypeError:  # a forward without logits_to_keep
+            self.extra["logits_to_keep"] = False
+            return None
+        z = kept_logits(out, keep)
+        if z is None:
+            self.extra["logits_to_keep"] = False  # it ignored the 2-D form: do not trust it again
+        return z
 
     def logits_from(
         self,
@@ -156,16 +164,9 @@ class LoadedModel:
         ref = ids if embeds is None else embeds
         keep = region_rows(ref.shape[0], ref.shape[1], start, self.shift, ref.device)  # [b, l - start]
         if self.extra.get("logits_to_keep", True) and self.kind != "uniform":
-            try:
-                out = self.model(input_ids=ids, inputs_embeds=embeds, attention_mask=attention_mask,
-                                 logits_to_keep=keep, **self._position_kwargs(attention_mask))
-            except TypeError:  # a forward without logits_to_keep
-                self.extra["logits_to_keep"] = False
-            else:
-                z = kept_logits(out, keep)
-                if z is not None:
-                    return z  # [b, l - start, V]
-                self.extra["logits_to_keep"] = False  # it ignored the 2-D form: do not trust it again
+            z = self._kept(ids, embeds, attention_mask, keep)  # [b, l - start, V] or None
+            if z is not None:
+                return z
         full = self.logits(ids, attention_mask) if embeds is None else self.logits_from_embeds(embeds, attention_mask)
         return full[:, start:]  # [b, l - start, V]
 
