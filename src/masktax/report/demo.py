@@ -37,7 +37,7 @@ class DemoStep:
 
 
 # The quick demo's sweeps keep each curve's ends and its bend (the --full demo: every probe's own grid).
-QUICK_MASKS_GRID = (0, 2, 10, 50, 200)  # the baseline x = 2 and the last x give the headline change
+QUICK_MASKS_GRID = (0, 2, 20, 200)  # the baseline x = 2 and the last x give the headline change
 DEMO_STEPS = (
     DemoStep("accuracy"),
     DemoStep("masks", (("grid", QUICK_MASKS_GRID),)),
@@ -47,7 +47,7 @@ DEMO_STEPS = (
     DemoStep("uncertainty", (("grid", QUICK_MASKS_GRID),)),  # after masks and filler: reuses their passes
     DemoStep("locality", (("grid", (0, 20, 40)),)),  # block far, middle, next to the masks
     DemoStep("query-position"),
-    DemoStep("context-length", (("grid", (0, 10, 20, 30)),)),
+    DemoStep("context-length", (("grid", (0, 15, 30)),)),
     DemoStep("unmask", (("steps", (4,)), ("grid", (0, 50))), quick_items=2),  # 4 steps: one of [P1]'s 2, 4, 6
     DemoStep("attribution", (("orderings", 3), ("questions", 1))),
 )
