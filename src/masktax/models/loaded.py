@@ -29,6 +29,16 @@ def region_rows(b: int, length: int, start: int, shift: bool, device: torch.devi
     return rows.expand(b, -1)  # [b, length - start]
 
 
+def forward_kept(model, keep: torch.Tensor, **inputs) -> torch.Tensor | None:
+    """`model(**inputs, logits_to_keep=keep)`'s logits `[b, k, V]`, or None when its forward has no
+    `logits_to_keep` or ignores or misreads the 2-D form (see `kept_logits`)."""
+    try:
+        out = model(logits_to_keep=keep, **inputs)
+    except TypeError:  # a forward without logits_to_keep
+        return None
+    return kept_logits(out, keep)
+
+
 def kept_logits(out, keep: torch.Tensor) -> torch.Tensor | None:
     """The logits `[b, k, V]` of a forward given `logits_to_keep=keep` `[b, k]`, or None when the model
     ignored the 2-D form (full logits `[b, l, V]`) or misread it (indexing with it: `[b, b, k, V]`)."""
@@ -133,13 +143,8 @@ class LoadedModel:
               keep: torch.Tensor, **kwargs) -> torch.Tensor | None:
         """The logits `[b, k, V]` at the raw rows `keep` `[b, k]` (the 2-D `logits_to_keep`), or None
         when the model's forward lacks it, ignores it or misreads it (then remembered: never asked again)."""
-        try:
-            out = self.model(input_ids=ids, inputs_embeds=embeds, attention_mask=attention_mask,
-                             logits_to_keep=keep, **self._position_kwargs(attention_mask), **kwargs)
-        except TypeError:  # a forward without logits_to_keep
-            self.extra["logits_to_keep"] = False
-            return None
-        z = kept_logits(out, keep)
+        z = forward_kept(self.model, keep, input_ids=ids, inputs_embeds=embeds, attention_mask=attention_mask,
+                         **self._position_kwargs(attention_mask), **kwargs)
         if z is None:
             self.extra["logits_to_keep"] = False  # it ignored the 2-D form: do not trust it again
         return z

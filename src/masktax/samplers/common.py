@@ -19,7 +19,7 @@ from torch import nn
 
 from masktax.errors import MasktaxError
 from masktax.models.blocks import KVCache
-from masktax.models.loaded import LoadedModel, kept_logits, region_rows, shift_logits
+from masktax.models.loaded import LoadedModel, forward_kept, region_rows, shift_logits
 from masktax.models.native import NativeModel
 
 NEG_INF = float("-inf")
@@ -98,17 +98,11 @@ class ModelRunner:
         if self.keeps:
             ref = ids if embeds is None else embeds
             keep = region_rows(ref.shape[0], ref.shape[1], start, self.shift, ref.device)  # [b, l - start]
-            try:
-                out = self.module(input_ids=ids, inputs_embeds=embeds, attention_mask=attention_mask,
-                                  logits_to_keep=keep)
-            except TypeError:  # a forward without logits_to_keep
-                self.keeps = False
-            else:
-                z = kept_logits(out, keep)
-                if z is not None:
-                    self.forward_passes += passes
-                    return z  # [b, l - start, V]
-                self.keeps = False
+            z = forward_kept(self.module, keep, input_ids=ids, inputs_embeds=embeds, attention_mask=attention_mask)
+            if z is not None:
+                self.forward_passes += passes
+                return z  # [b, l - start, V]
+            self.keeps = False
         if embeds is None:
             return self.logits(ids, attention_mask, passes=passes)[:, start:]
         return self.logits_from_embeds(embeds, attention_mask, passes=passes)[:, start:]
