@@ -12,7 +12,9 @@ ceiling and the probes alike). Model FLOPs are counted analytically, only for wh
     MFU = model FLOP/s / ceiling
 
 Each probe runs end to end through `run_probe` (encoding, batching, storing records; the model
-already loaded) into a temporary run dir; the FLOPs are counted from the records it stored.
+already loaded) into a temporary run dir; the FLOPs are counted from the records it stored. The AR
+model runs without its prefix cache here (`--no-prefix-cache`: every token of every prompt is
+computed, as counted); bench_prefix_cache.py measures what the cache saves.
 
     python bench/bench_ceiling.py                          # the embedded models on this CPU, fp32
     python bench/bench_ceiling.py --profile                # + where a single-pass batch spends its time
@@ -117,7 +119,7 @@ def bench_probe(probe: str, lm: LoadedModel, options: dict, *, n_items: int, dat
     module = PROBES[probe]
     with tempfile.TemporaryDirectory() as tmp:
         cfg = RunConfig(models=(lm.name,), out=str(Path(tmp) / probe), n_items=n_items, datasets=datasets,
-                        progress=False, batch_size=batch_size)
+                        progress=False, batch_size=batch_size, prefix_cache=False)  # every token run (FLOPs counted)
         start = time.perf_counter()
         run_probe(module, cfg, module.Options(**options), loaded={lm.name: lm}, report=False)
         seconds = time.perf_counter() - start

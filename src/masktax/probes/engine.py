@@ -12,6 +12,11 @@ at `answer_pos` whatever the model. Per item we record, from the answer position
 
 Batching sorts items by length and groups similar lengths, right-padded under `attention_mask`;
 models that ignore the attention mask (`honours_attention_mask=False`) only batch equal lengths.
+
+A causal model (`prefix_cache=True`, the probes' default) needs nothing after the row it reads, and
+items that share their start (a dataset's in-context examples) run that shared prefix once: its keys
+and values are reused by each item's own suffix (`masktax.models.prefix`; exact in arithmetic, the
+last bits differ from one full pass).
 """
 
 from __future__ import annotations
@@ -21,16 +26,19 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from masktax.errors import MasktaxError
 from masktax.models.batching import auto_batch_size
 from masktax.models.loaded import LoadedModel
+from masktax.models.prefix import SharedPrefix, takes_prefix_cache
 from masktax.tasks.suite import LETTERS
 
 CPU_TOKEN_BUDGET = 16_384  # tokens per forward on CPU when --batch-size auto
 LOGITS_BYTES_CPU = 2**31  # at most 2 GiB of float32 logits per forward on CPU
 PAD_SLACK = 1.25  # a padded batch holds lengths within 25% (+8 tokens) of its shortest item
+MIN_SHARED = 64  # tokens prompts must share before a causal model runs them once (the prefix cache)
 
 
 @dataclass(frozen=True)
@@ -118,6 +126,87 @@ def plan_batches(
     return sorted(batches, key=lambda b: (lengths[b[0]], b[0]))
 
 
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens two sequences share."""
+    n = min(len(a), len(b))
+    differ = np.asarray(a[:n]) != np.asarray(b[:n])  # [n]
+    return int(differ.argmax()) if differ.any() else n
+
+
+def shared_prefix_groups(seqs: Sequence[Sequence[int]], *, min_shared: int = MIN_SHARED) -> list[tuple[int, list[int]]]:
+    """Consecutive sequences that share a long start, as (shared length p, indices): p is below every
+    member's length (each keeps a suffix to run). Sequences sharing fewer than `min_shared` tokens
+    with their neighbours come back alone with p = 0.
+
+    A sequence joins the group before it when it shares at least max(min_shared, p / 4) tokens with
+    the group's last member, p being the group's shared length so far (a lone sequence: its length
+    - 1): a (cell, dataset)'s items share their in-context examples, and a short chat preamble shared
+    with the next dataset's items does not merge the two groups into one with a short prefix.
+    """
+    groups: list[tuple[int, list[int]]] = []
+    for i, seq in enumerate(seqs):
+        if groups:
+            p, members = groups[-1]
+            shared = min(p, common_prefix(seqs[members[-1]], seq), len(seq) - 1)
+            if shared >= max(min_shared, p / 4):
+                groups[-1] = (shared, [*members, i])
+                continue
+        groups.append((len(seq) - 1, [i]))
+    return [(p if len(members) > 1 and p >= min_shared else 0, members) for p, members in groups]
+
+
+def scored_ids(lm: LoadedModel, item: ProbeItem) -> tuple[int, ...]:
+    """A causal model's ids up to the raw row it reads at the answer position (nothing after it counts)."""
+    return item.ids[: item.answer_pos if lm.shift else item.answer_pos + 1]
+
+
+def plan_prefix_batches(
+    lm: LoadedModel, items: Sequence[ProbeItem], *, max_rows: int | None, max_tokens: int | None
+) -> list[tuple[int, int, list[int]]]:
+    """A causal model's batches as (group, shared prefix length p, item indices), deterministic.
+
+    Items sharing a prefix (`shared_prefix_groups` over `scored_ids`) are batched by suffix length
+    within their group, as many rows as the full prompts would allow (the rows hold the prefix's keys);
+    the others (p = 0, group -1) are planned by `plan_batches` as without the cache. Batches come in
+    the order of their first item."""
+    seqs = [scored_ids(lm, it) for it in items]
+    plan: list[tuple[int, int, list[int]]] = []
+    alone: list[int] = []
+    for g, (p, members) in enumerate(shared_prefix_groups(seqs)):
+        if p == 0:
+            alone += members
+            continue
+        longest = max(len(seqs[i]) for i in members)
+        rows = max_rows if max_rows is not None else len(members)
+        if max_tokens is not None:
+            rows = max(1, min(rows, max_tokens // longest))
+        order = sorted(members, key=lambda i: (len(seqs[i]), i))
+        plan += [(g, p, order[k : k + rows]) for k in range(0, len(order), rows)]
+    lengths = [len(items[i].ids) for i in alone]
+    rest = plan_batches(lengths, max_rows=max_rows, max_tokens=max_tokens, pad=lm.honours_attention_mask)
+    plan += [(-1, 0, [alone[j] for j in batch]) for batch in rest]
+    return sorted(plan, key=lambda entry: min(entry[2]))  # records in the order the items came
+
+
+def prefix_of(lm: LoadedModel, item: ProbeItem, p: int) -> SharedPrefix | None:
+    """The first p tokens of `item` run once, or None when the model gives back no reusable cache
+    (its items then run whole, as without the cache)."""
+    try:
+        return SharedPrefix(lm, torch.tensor(item.ids[:p]))
+    except NotImplementedError:
+        return None
+
+
+def suffix_logits(lm: LoadedModel, shared: SharedPrefix, items: Sequence[ProbeItem]) -> torch.Tensor:
+    """The aligned logits at each item's answer position `[b, V]`, from its suffix after `shared`."""
+    suffixes = [scored_ids(lm, it)[shared.length :] for it in items]
+    width = max(len(s) for s in suffixes)
+    pad_id = lm.pad_id if lm.pad_id is not None else (lm.eos_id or 0)
+    ids = torch.tensor([(*s, *(pad_id,) * (width - len(s))) for s in suffixes], dtype=torch.long)  # [b, s]
+    rows = torch.tensor([len(s) - 1 for s in suffixes])  # [b] the last real row reads the answer
+    return shared.logits_at(ids, rows)  # [b, V]
+
+
 def answer_logits(lm: LoadedModel, items: Sequence[ProbeItem]) -> torch.Tensor:
     """The aligned logits at each item's answer position, `[b, V]` in the model's dtype.
 
@@ -184,12 +273,14 @@ def score_items(
     batch_size: int | str = "auto",
     skip: Callable[[ProbeItem], bool] | None = None,
     progress: bool = False,
+    prefix_cache: bool = False,
 ) -> Iterator[list[dict]]:
     """Score `items` in batches, yielding each batch's records (in batch order).
 
     The batch plan depends only on `items`, never on `skip`: a resumed run scores every batch
     exactly as the uninterrupted run did, so its numbers are identical. Batches whose items are all
     skipped are not computed; the others are computed whole and only unskipped records yielded.
+    prefix_cache: a causal model runs each shared prefix once (see the module docstring).
     """
     check_lengths(lm, items)
     if not items:
@@ -199,21 +290,31 @@ def score_items(
         max_rows, max_tokens = None, token_budget(lm, max(lengths))
     else:
         max_rows, max_tokens = int(batch_size), None
-    pad = lm.honours_attention_mask
-    batches = plan_batches(lengths, max_rows=max_rows, max_tokens=max_tokens, pad=pad)
-    todo = [[items[i] for i in b if skip is None or not skip(items[i])] for b in batches]
+    if prefix_cache and takes_prefix_cache(lm):
+        plan = plan_prefix_batches(lm, items, max_rows=max_rows, max_tokens=max_tokens)
+    else:
+        pad = lm.honours_attention_mask
+        plan = [(-1, 0, b) for b in plan_batches(lengths, max_rows=max_rows, max_tokens=max_tokens, pad=pad)]
+    todo = [[items[i] for i in b if skip is None or not skip(items[i])] for _, _, b in plan]
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=sum(len(t) for t in todo), desc=f"{lm.name}", unit="item", leave=False)
+    shared: tuple[int, SharedPrefix | None] | None = None  # (group, its prefix) of the last cached batch
     try:
-        for batch, pending in zip(batches, todo, strict=True):
+        for (group, p, batch), pending in zip(plan, todo, strict=True):
             if not pending:
                 continue
             batch_items = [items[i] for i in batch]
             with torch.inference_mode():
-                records = score_logits(batch_items, answer_logits(lm, batch_items))
+                if p and (shared is None or shared[0] != group):
+                    shared = (group, prefix_of(lm, batch_items[0], p))
+                if p and shared[1] is not None:
+                    logits = suffix_logits(lm, shared[1], batch_items)
+                else:
+                    logits = answer_logits(lm, batch_items)
+                records = score_logits(batch_items, logits)
             wanted = {it.key for it in pending}
             yield [r for r, it in zip(records, batch_items, strict=True) if it.key in wanted]
             if bar is not None:

@@ -49,7 +49,7 @@ from pathlib import Path
 import torch
 
 from masktax.models.loaded import LoadedModel
-from masktax.probes.engine import ProbeItem, check_lengths, score_items
+from masktax.probes.engine import ProbeItem, check_lengths
 from masktax.probes.items import Cell, answer_slot_id, canvas_ids, item_seed
 from masktax.probes.loading import resolve_format
 from masktax.probes.options import flag, int_grid, name_list
@@ -218,7 +218,7 @@ def score_once(run: ProbeRun, lm: LoadedModel, items: list[ProbeItem]):
     unique = [same[0] for same in copies.values()]
     by_key = {it.key: it for it in unique}
     pending = lambda it: any(not run.is_done(c.key) for c in copies[it.ids])  # noqa: E731
-    for records in score_items(lm, unique, batch_size=run.cfg.batch_size, skip=lambda it: not pending(it)):
+    for records in run.scored(lm, unique, skip=lambda it: not pending(it)):
         out = []
         for r in records:
             rep = by_key[item_key(r)]

@@ -16,7 +16,7 @@ uninterrupted one exactly.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
@@ -99,6 +99,8 @@ class RunConfig:
     datasets: tuple[str, ...] | None = field(default=None, metadata=flag("Comma-separated dataset names (default: all 16)."))
     seed: int = field(default=0, metadata=flag("Suite, arrangement and canvas seed."))
     batch_size: int | str = field(default="auto", metadata=flag("'auto' (from free memory) or a number."))
+    prefix_cache: bool = field(default=True, metadata=flag(
+        "Causal models: run a prompt prefix shared by many items once (exact up to the last bits)."))
     device: str = field(default="auto", metadata=flag("auto, cpu, cuda or cuda:N."))
     dtype: str = field(default="auto", metadata=flag("auto (bf16 on cuda, fp32 on cpu), float32, bfloat16."))
     format: str = field(default="auto", metadata=flag("auto (chat for instruct models), base or chat."))
@@ -156,7 +158,8 @@ def stored_config(probe: ModuleType, cfg: RunConfig, options: object) -> dict:
               (("models", cfg.models), ("datasets", cfg.datasets), ("adapters", cfg.finetunes))}
     stored = {
         "probe": probe.NAME, "models": listed["models"], "out": cfg.out, "n_items": cfg.n_items, "grid": grid,
-        "datasets": listed["datasets"], "seed": cfg.seed, "batch_size": cfg.batch_size, "device": cfg.device,
+        "datasets": listed["datasets"], "seed": cfg.seed, "batch_size": cfg.batch_size,
+        "prefix_cache": cfg.prefix_cache, "device": cfg.device,
         "dtype": cfg.dtype, "format": cfg.format, "trust_remote_code": cfg.trust_remote_code,
         "mask_token_id": cfg.mask_token_id, "progress": cfg.progress, "adapters": listed["adapters"],
     }
@@ -218,6 +221,12 @@ class ProbeRun:
         """Declare a model's item keys in the groups batched together (a sharded run hands out whole groups)."""
         if self.shard is not None:
             self.shard.plan(name, groups)
+
+    def scored(self, lm: LoadedModel, items: list, skip: Callable[[object], bool] | None = None) -> Iterator[list[dict]]:
+        """`engine.score_items` under this run's --batch-size and --prefix-cache: each batch's records,
+        finished items (or those `skip` names) left out."""
+        return score_items(lm, items, batch_size=self.cfg.batch_size, prefix_cache=self.cfg.prefix_cache,
+                           skip=skip if skip is not None else lambda it: self.is_done(it.key))
 
     def store_records(self, name: str, records: list[dict]) -> None:
         """Append one batch's records durably, then tell `on_batch`."""
@@ -291,7 +300,7 @@ def score_cells(run: ProbeRun, name: str, lm: LoadedModel, cells: list[Cell], *,
     with run.bar(name, pending) as bar:
         for chunk in chunks:
             items = [it for cell, dataset in chunk for it in run.encode(lm, name, fmt, dataset, cell)]
-            for records in score_items(lm, items, batch_size=run.cfg.batch_size, skip=lambda it: run.is_done(it.key)):
+            for records in run.scored(lm, items):
                 run.store_records(name, records)
                 bar.update(len(records))
 

@@ -32,7 +32,6 @@ from pathlib import Path
 from masktax.errors import MasktaxError
 from masktax.models.loaded import LoadedModel
 from masktax.probes import filler, masks
-from masktax.probes.engine import score_items
 from masktax.probes.items import Cell, answer_slot_id
 from masktax.probes.loading import resolve_format
 from masktax.probes.options import flag, int_grid
@@ -139,7 +138,7 @@ def score(run: ProbeRun, name: str, lm: LoadedModel) -> None:
                 if not checked:
                     run.preflight(lm, name, fmt, the_cells)
                     checked = True
-                for records in score_items(lm, items, batch_size=run.cfg.batch_size, skip=lambda it: run.is_done(it.key)):
+                for records in run.scored(lm, items):
                     run.store_records(name, records)
                     bar.update(len(records))
 

@@ -50,7 +50,7 @@ import torch
 from masktax.errors import MasktaxError
 from masktax.models.loaded import LoadedModel
 from masktax.probes import masks
-from masktax.probes.engine import ProbeItem, plan_batches, score_items, token_budget
+from masktax.probes.engine import ProbeItem, plan_batches, token_budget
 from masktax.probes.items import Cell, item_seed
 from masktax.probes.loading import resolve_format
 from masktax.probes.options import flag, int_grid, int_list, name_list
@@ -198,7 +198,7 @@ def score(run: ProbeRun, name: str, lm: LoadedModel) -> None:
         for cell in the_cells:  # a cell's items over every dataset: equal suffixes, so large decode batches
             items = [it for dataset in run.datasets for it in run.encode(lm, name, fmt, dataset, cell)]
             bar.update(sum(run.is_done(it.key) for it in items))
-            for records in score_items(lm, items, batch_size=run.cfg.batch_size, skip=lambda it: run.is_done(it.key)):
+            for records in run.scored(lm, items):
                 run.store_records(name, [{**r, "steps": 1, "forward_passes": 1} for r in records])
                 bar.update(len(records))
             for order in opts.order if decoded else ():

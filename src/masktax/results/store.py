@@ -29,6 +29,9 @@ SHARDS = "shards"  # the per-process records of a sharded run not merged yet (re
 # changes the order of floating-point sums, so p(answer) and entropy differ in the 8th digit across
 # batch sizes, and a run resumed with another one would not equal an uninterrupted run byte for byte.
 NOT_IDENTITY = ("models", "out", "progress")
+# Identity fields added after runs were made, with the value a run dir without them was computed with:
+# prefix_cache (a causal model's shared prompt prefix run once, which moves its last bits).
+ADDED_LATER = {"prefix_cache": False}
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -122,7 +125,9 @@ def item_key(record: dict) -> str:
 
 
 def config_diff(old: dict, new: dict) -> list[str]:
-    """Human-readable differences between two configs, ignoring the fields in NOT_IDENTITY."""
+    """Human-readable differences between two configs, ignoring the fields in NOT_IDENTITY; a field of
+    ADDED_LATER missing from `old` (a run dir of an earlier version) counts as the value it had."""
+    old = {**{k: v for k, v in ADDED_LATER.items() if k in new}, **old}
     fields = sorted((set(old) | set(new)) - set(NOT_IDENTITY))
     return [
         f"{k}: {old.get(k)!r} there vs {new.get(k)!r} here" for k in fields if old.get(k) != new.get(k)

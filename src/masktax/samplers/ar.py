@@ -14,13 +14,12 @@ by real tokens, as HF generate does.
 
 from __future__ import annotations
 
-import inspect
-
 import torch
 from torch import nn
 
 from masktax.errors import MasktaxError
 from masktax.models.loaded import LoadedModel
+from masktax.models.prefix import cache_keyword
 from masktax.samplers.common import CACHES, check_positive, gumbel_argmax, token_confidence
 from masktax.samplers.decode_state import DecodeHistory, OnStep, StepEvent, StepRecord
 
@@ -38,12 +37,6 @@ def _causal_module(model: LoadedModel | nn.Module) -> nn.Module:
     if isinstance(model, nn.Module):
         return model
     raise MasktaxError(f"a sampler needs a LoadedModel or a torch module, got {type(model).__name__}")
-
-
-def _cache_keyword(module: nn.Module) -> str:
-    """transformers >= 5.24 names the KV cache argument `cache`; earlier releases `past_key_values`."""
-    params = inspect.signature(module.forward).parameters
-    return "cache" if "cache" in params else "past_key_values"
 
 
 @torch.no_grad()
@@ -86,7 +79,7 @@ def generate_ar(
         pos = (am.long().cumsum(-1) - 1).clamp_min(0)  # [b, l]
     history = DecodeHistory(prompt_length=lp) if return_history else None
     past = None
-    cache_kw = _cache_keyword(module)
+    cache_kw = cache_keyword(module)
     for i in range(gen_length):
         cur = lp + i  # the position this step fills
         first = cur - 1 if past is not None else 0  # with the cache: only the newest token runs
