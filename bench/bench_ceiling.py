@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import platform
 import subprocess
@@ -94,16 +95,7 @@ def kernel_bound(lm: LoadedModel, dims: dict, *, length: int, rows: int) -> dict
 
     def best(fn) -> float:
         fn()
-        times = []
-        for _ in range(5):
-            if dev.type == "cuda":
-                torch.cuda.synchronize(dev)
-            t = time.perf_counter()
-            fn()
-            if dev.type == "cuda":
-                torch.cuda.synchronize(dev)
-            times.append(time.perf_counter() - t)
-        return min(times)
+        return min(_timed(fn, dev) for _ in range(5))
 
     with torch.inference_mode():
         attn = 4 * rows * heads * length * length * hd / best(lambda: F.scaled_dot_product_attention(q, k, v)) / 1e9
@@ -183,6 +175,37 @@ def shape_model(shape: str, device: torch.device, dtype: torch.dtype) -> LoadedM
                        pad_id=tokenizer.pad_token_id, eos_id=tokenizer.eos_token_id)
 
 
+def attention_by_head_dim(device: torch.device, dtype: torch.dtype, *, length: int, rows: int, width: int) -> list[dict]:
+    """SDPA (bidirectional) at one width split into heads of 32, 64 and 128, and the softmax's exp alone.
+
+    The counted FLOPs of attention (4 * length^2 * width per row) do not depend on the split, but each
+    score costs one exp whatever the head dim: at head dim 32 an exp comes every 128 counted FLOPs, at
+    128 every 512, so small heads hold the kernel further below the matmul ceiling."""
+    import torch.nn.functional as F
+
+    out = []
+    for hd in (32, 64, 128):
+        heads = max(1, width // hd)
+        q, k, v = (torch.randn(rows, heads, length, hd, device=device, dtype=dtype) for _ in range(3))
+        scores = torch.randn(rows * heads * length, length, device=device, dtype=dtype)
+        with torch.inference_mode():
+            t_attn = min(_timed(functools.partial(F.scaled_dot_product_attention, q, k, v), device) for _ in range(3))
+            t_exp = min(_timed(functools.partial(torch.exp, scores), device) for _ in range(3))
+        flops = 4 * rows * heads * length * length * hd
+        out.append({"head_dim": hd, "heads": heads, "gflops": flops / t_attn / 1e9, "exp_share": t_exp / t_attn})
+    return out
+
+
+def _timed(fn, device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    t = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - t
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--shape", choices=("embedded", "tiny", "8b"), default="embedded",
@@ -252,6 +275,14 @@ def main() -> None:
     for name, b in bounds.items():
         print(f"| {name} | {100 * b['attention_gflops'] / best:.1f}% | {100 * b['linear_gflops'] / best:.1f}% "
               f"| {100 * b['bound_gflops'] / best:.1f}% |")
+    widths = {model_dims(lm)["d"] for lm in lms}
+    heads_table = {w: attention_by_head_dim(dev, dtype, length=1223, rows=12 if w <= 512 else 1, width=w) for w in widths}
+    for w, table in heads_table.items():
+        print(f"\nAttention alone at width {w}, 1,223 tokens, by head dim (same counted FLOPs), vs {best:.0f} GFLOP/s:")
+        print("| head dim | heads | SDPA | exp of the scores alone, share of SDPA's time |")
+        print("|---|---|---|---|")
+        for h in table:
+            print(f"| {h['head_dim']} | {h['heads']} | {100 * h['gflops'] / best:.1f}% | {100 * h['exp_share']:.0f}% |")
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": machine(dev), "ceiling_gflops": best, "kernel_bounds": bounds, "before": {
             k: {str(n): g for n, g in v.items()} for k, v in before.items()}, "rows": rows}, indent=1))

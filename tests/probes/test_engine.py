@@ -136,6 +136,16 @@ def test_plan_batches_groups_and_caps():
     assert all(len(b) * max(lengths[i] for i in b) <= 30 or len(b) == 1 for b in budget)
 
 
+def test_whole_batches_split_each_cell_of_16_x_n_items_alike():
+    lengths = [1223] * 160  # two cells of 80 items, one length (the demo's accuracy-like cells)
+    plain = plan_batches(lengths, max_rows=None, max_tokens=16_384, pad=True)
+    whole = plan_batches(lengths, max_rows=None, max_tokens=16_384, pad=True, whole=True)
+    assert {len(b) for b in plain} == {13, 4}  # 13 rows: batches straddle the cells
+    assert any(min(b) < 80 <= max(b) for b in plain)
+    assert [len(b) for b in whole] == [8] * 20 and not any(min(b) < 80 <= max(b) for b in whole)
+    assert plan_batches(lengths, max_rows=5, max_tokens=None, pad=True, whole=True)[0] == [0, 1, 2, 3, 4]
+
+
 def test_skip_and_resume_keep_batch_plan():
     lm = fake_adapter(PoolModel())
     items = make_items(30, lo=8, hi=20)
@@ -165,3 +175,40 @@ def test_auto_batch_size_uses_a_token_budget():
     lm = fake_adapter(PoolModel())
     recs = [r for b in score_items(lm, make_items(20), batch_size="auto") for r in b]
     assert len(recs) == 20 and {r["index"] for r in recs} == set(range(20))
+
+
+class Counting(PoolModel):
+    """PoolModel counting its forward passes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, *args, **kwargs):
+        self.calls += 1
+        return super().forward(*args, **kwargs)
+
+
+def test_shared_scores_compute_a_batch_once_with_the_same_records():
+    from masktax.probes.engine import shared_scores
+
+    items = make_items(20, lo=8, hi=14)
+    model = Counting()
+    lm = fake_adapter(model)
+    alone = [r for b in score_items(lm, items, batch_size=4) for r in b]
+    model.calls = 0
+    with shared_scores():
+        first = [r for b in score_items(lm, items, batch_size=4) for r in b]
+        calls = model.calls
+        renamed = [ProbeItem("fake", "other", 1, "d", it.index, it.ids, it.answer_pos, it.answer_id, it.letter_ids)
+                   for it in items]
+        second = [r for b in score_items(lm, renamed, batch_size=4) for r in b]
+        assert model.calls == calls  # every batch came from the first run
+        other_batches = [r for b in score_items(lm, items, batch_size=3) for r in b]
+        assert model.calls > calls  # other batches are computed
+    assert first == alone  # the same bits as outside the block
+    assert [{**r, "series": "s", "x": 0} for r in second] == first
+    assert len(other_batches) == len(items)
+    before = model.calls
+    after = [r for b in score_items(lm, items, batch_size=4) for r in b]
+    assert model.calls == before + calls and after == first  # outside the block every batch is computed again

@@ -164,3 +164,38 @@ def test_run_probe_takes_only_the_probes_own_options(tmp_path):
     with pytest.raises(MasktaxError, match=r"the masks probe takes masktax\.probes\.masks\.Options, got masktax\.probes\.filler\.Options"):
         run_probe(PROBES["masks"], cfg, PROBES["filler"].Options(grid=(0,)), loaded={"l": tiny_adapter("mdlm")})
     assert not (tmp_path / "r").exists()  # refused before the run dir is made
+
+
+def test_probes_in_a_shared_scores_block_write_the_same_runs(tmp_path, one_thread):
+    """The demo's block: query-position's `right` cell reuses accuracy's batches and filler x = 0 those of
+    masks x = 0 (the same prompts: nothing appended), byte for byte."""
+    from masktax.probes.engine import shared_scores
+
+    lm = load_embedded("embedded-mdlm")
+    runs = (("accuracy", {}), ("masks", {"grid": (0, 2)}), ("filler", {"grid": (0, 2)}), ("query-position", {}))
+
+    def run_all(root, count):
+        for name, options in runs:
+            probe = PROBES[name]
+            config = RunConfig(models=(lm.name,), out=str(root / name), n_items=3, datasets=DATASETS, progress=False,
+                               batch_size=3)
+            run_probe(probe, config, probe.Options(**options), loaded={lm.name: lm}, report=False)
+        return {name: (root / name / "items.jsonl").read_bytes() for name, _ in runs}
+
+    calls = []
+    handle = lm.model.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        alone = run_all(tmp_path / "alone", calls)
+        n_alone, calls[:] = len(calls), []
+        with shared_scores():
+            shared = run_all(tmp_path / "shared", calls)
+    finally:
+        handle.remove()
+    assert shared == alone
+    assert n_alone - len(calls) == 4  # filler x = 0 and query-position right: 2 batches of 3 each
+
+
+def load_embedded(name):
+    from masktax.models import load
+
+    return load(name)

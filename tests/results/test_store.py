@@ -7,7 +7,7 @@ import json
 import pytest
 
 from masktax.errors import MasktaxError
-from masktax.results.store import RunStore, atomic_write_json, item_key, read_items
+from masktax.results.store import RunStore, atomic_write_json, config_diff, item_key, read_items
 
 
 def rec(model="m", series="s", x=0, dataset="d", index=0, correct=True, **kw):
@@ -42,6 +42,13 @@ def test_store_refuses_another_config_but_accepts_new_models(tmp_path):
     store = RunStore.open(tmp_path, {**cfg, "models": ["m2"]})
     store.add_model("m2")
     assert json.loads((tmp_path / "config.json").read_text())["models"] == ["m", "m2"]
+
+
+def test_a_field_added_later_counts_as_the_value_older_run_dirs_had(tmp_path):
+    old = {"probe": "masks", "models": ["m"], "grid": [0, 1]}  # written before prefix_cache existed
+    assert config_diff(old, {**old, "prefix_cache": False}) == []
+    assert config_diff(old, {**old, "prefix_cache": True}) == ["prefix_cache: False there vs True here"]
+    assert config_diff(old, old) == []  # a config without the field (training) is not given it
 
 
 def test_a_start_that_scored_nothing_is_replaced_by_the_corrected_command(tmp_path):

@@ -50,7 +50,9 @@ class SharedPrefix:
     def __init__(self, lm: LoadedModel, prefix: torch.Tensor) -> None:
         self.lm, self.length = lm, int(prefix.shape[0])
         self.keyword = cache_keyword(lm.model)
-        out = lm.model(input_ids=prefix[None].to(lm.device), use_cache=True)  # one row of p tokens
+        params = inspect.signature(lm.model.forward).parameters
+        head = {"logits_to_keep": 1} if "logits_to_keep" in params else {}  # the keys are what is kept
+        out = lm.model(input_ids=prefix[None].to(lm.device), use_cache=True, **head)  # one row of p tokens
         self.cache = getattr(out, self.keyword, None)
         if not hasattr(self.cache, "batch_repeat_interleave"):
             lm.extra["prefix_cache"] = False  # no transformers cache came back: never ask again

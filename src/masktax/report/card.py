@@ -30,6 +30,7 @@ from masktax.errors import MasktaxError
 from masktax.probes import PROBES, RunConfig, run_probe, write_outputs
 from masktax.probes import format as format_probe
 from masktax.probes import masks as masks_probe
+from masktax.probes.engine import shared_scores
 from masktax.probes.run import select_datasets
 from masktax.report.card_numbers import card_object, render_card, write_card_figure
 from masktax.results.store import atomic_write_json, atomic_write_text, read_config, read_items
@@ -172,24 +173,25 @@ def run_card(cfg: CardConfig, *, loaded: dict | None = None, say: Callable[[str]
     rates: dict[str, float | None] = {}
     say(f"protocol v{PROTOCOL_VERSION}, budget {cfg.budget}: {len(PROTOCOL)} probes x {len(cfg.models)} model(s) "
         f"into {root}/; measuring the speed on the first step ({first.probe})")
-    for model in cfg.models:  # step 1 per model: its rate
-        rate = Rate()
-        one = RunConfig(**{**cfg.run_config(first).__dict__, "models": (model,)})
-        run_probe(PROBES[first.probe], one, first.options(cfg.budget), loaded=loaded, on_batch=rate.on_batch,
-                  report=False)
-        rates[model] = rate.per_second()
-    kinds = _kinds(root / first.probe)
-    remaining = {step.probe: sum(_left(step, cfg, m, kinds.get(m, "mdlm"), n_datasets, root) / (rates[m] or 1e9)
-                                 for m in cfg.models if kinds.get(m) not in step.skip_kinds) for step in rest}
-    speeds = ", ".join(f"{m}: {rates[m]:.1f} items/s" if rates[m] else f"{m}: already scored" for m in cfg.models)
-    say(f"measured {speeds}; estimated time for the remaining {len(rest)} probes: {_minutes(sum(remaining.values()))}")
-    for i, step in enumerate(rest, 2):
-        say(f"[{i}/{len(PROTOCOL)}] {step.probe} (estimated {_minutes(remaining[step.probe])}; "
-            f"{_minutes(time.perf_counter() - started)} so far)")
-        models = tuple(m for m in cfg.models if kinds.get(m) not in step.skip_kinds)
-        if models:
-            run_probe(PROBES[step.probe], cfg.run_config(step, models), step.options(cfg.budget), loaded=loaded,
+    with shared_scores():  # a batch the protocol scores twice is computed once
+        for model in cfg.models:  # step 1 per model: its rate
+            rate = Rate()
+            one = RunConfig(**{**cfg.run_config(first).__dict__, "models": (model,)})
+            run_probe(PROBES[first.probe], one, first.options(cfg.budget), loaded=loaded, on_batch=rate.on_batch,
                       report=False)
+            rates[model] = rate.per_second()
+        kinds = _kinds(root / first.probe)
+        remaining = {step.probe: sum(_left(step, cfg, m, kinds.get(m, "mdlm"), n_datasets, root) / (rates[m] or 1e9)
+                                     for m in cfg.models if kinds.get(m) not in step.skip_kinds) for step in rest}
+        speeds = ", ".join(f"{m}: {rates[m]:.1f} items/s" if rates[m] else f"{m}: already scored" for m in cfg.models)
+        say(f"measured {speeds}; estimated time for the remaining {len(rest)} probes: {_minutes(sum(remaining.values()))}")
+        for i, step in enumerate(rest, 2):
+            say(f"[{i}/{len(PROTOCOL)}] {step.probe} (estimated {_minutes(remaining[step.probe])}; "
+                f"{_minutes(time.perf_counter() - started)} so far)")
+            models = tuple(m for m in cfg.models if kinds.get(m) not in step.skip_kinds)
+            if models:
+                run_probe(PROBES[step.probe], cfg.run_config(step, models), step.options(cfg.budget), loaded=loaded,
+                          report=False)
     summaries = {step.probe: write_outputs(PROBES[step.probe], root / step.probe)[0]
                  for step in PROTOCOL if (root / step.probe / "items.jsonl").is_file()}
     env = json.loads((root / first.probe / "env.json").read_text(encoding="utf-8"))

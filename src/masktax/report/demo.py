@@ -19,6 +19,7 @@ from pathlib import Path
 
 from masktax.errors import MasktaxError
 from masktax.probes import PROBES, RunConfig, run_probe
+from masktax.probes.engine import shared_scores
 from masktax.probes.run import select_datasets
 from masktax.report.build import rebuild_combined
 from masktax.results.store import NOTICE, atomic_write_text
@@ -98,16 +99,17 @@ def run_demo(root: Path, *, n_items: int, full: bool, datasets: str | None, seed
     RunConfig(models=("check",), out=str(root), n_items=n_items, datasets=datasets, seed=seed)  # bad flags: fail now
     select_datasets(RunConfig(models=("check",), out=str(root), datasets=datasets, seed=seed))
     models = demo_models(root, seed=seed)
-    for step in DEMO_STEPS:
-        probe = PROBES[step.probe]
-        items = 1000 if full else min(n_items, step.quick_items or n_items)
-        cfg = RunConfig(models=models.names, out=str(root / step.probe), n_items=items, datasets=datasets,
-                        seed=seed, device=device, progress=progress)
-        options = probe.Options() if full else probe.Options(**dict(step.quick_options))
-        print(f"masktax demo: {step.probe} on {', '.join(Path(m).name for m in models.names)}", file=sys.stderr)
-        run_probe(probe, cfg, options, report=False)
-        if models.notice:
-            atomic_write_text(root / step.probe / NOTICE, models.notice + "\n")
+    with shared_scores():  # filler x = 0 repeats masks x = 0, query-position right repeats accuracy
+        for step in DEMO_STEPS:
+            probe = PROBES[step.probe]
+            items = 1000 if full else min(n_items, step.quick_items or n_items)
+            cfg = RunConfig(models=models.names, out=str(root / step.probe), n_items=items, datasets=datasets,
+                            seed=seed, device=device, progress=progress)
+            options = probe.Options() if full else probe.Options(**dict(step.quick_options))
+            print(f"masktax demo: {step.probe} on {', '.join(Path(m).name for m in models.names)}", file=sys.stderr)
+            run_probe(probe, cfg, options, report=False)
+            if models.notice:
+                atomic_write_text(root / step.probe / NOTICE, models.notice + "\n")
     if models.notice:
         atomic_write_text(root / NOTICE, models.notice + "\n")
     elif (root / NOTICE).exists():
