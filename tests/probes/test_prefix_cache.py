@@ -13,7 +13,7 @@ from torch import nn
 from masktax.cli.main import main
 from masktax.models import load
 from masktax.models.loaded import LoadedModel
-from masktax.models.prefix import SharedPrefix, takes_prefix_cache
+from masktax.models.prefix import run_prefix, takes_prefix_cache
 from masktax.probes.engine import ProbeItem, plan_prefix_batches, score_items, shared_prefix_groups
 from masktax.probes.items import Cell, encode_cell
 from masktax.probes.run import main_suite
@@ -158,8 +158,7 @@ def test_a_model_that_gives_back_no_cache_is_scored_whole():
                      max_length=512, pad_id=0)
     items = fake_items(6, 100, torch.Generator().manual_seed(2))
     assert takes_prefix_cache(lm)
-    with pytest.raises(NotImplementedError):
-        SharedPrefix(lm, torch.tensor(items[0].ids[:50]))
+    assert run_prefix(lm, torch.tensor(items[0].ids[:50])) is None
     assert not takes_prefix_cache(lm)  # remembered
     lm.extra.pop("prefix_cache")
     assert records(lm, items, prefix_cache=True) == records(lm, items)

@@ -11,7 +11,7 @@ block (another kernel path than the single causal pass), so logits move in the l
 |logit difference| ~1e-5 on embedded-ar; `bench/bench_prefix_cache.py` prints the agreement with
 the full pass). The probes use it for causal models unless `--no-prefix-cache`.
 
-    shared = SharedPrefix(lm, prefix_ids)                    # [p] -> one forward of 1 x p tokens
+    shared = run_prefix(lm, prefix_ids)                      # [p] -> one forward of 1 x p tokens
     logits = shared.logits_at(suffix_ids, rows)              # [b, s] right-padded, rows [b] -> [b, V]
 
 The cache is transformers' (`DynamicCache`): any HF causal LM whose forward takes one. Suffixes are
@@ -44,19 +44,26 @@ def takes_prefix_cache(lm: LoadedModel) -> bool:
     return cache_keyword(lm.model) in params and "use_cache" in params
 
 
-class SharedPrefix:
-    """The keys and values of one prefix `[p]` (p >= 1), and forwards of suffixes that follow it."""
+def run_prefix(lm: LoadedModel, prefix: torch.Tensor) -> SharedPrefix | None:
+    """Run `prefix` `[p]` (p >= 1) once: its keys and values, or None when the model gives back no
+    reusable transformers cache (then remembered: `takes_prefix_cache` is False from then on)."""
+    params = inspect.signature(lm.model.forward).parameters
+    head = {"logits_to_keep": 1} if "logits_to_keep" in params else {}  # the keys are what is kept
+    out = lm.model(input_ids=prefix[None].to(lm.device), use_cache=True, **head)  # one row of p tokens
+    cache = getattr(out, cache_keyword(lm.model), None)
+    if not hasattr(cache, "batch_repeat_interleave"):
+        lm.extra["prefix_cache"] = False
+        return None
+    return SharedPrefix(lm, int(prefix.shape[0]), cache)
 
-    def __init__(self, lm: LoadedModel, prefix: torch.Tensor) -> None:
-        self.lm, self.length = lm, int(prefix.shape[0])
+
+class SharedPrefix:
+    """The keys and values of one prefix of `length` tokens (`run_prefix`), and forwards of suffixes
+    that follow it."""
+
+    def __init__(self, lm: LoadedModel, length: int, cache) -> None:
+        self.lm, self.length, self.cache = lm, length, cache
         self.keyword = cache_keyword(lm.model)
-        params = inspect.signature(lm.model.forward).parameters
-        head = {"logits_to_keep": 1} if "logits_to_keep" in params else {}  # the keys are what is kept
-        out = lm.model(input_ids=prefix[None].to(lm.device), use_cache=True, **head)  # one row of p tokens
-        self.cache = getattr(out, self.keyword, None)
-        if not hasattr(self.cache, "batch_repeat_interleave"):
-            lm.extra["prefix_cache"] = False  # no transformers cache came back: never ask again
-            raise NotImplementedError(f"{type(lm.model).__name__} returned no reusable KV cache")
 
     def logits_at(self, suffix: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """Raw logits `[b, V]` at suffix row `rows[i]` of each right-padded suffix `[b, s]` after the prefix

@@ -35,7 +35,7 @@ import torch
 from masktax.errors import MasktaxError
 from masktax.models.batching import auto_batch_size
 from masktax.models.loaded import LoadedModel
-from masktax.models.prefix import SharedPrefix, takes_prefix_cache
+from masktax.models.prefix import SharedPrefix, run_prefix, takes_prefix_cache
 from masktax.tasks.suite import LETTERS
 
 CPU_TOKEN_BUDGET = 16_384  # tokens per forward on CPU when --batch-size auto
@@ -226,15 +226,6 @@ def plan_prefix_batches(
     return sorted(plan, key=lambda entry: min(entry[2]))  # records in the order the items came
 
 
-def prefix_of(lm: LoadedModel, item: ProbeItem, p: int) -> SharedPrefix | None:
-    """The first p tokens of `item` run once, or None when the model gives back no reusable cache
-    (its items then run whole, as without the cache)."""
-    try:
-        return SharedPrefix(lm, torch.tensor(item.ids[:p]))
-    except NotImplementedError:
-        return None
-
-
 def suffix_logits(lm: LoadedModel, shared: SharedPrefix, items: Sequence[ProbeItem]) -> torch.Tensor:
     """The aligned logits at each item's answer position `[b, V]`, from its suffix after `shared`."""
     suffixes = [scored_ids(lm, it)[shared.length :] for it in items]
@@ -360,7 +351,7 @@ def score_items(
             if columns is None:
                 with torch.inference_mode():
                     if p and (shared is None or shared[0] != group):
-                        shared = (group, prefix_of(lm, batch_items[0], p))
+                        shared = (group, run_prefix(lm, torch.tensor(batch_items[0].ids[:p])))  # None: run whole
                     if p and shared[1] is not None:
                         logits = suffix_logits(lm, shared[1], batch_items)
                     else:
